@@ -1,0 +1,85 @@
+//! `cairn`: create, append to, verify and prove a Cairn ledger.
+
+mod append;
+mod datadir;
+mod inspect;
+mod output;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cairn: a tamper-evident flight recorder for AI model decisions.
+///
+/// A ledger is a directory holding a hash-chained, Merkle-tree-backed log of
+/// decisions (RocksDB), its signing key and its verifier key. Create one with
+/// `cairn init`, add decisions with `cairn append`, check it with `cairn verify`.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// The ledger directory.
+    #[arg(long, global = true, env = "CAIRN_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new ledger and its Ed25519 signing key; prints the verifier key.
+    ///
+    /// Give the verifier key to auditors: it is how they check checkpoints
+    /// without trusting this machine.
+    Init(datadir::InitArgs),
+    /// Append NDJSON decisions locally (no daemon); prints one receipt per line.
+    ///
+    /// Every line is validated before anything is stored: one bad line rejects
+    /// the whole input with its line number and reason, and nothing is stored.
+    /// Lines are then written in batches of --batch-size, each one atomic and
+    /// fsynced before its receipts are printed.
+    Append(append::AppendArgs),
+    /// Check the chain, the tree, payload commitments and signed checkpoints.
+    ///
+    /// Exit status: 0 intact, 1 damaged (the first damaged seq and the kind of
+    /// damage are reported), 2 could not check.
+    Verify(verify::VerifyArgs),
+    /// Sign a checkpoint for the ledger's current size, store it and print it.
+    Checkpoint(inspect::CheckpointArgs),
+    /// Inclusion and consistency proofs for auditors.
+    #[command(subcommand)]
+    Prove(inspect::ProveCommand),
+    /// Print one entry, its payloads (unless erased) and its receipt.
+    Get(inspect::GetArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => datadir::init(cli.data, args),
+        Command::Append(args) => append::run(cli.data, args),
+        Command::Verify(args) => verify::run(cli.data, args),
+        Command::Checkpoint(args) => inspect::checkpoint(cli.data, args),
+        Command::Prove(cmd) => inspect::prove(cli.data, cmd),
+        Command::Get(args) => inspect::get(cli.data, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

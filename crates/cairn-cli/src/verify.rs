@@ -1,0 +1,160 @@
+//! `cairn verify`: exit 0 intact, 1 damaged, 2 could not check.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_store::verify::{verify, VerifyOptions, VerifyReport};
+use serde_json::json;
+
+use crate::datadir;
+use crate::output;
+
+/// Arguments of `cairn verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// A checkpoint note you kept earlier: the ledger must be a consistent
+    /// extension of it (catches truncation and rewritten history).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The verifier key (or a file holding it); defaults to the ledger's
+    /// `verifier.key`. Auditors should pass the key they were given.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// First seq to check.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Last seq to check (inclusive); defaults to the last entry.
+    #[arg(long)]
+    to: Option<u64>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `cairn verify`.
+pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
+    match check(data, &args) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report_json(&report));
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) if args.json => {
+            println!("{}", json!({"status": "error", "error": format!("{e:#}")}));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
+    let dir = datadir::data_dir(data)?;
+    let ledger = datadir::open_unchecked(&dir)?;
+    let verifier = datadir::verifier(&dir, args.key.as_deref())?;
+    let trusted = match &args.checkpoint {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let to = args.to.map(|t| t.saturating_add(1));
+    let total = to.unwrap_or(ledger.size()).min(ledger.size()).saturating_sub(args.from);
+    let bar = output::progress(total, "verifying");
+    let mut tick = |done: u64, _total: u64| bar.set_position(done);
+    let report = verify(
+        &ledger,
+        VerifyOptions {
+            from: args.from,
+            to,
+            verifier: Some(&verifier),
+            trusted: trusted.as_deref(),
+            progress: Some(&mut tick),
+        },
+    )
+    .context("could not check the ledger")?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+fn print_report(r: &VerifyReport) {
+    println!("ledger {} with {} entries", r.origin, r.size);
+    let range = if r.to > r.from {
+        format!("seq {}..={}", r.from, r.to - 1)
+    } else {
+        "no entries".to_owned()
+    };
+    println!(
+        "checked {range}: {} entries, {} payloads ({} bytes), {} signed checkpoints",
+        r.entries_checked, r.payloads_checked, r.payload_bytes, r.checkpoints_checked
+    );
+    for e in &r.erased {
+        println!(
+            "erased properly: the {} of seq {} by redaction {}",
+            e.slot.name(),
+            e.seq,
+            e.by
+        );
+    }
+    if let Some(size) = r.trusted_size {
+        if r.intact() {
+            println!("consistent with your checkpoint at size {size}");
+        }
+    }
+    match r.first_damage() {
+        None => {
+            let root = r.root.map(hex::encode).unwrap_or_else(|| "(range only)".into());
+            println!("INTACT: root {root}");
+        }
+        Some(first) => {
+            match first.seq {
+                Some(seq) => println!("DAMAGED at seq {seq}: {}: {}", first.kind.name(), first.detail),
+                None => println!("DAMAGED: {}: {}", first.kind.name(), first.detail),
+            }
+            let rest = r.damage.len() - 1;
+            for d in r.damage.iter().filter(|d| *d != first).take(9) {
+                let at = d.seq.map(|s| format!("seq {s}")).unwrap_or_else(|| "ledger".into());
+                println!("  also {at}: {}: {}", d.kind.name(), d.detail);
+            }
+            if rest > 9 {
+                println!("  ... {} findings in all", r.damage.len());
+            }
+        }
+    }
+}
+
+fn report_json(r: &VerifyReport) -> serde_json::Value {
+    let damage: Vec<_> = r
+        .damage
+        .iter()
+        .map(|d| json!({"seq": d.seq, "kind": d.kind.name(), "detail": d.detail}))
+        .collect();
+    let erased: Vec<_> = r
+        .erased
+        .iter()
+        .map(|e| json!({"seq": e.seq, "slot": e.slot.name(), "by": e.by}))
+        .collect();
+    json!({
+        "status": if r.intact() { "intact" } else { "damaged" },
+        "origin": r.origin,
+        "size": r.size,
+        "from": r.from,
+        "to": r.to,
+        "entries_checked": r.entries_checked,
+        "payloads_checked": r.payloads_checked,
+        "payload_bytes": r.payload_bytes,
+        "checkpoints_checked": r.checkpoints_checked,
+        "trusted_size": r.trusted_size,
+        "root": r.root.map(hex::encode),
+        "erased": erased,
+        "first_damage": r.first_damage().map(|d| json!({"seq": d.seq, "kind": d.kind.name(), "detail": d.detail})),
+        "damage": damage,
+    })
+}

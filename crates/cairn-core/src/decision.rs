@@ -1,0 +1,326 @@
+//! The decision input format (`schemas/decision.schema.json`): parsing, validation,
+//! and conversion into a ledger entry body plus its two payloads.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::entry::{DecisionV1, ModelRef, PayloadRef};
+use crate::hash::payload_commitment;
+
+/// Longest accepted identifier-like string (stream, model name, ids, labels), in bytes.
+pub const FIELD_BYTES_MAX: usize = 1024;
+/// Most attributes accepted on one decision.
+pub const ATTRIBUTES_MAX: usize = 64;
+/// Length of the random salt stored beside each payload.
+pub const SALT_LEN: usize = 32;
+
+/// A decision as a producer sends it: one JSON object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    /// The producer's stream.
+    pub stream: String,
+    /// The model and version.
+    pub model: ModelInput,
+    /// What the model saw (any JSON).
+    pub input: serde_json::Value,
+    /// What the model answered (any JSON).
+    pub output: serde_json::Value,
+    /// Producer's request id.
+    pub request_id: Option<String>,
+    /// W3C trace id.
+    pub trace_id: Option<String>,
+    /// W3C span id.
+    pub span_id: Option<String>,
+    /// Who the decision is about.
+    pub subject: Option<String>,
+    /// Session or conversation.
+    pub session: Option<String>,
+    /// RFC 3339 time of the decision.
+    pub event_time: Option<String>,
+    /// Operation name.
+    pub operation: Option<String>,
+    /// Model parameters (temperature, seed, ...).
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Decision label.
+    pub decision: Option<String>,
+    /// Decision score.
+    pub score: Option<f64>,
+    /// Model latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Free-form string attributes.
+    pub attributes: Option<BTreeMap<String, String>>,
+    /// Makes retries safe: a repeat with the same key on the same stream appends nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// The `model` object of a decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInput {
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// Optional artefact digest.
+    pub digest: Option<String>,
+}
+
+/// Why a decision was rejected. Messages name the field and say what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// Not valid JSON, or not the right shape (unknown, missing or mistyped field).
+    #[error("{reason}")]
+    Json {
+        /// The parser's explanation, with column.
+        reason: String,
+    },
+    /// A field is present but its value is not acceptable.
+    #[error("field `{field}`: {reason}")]
+    Field {
+        /// Field path, e.g. `model.version`.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A validated decision turned into its entry body and its two payloads.
+#[derive(Debug, Clone)]
+pub struct PreparedDecision {
+    /// The entry body, payloads committed.
+    pub body: DecisionV1,
+    /// Input payload bytes and salt.
+    pub input: Payload,
+    /// Output payload bytes and salt.
+    pub output: Payload,
+}
+
+/// A payload as stored: its salt and its bytes (compact JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// Random salt, stored beside the payload; erased with it.
+    pub salt: [u8; SALT_LEN],
+    /// The payload bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Payload {
+    /// The commitment and length that the entry carries.
+    pub fn reference(&self) -> PayloadRef {
+        PayloadRef {
+            len: self.bytes.len() as u64,
+            commitment: payload_commitment(&self.salt, &self.bytes),
+        }
+    }
+}
+
+impl DecisionInput {
+    /// Parse one JSON object (one NDJSON line) strictly.
+    pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
+        let input: DecisionInput =
+            serde_json::from_slice(text).map_err(|e| InputError::Json {
+                reason: json_reason(&e),
+            })?;
+        input.validate()?;
+        Ok(input)
+    }
+
+    fn validate(&self) -> Result<(), InputError> {
+        ident("stream", &self.stream, true)?;
+        ident("model.name", &self.model.name, true)?;
+        ident("model.version", &self.model.version, true)?;
+        let optional = [
+            ("model.digest", &self.model.digest),
+            ("request_id", &self.request_id),
+            ("trace_id", &self.trace_id),
+            ("span_id", &self.span_id),
+            ("subject", &self.subject),
+            ("session", &self.session),
+            ("operation", &self.operation),
+            ("decision", &self.decision),
+            ("idempotency_key", &self.idempotency_key),
+        ];
+        for (field, value) in optional {
+            if let Some(v) = value {
+                ident(field, v, true)?;
+            }
+        }
+        if let Some(t) = &self.event_time {
+            parse_time_us(t).map_err(|reason| InputError::Field {
+                field: "event_time",
+                reason,
+            })?;
+        }
+        if let Some(l) = self.latency_ms {
+            if l < 0.0 {
+                return Err(InputError::Field {
+                    field: "latency_ms",
+                    reason: format!("must not be negative, got {l}"),
+                });
+            }
+        }
+        if let Some(attrs) = &self.attributes {
+            if attrs.len() > ATTRIBUTES_MAX {
+                return Err(InputError::Field {
+                    field: "attributes",
+                    reason: format!("at most {ATTRIBUTES_MAX} attributes, got {}", attrs.len()),
+                });
+            }
+            for (k, v) in attrs {
+                ident("attributes", k, true)?;
+                ident("attributes", v, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commit the payloads with the given salts and build the entry body.
+    pub fn prepare(self, input_salt: [u8; SALT_LEN], output_salt: [u8; SALT_LEN]) -> PreparedDecision {
+        let input = Payload {
+            salt: input_salt,
+            bytes: compact_json(&self.input),
+        };
+        let output = Payload {
+            salt: output_salt,
+            bytes: compact_json(&self.output),
+        };
+        let event_time_us = self.event_time.as_deref().and_then(|t| parse_time_us(t).ok());
+        let params = self
+            .params
+            .map(|p| String::from_utf8_lossy(&compact_json(&serde_json::Value::Object(p))).into_owned());
+        let body = DecisionV1 {
+            stream: self.stream,
+            model: ModelRef {
+                name: self.model.name,
+                version: self.model.version,
+                digest: self.model.digest,
+            },
+            event_time_us,
+            request_id: self.request_id,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            subject: self.subject,
+            session: self.session,
+            operation: self.operation,
+            params,
+            decision: self.decision,
+            score: self.score,
+            latency_ms: self.latency_ms,
+            attributes: self.attributes.unwrap_or_default().into_iter().collect(),
+            idempotency_key: self.idempotency_key,
+            input: input.reference(),
+            output: output.reference(),
+        };
+        PreparedDecision {
+            body,
+            input,
+            output,
+        }
+    }
+}
+
+/// Compact JSON with object keys sorted (serde_json's map is ordered by key).
+fn compact_json(value: &serde_json::Value) -> Vec<u8> {
+    // Serialising a Value into memory has no failure mode.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputError> {
+    if non_empty && value.is_empty() {
+        return Err(InputError::Field {
+            field,
+            reason: "must not be empty".into(),
+        });
+    }
+    if value.len() > FIELD_BYTES_MAX {
+        return Err(InputError::Field {
+            field,
+            reason: format!("at most {FIELD_BYTES_MAX} bytes, got {}", value.len()),
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InputError::Field {
+            field,
+            reason: "must not contain control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Parse an RFC 3339 time into microseconds since the Unix epoch.
+pub fn parse_time_us(text: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time ({e}): {text:?}"))?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).map_err(|_| format!("time out of range: {text:?}"))
+}
+
+/// Format microseconds since the epoch as RFC 3339 UTC.
+pub fn format_time_us(us: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{us}us"))
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    // serde_json appends " at line L column C"; inside one NDJSON line only the column matters.
+    match msg.rfind(" at line ") {
+        Some(at) => {
+            let col = msg[at..].rsplit(' ').next().unwrap_or("");
+            format!("{} (column {col})", &msg[..at])
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const OK: &str = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"b":1,"a":2},"output":"yes"}"#;
+
+    #[test]
+    fn accepts_minimal_and_sorts_payload_keys() {
+        let d = DecisionInput::parse(OK.as_bytes()).unwrap();
+        let p = d.prepare([1; 32], [2; 32]);
+        assert_eq!(p.input.bytes, br#"{"a":2,"b":1}"#);
+        assert_eq!(p.body.input.len, 13);
+        assert_eq!(
+            p.body.input.commitment,
+            payload_commitment(&[1; 32], br#"{"a":2,"b":1}"#)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_shapes_with_the_field_named() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"extra":1}"#, "unknown field `extra`"),
+            (r#"{"model":{"name":"m","version":"1"},"input":1,"output":1}"#, "missing field `stream`"),
+            (r#"{"stream":"s","model":{"name":"m","version":"1"},"output":1}"#, "missing field `input`"),
+            (r#"{"stream":5,"model":{"name":"m","version":"1"},"input":1,"output":1}"#, "invalid type"),
+            (r#"{"stream":"","model":{"name":"m","version":"1"},"input":1,"output":1}"#, "field `stream`: must not be empty"),
+            (r#"{"stream":"s","model":{"name":"m"},"input":1,"output":1}"#, "missing field `version`"),
+            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"event_time":"yesterday"}"#, "field `event_time`"),
+            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"latency_ms":-1}"#, "field `latency_ms`"),
+            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"params":[1]}"#, "invalid type"),
+            (r#"{"stream":"s","#, "EOF"),
+        ];
+        for (line, want) in cases {
+            let err = DecisionInput::parse(line.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{line}: got {err:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn event_time_round_trips_through_microseconds() {
+        let us = parse_time_us("2026-11-20T10:00:00.123456Z").unwrap();
+        assert_eq!(format_time_us(us), "2026-11-20T10:00:00.123456Z");
+        assert_eq!(parse_time_us("1970-01-01T00:00:01+01:00").unwrap(), -3_599_000_000);
+    }
+}

@@ -1,0 +1,361 @@
+//! The ledger entry model and its canonical binary encoding.
+//!
+//! An entry's bytes are `FORMAT_VERSION` followed by the bincode 2.0.1 encoding of
+//! [`Entry`] with one fixed configuration: little-endian, fixed-width integers
+//! (`u64` is 8 bytes, enum variant indices are `u32`, lengths are `u64`). The
+//! layout is specified byte by byte in `schemas/entry-v1.md`; that page, not this
+//! crate, is the contract with auditors.
+
+use bincode::{Decode, Encode};
+
+use crate::hash::{leaf_hash, Hash};
+
+/// The leading byte of every entry encoded by this version of the format.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Largest encoded entry this crate will decode (payloads are stored apart, so
+/// entries are small; the limit keeps a corrupt length prefix from allocating).
+pub const ENTRY_BYTES_MAX: usize = 1 << 20;
+
+const fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<ENTRY_BYTES_MAX>,
+> {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<ENTRY_BYTES_MAX>()
+}
+
+/// One entry of the ledger: its place in the chain and what it records.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct Entry {
+    /// Position in the ledger, from 0.
+    pub seq: u64,
+    /// Leaf hash of the entry at `seq - 1`; all zeros for seq 0.
+    pub prev_hash: Hash,
+    /// When the ledger accepted the entry, microseconds since the Unix epoch (UTC).
+    pub recorded_at_us: i64,
+    /// What the entry records.
+    pub body: EntryBody,
+}
+
+/// The kinds of entry. Each variant is one version of one kind; a new version of a
+/// kind is a new variant appended at the end, so old bytes keep their meaning.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+// Decisions are by far the most common kind; boxing them would cost an allocation
+// per entry to save stack space on the rare redaction and replay entries.
+#[allow(clippy::large_enum_variant)]
+pub enum EntryBody {
+    /// Variant 0: a model decision, version 1.
+    DecisionV1(DecisionV1),
+    /// Variant 1: the erasure of a decision's payloads, version 1.
+    RedactionV1(RedactionV1),
+    /// Variant 2: evidence of a replay run, version 1.
+    ReplayV1(ReplayV1),
+}
+
+/// The model that made a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct ModelRef {
+    /// Model name, e.g. `fraud-model`.
+    pub name: String,
+    /// Model version, e.g. `7`.
+    pub version: String,
+    /// Optional content digest of the model artefact.
+    pub digest: Option<String>,
+}
+
+/// A commitment to a payload stored apart from the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct PayloadRef {
+    /// Length of the payload in bytes.
+    pub len: u64,
+    /// `blake3(salt ‖ payload)`.
+    pub commitment: Hash,
+}
+
+/// Which payload of a decision: its input or its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub enum PayloadSlot {
+    /// Variant 0: what the model saw.
+    Input,
+    /// Variant 1: what the model answered.
+    Output,
+}
+
+impl PayloadSlot {
+    /// Both slots, in key order.
+    pub const ALL: [PayloadSlot; 2] = [PayloadSlot::Input, PayloadSlot::Output];
+
+    /// The byte used for this slot in storage keys.
+    pub fn as_byte(self) -> u8 {
+        match self {
+            PayloadSlot::Input => 0,
+            PayloadSlot::Output => 1,
+        }
+    }
+
+    /// Lower-case name, as used in messages and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadSlot::Input => "input",
+            PayloadSlot::Output => "output",
+        }
+    }
+}
+
+/// A model decision: metadata in the entry, input and output committed.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct DecisionV1 {
+    /// The producer's stream, e.g. `payments.fraud`.
+    pub stream: String,
+    /// The model and version that decided.
+    pub model: ModelRef,
+    /// When the decision was made, by the producer's clock, microseconds since the epoch.
+    pub event_time_us: Option<i64>,
+    /// Producer's request id.
+    pub request_id: Option<String>,
+    /// W3C trace id.
+    pub trace_id: Option<String>,
+    /// W3C span id.
+    pub span_id: Option<String>,
+    /// Who the decision is about (customer, account).
+    pub subject: Option<String>,
+    /// Conversation or session the decision belongs to.
+    pub session: Option<String>,
+    /// Operation name.
+    pub operation: Option<String>,
+    /// Model parameters as compact JSON text with sorted keys.
+    pub params: Option<String>,
+    /// Decision label.
+    pub decision: Option<String>,
+    /// Decision score.
+    pub score: Option<f64>,
+    /// Model latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Free-form attributes, sorted by key, keys unique.
+    pub attributes: Vec<(String, String)>,
+    /// Producer's idempotency key (unique per stream).
+    pub idempotency_key: Option<String>,
+    /// Commitment to the input payload.
+    pub input: PayloadRef,
+    /// Commitment to the output payload.
+    pub output: PayloadRef,
+}
+
+impl DecisionV1 {
+    /// The commitment of one payload slot.
+    pub fn payload(&self, slot: PayloadSlot) -> &PayloadRef {
+        match slot {
+            PayloadSlot::Input => &self.input,
+            PayloadSlot::Output => &self.output,
+        }
+    }
+}
+
+/// The erasure of payloads of an earlier decision.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RedactionV1 {
+    /// The decision whose payloads were erased.
+    pub target_seq: u64,
+    /// Which payloads were erased.
+    pub slots: Vec<PayloadSlot>,
+    /// Why (a ticket, a court order, a GDPR request).
+    pub reason: String,
+    /// Who asked for it.
+    pub actor: String,
+}
+
+/// Evidence of a replay run: what was replayed against what, and a digest of the results.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ReplayV1 {
+    /// The candidate: a URL or a command line.
+    pub candidate: String,
+    /// The candidate model, as the user named it.
+    pub candidate_model: Option<ModelRef>,
+    /// The selection, as compact JSON text.
+    pub selection: String,
+    /// Entries selected.
+    pub selected: u64,
+    /// Entries replayed.
+    pub replayed: u64,
+    /// Candidate errors.
+    pub errors: u64,
+    /// BLAKE3 of the full JSON results.
+    pub results_digest: Hash,
+}
+
+/// Why bytes could not be decoded as an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes were empty.
+    #[error("entry is empty")]
+    Empty,
+    /// The leading byte names a format this code does not know.
+    #[error("unknown entry format version {found} (this build reads version {FORMAT_VERSION})")]
+    UnknownVersion {
+        /// The leading byte found.
+        found: u8,
+    },
+    /// The body is not a valid encoding.
+    #[error("entry body does not decode: {reason}")]
+    Body {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Bytes were left over after a complete entry.
+    #[error("{extra} trailing bytes after the entry")]
+    TrailingBytes {
+        /// How many bytes were left.
+        extra: usize,
+    },
+}
+
+impl Entry {
+    /// The canonical bytes: format version, then the fixed bincode encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.push(FORMAT_VERSION);
+        // Encoding into a Vec cannot fail except past the size limit, which the
+        // validated inputs (each string capped) cannot reach.
+        if let Err(e) = bincode::encode_into_std_write(self, &mut out, config()) {
+            unreachable!("encoding an entry into memory failed: {e}");
+        }
+        out
+    }
+
+    /// Decode canonical bytes. Every byte must be consumed.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, DecodeError> {
+        let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::UnknownVersion { found: version });
+        }
+        let (entry, used): (Entry, usize) = bincode::decode_from_slice(rest, config())
+            .map_err(|e| DecodeError::Body {
+                reason: e.to_string(),
+            })?;
+        if used != rest.len() {
+            return Err(DecodeError::TrailingBytes {
+                extra: rest.len() - used,
+            });
+        }
+        Ok(entry)
+    }
+
+    /// `blake3(0x00 ‖ encode())`.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.encode())
+    }
+
+    /// The kind of entry, as a word.
+    pub fn kind(&self) -> &'static str {
+        self.body.kind()
+    }
+}
+
+impl EntryBody {
+    /// The kind of entry, as a word: `decision`, `redaction`, `replay`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EntryBody::DecisionV1(_) => "decision",
+            EntryBody::RedactionV1(_) => "redaction",
+            EntryBody::ReplayV1(_) => "replay",
+        }
+    }
+}
+
+/// Decode arbitrary bytes as an entry; for fuzzing. Must never panic, and whatever
+/// decodes must re-encode to the same bytes.
+pub fn fuzz_decode(data: &[u8]) {
+    if let Ok(entry) = Entry::decode(data) {
+        assert_eq!(entry.encode(), data, "decoded entry re-encodes differently");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sample() -> Entry {
+        Entry {
+            seq: 7,
+            prev_hash: [9; 32],
+            recorded_at_us: 1_700_000_000_000_000,
+            body: EntryBody::DecisionV1(DecisionV1 {
+                stream: "s".into(),
+                model: ModelRef {
+                    name: "m".into(),
+                    version: "1".into(),
+                    digest: None,
+                },
+                event_time_us: Some(5),
+                request_id: Some("r".into()),
+                trace_id: None,
+                span_id: None,
+                subject: None,
+                session: None,
+                operation: None,
+                params: None,
+                decision: Some("approve".into()),
+                score: Some(0.5),
+                latency_ms: None,
+                attributes: vec![("k".into(), "v".into())],
+                idempotency_key: None,
+                input: PayloadRef {
+                    len: 3,
+                    commitment: [1; 32],
+                },
+                output: PayloadRef {
+                    len: 4,
+                    commitment: [2; 32],
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_leads_with_version() {
+        let e = sample();
+        let bytes = e.encode();
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        // seq is the first field: 8 bytes little-endian right after the version byte.
+        assert_eq!(&bytes[1..9], &7u64.to_le_bytes());
+        assert_eq!(Entry::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn rejects_trailing_bytes_unknown_version_and_truncation() {
+        let mut bytes = sample().encode();
+        bytes.push(0);
+        assert_eq!(
+            Entry::decode(&bytes),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
+        bytes.pop();
+        bytes[0] = 2;
+        assert_eq!(
+            Entry::decode(&bytes),
+            Err(DecodeError::UnknownVersion { found: 2 })
+        );
+        bytes[0] = FORMAT_VERSION;
+        bytes.truncate(bytes.len() - 1);
+        assert!(matches!(
+            Entry::decode(&bytes),
+            Err(DecodeError::Body { .. })
+        ));
+        assert_eq!(Entry::decode(&[]), Err(DecodeError::Empty));
+    }
+
+    #[test]
+    fn huge_length_prefix_is_an_error_not_an_allocation() {
+        let mut bytes = sample().encode();
+        // The stream string's length prefix sits after version(1)+seq(8)+prev(32)+time(8)+variant(4).
+        let at = 1 + 8 + 32 + 8 + 4;
+        bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Entry::decode(&bytes).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The storage trait: the small interface every backend implements.
+//!
+//! A backend is an ordered key-value store with a fixed set of column families,
+//! atomic durable batch writes, point reads and ordered range scans. Everything
+//! ledger-specific (sequencing, hashing, compression, indexes) lives above it in
+//! [`crate::Ledger`], so the in-memory and RocksDB backends share that code.
+
+use crate::error::Result;
+
+/// The column families of a ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cf {
+    /// seq (u64 BE) → compressed entry bytes.
+    Entries,
+    /// seq (u64 BE) ‖ slot (u8) → compressed salt ‖ payload.
+    Payloads,
+    /// level (u8) ‖ index (u64 BE) → 32-byte complete-subtree hash.
+    Nodes,
+    /// tree size (u64 BE) → signed checkpoint note.
+    Checkpoints,
+    /// secondary indexes: tag ‖ value ‖ 0x00 ‖ seq (u64 BE) → empty.
+    Index,
+    /// ledger metadata: origin, size, dictionaries.
+    Meta,
+}
+
+impl Cf {
+    /// Every column family.
+    pub const ALL: [Cf; 6] = [
+        Cf::Entries,
+        Cf::Payloads,
+        Cf::Nodes,
+        Cf::Checkpoints,
+        Cf::Index,
+        Cf::Meta,
+    ];
+
+    /// The column family's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Entries => "entries",
+            Cf::Payloads => "payloads",
+            Cf::Nodes => "nodes",
+            Cf::Checkpoints => "checkpoints",
+            Cf::Index => "index",
+            Cf::Meta => "meta",
+        }
+    }
+}
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Set key to value.
+    Put(Cf, Vec<u8>, Vec<u8>),
+    /// Remove key.
+    Delete(Cf, Vec<u8>),
+}
+
+/// Operations applied all together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// Add a put.
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(cf, key.into(), value.into()));
+    }
+
+    /// Add a delete.
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(cf, key.into()));
+    }
+
+    /// Bytes of keys and values in the batch.
+    pub fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(_, k, v) => k.len() + v.len(),
+                Op::Delete(_, k) => k.len(),
+            })
+            .sum()
+    }
+}
+
+/// A key and its value from a scan.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// An ordered key-value store with column families.
+pub trait Backend: Send + Sync {
+    /// Apply the batch atomically and durably (fsync) before returning.
+    fn write(&self, batch: WriteBatch) -> Result<()>;
+
+    /// The value of one key.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Keys in `[from, to)` in ascending order, with their values.
+    fn scan<'a>(
+        &'a self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a>;
+
+    /// The greatest key in `[from, to)`, with its value.
+    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>>;
+}

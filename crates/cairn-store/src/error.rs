@@ -1,0 +1,72 @@
+//! The store's error type.
+
+/// What went wrong in the store. Corrupt data is an error, never a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage engine failed (I/O, disk full, engine-level corruption).
+    #[error("storage engine failed during {op}: {reason}")]
+    Backend {
+        /// What the store was doing.
+        op: &'static str,
+        /// The engine's message.
+        reason: String,
+    },
+    /// A write failed earlier; the ledger refuses appends until it is reopened.
+    #[error("ledger refuses appends after a failed write ({reason}); reopen it")]
+    Poisoned {
+        /// Why the first write failed.
+        reason: String,
+    },
+    /// Stored data is damaged.
+    #[error("damaged data in {what}: {reason}")]
+    Corrupt {
+        /// Where, e.g. `entry 12`.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The directory holds no ledger.
+    #[error("no ledger at {path} (create one with `cairn init`)")]
+    NotALedger {
+        /// The path looked at.
+        path: String,
+    },
+    /// A ledger already exists where one was to be created.
+    #[error("a ledger already exists at {path}")]
+    AlreadyExists {
+        /// The path.
+        path: String,
+    },
+    /// The tail of the chain failed its check on open; appends are refused.
+    #[error("ledger tail is damaged at seq {seq}: {reason}; run `cairn verify`")]
+    TailBroken {
+        /// The damaged seq.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A seq, size or range outside the ledger.
+    #[error("{what} is out of range: the ledger has {size} entries")]
+    OutOfRange {
+        /// What was asked for.
+        what: String,
+        /// Entries in the ledger.
+        size: u64,
+    },
+    /// A request the ledger cannot honour (e.g. redacting a non-decision).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

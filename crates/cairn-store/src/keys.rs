@@ -1,0 +1,159 @@
+//! Storage keys. Integers are big-endian so that key order is numeric order, and
+//! order on disk is order in time.
+
+use cairn_core::entry::PayloadSlot;
+
+/// Key of an entry, and the seq suffix of index keys.
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Parse an 8-byte big-endian seq.
+pub fn parse_seq(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Key of a payload: seq ‖ slot.
+pub fn payload_key(seq: u64, slot: PayloadSlot) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&seq.to_be_bytes());
+    k[8] = slot.as_byte();
+    k
+}
+
+/// Key of a complete subtree hash: level ‖ index.
+pub fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Metadata keys.
+pub mod meta {
+    /// The ledger's origin (its identity in checkpoints).
+    pub const ORIGIN: &[u8] = b"origin";
+    /// The format version of the entries written.
+    pub const FORMAT: &[u8] = b"format";
+    /// Number of entries (u64 BE), written in every append batch.
+    pub const SIZE: &[u8] = b"size";
+    /// Prefix of stored compression dictionaries: `dict/` ‖ id (u32 BE).
+    pub const DICT_PREFIX: &[u8] = b"dict/";
+    /// The key of dictionary `id`.
+    pub fn dict(id: u32) -> Vec<u8> {
+        let mut k = DICT_PREFIX.to_vec();
+        k.extend_from_slice(&id.to_be_bytes());
+        k
+    }
+}
+
+/// The secondary indexes. Each index key is `tag ‖ value ‖ 0x00 ‖ seq`; values
+/// never contain 0x00 (input validation rejects control characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// Event time (or, without one, recorded time), microseconds.
+    Time,
+    /// `request_id`.
+    Request,
+    /// `subject`.
+    Subject,
+    /// `trace_id`.
+    Trace,
+    /// `model.name` 0x00 `model.version`.
+    Model,
+    /// `stream`.
+    Stream,
+    /// `session`.
+    Session,
+}
+
+impl IndexKind {
+    fn tag(self) -> u8 {
+        match self {
+            IndexKind::Time => b't',
+            IndexKind::Request => b'r',
+            IndexKind::Subject => b's',
+            IndexKind::Trace => b'x',
+            IndexKind::Model => b'm',
+            IndexKind::Stream => b'c',
+            IndexKind::Session => b'e',
+        }
+    }
+
+    /// The prefix of all index keys for `value`.
+    pub fn prefix(self, value: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(value.len() + 10);
+        k.push(self.tag());
+        k.extend_from_slice(value.as_bytes());
+        k.push(0);
+        k
+    }
+
+    /// The index key of `seq` under `value`.
+    pub fn key(self, value: &str, seq: u64) -> Vec<u8> {
+        let mut k = self.prefix(value);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+}
+
+/// Time index key: `t` ‖ time (i64 with the sign bit flipped, BE) ‖ seq.
+pub fn time_key(time_us: i64, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = b't';
+    k[1..9].copy_from_slice(&((time_us as u64) ^ (1 << 63)).to_be_bytes());
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Idempotency key: `k` ‖ stream ‖ 0x00 ‖ key → seq (u64 BE) as the value.
+pub fn idempotency_key(stream: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + key.len() + 2);
+    k.push(b'k');
+    k.extend_from_slice(stream.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Redaction index: `d` ‖ target seq ‖ redaction seq.
+pub fn redaction_key(target: u64, redaction: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = b'd';
+    k[1..9].copy_from_slice(&target.to_be_bytes());
+    k[9..].copy_from_slice(&redaction.to_be_bytes());
+    k
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_keys_sort_numerically_across_the_epoch() {
+        assert!(time_key(-5, 0) < time_key(3, 0));
+        assert!(time_key(3, 9) < time_key(4, 0));
+        assert!(time_key(i64::MIN, 0) < time_key(i64::MAX, 0));
+    }
+
+    #[test]
+    fn prefix_end_bounds_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), b"ac");
+        assert_eq!(prefix_end(&[1, 0xff]), vec![2]);
+        let p = IndexKind::Subject.prefix("x");
+        assert!(IndexKind::Subject.key("x", u64::MAX) < prefix_end(&p));
+        assert!(IndexKind::Subject.key("x", 0) >= p);
+    }
+}

@@ -1,0 +1,624 @@
+//! The ledger over a [`Backend`]: the single sequencer of appends (group commit),
+//! reads, proofs, checkpoints, indexes, redaction and recovery on open.
+
+use std::collections::HashMap;
+
+use cairn_core::decision::{Payload, PreparedDecision, SALT_LEN};
+use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1, ReplayV1};
+use cairn_core::hash::{leaf_hash, Blake3Hasher, Hash, ZERO_HASH};
+use cairn_core::merkle::{self, NodeSource, TreeEdge};
+
+use crate::backend::{Backend, Cf, WriteBatch};
+use crate::codec::{self, Codec};
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta, IndexKind};
+
+/// After this many entries the ledger trains its compression dictionary.
+pub const DICT_TRAIN_AT: u64 = 4096;
+/// Most entries sampled to train a dictionary.
+const DICT_SAMPLES_MAX: u64 = 4096;
+
+/// Something to append.
+#[derive(Debug, Clone)]
+pub enum Append {
+    /// A validated decision with its payloads.
+    Decision(PreparedDecision),
+    /// Erase a decision's payloads and record why.
+    Redaction(RedactionV1),
+    /// Evidence of a replay run.
+    Replay(ReplayV1),
+}
+
+/// Proof that an entry is durable: its seq and leaf hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The entry's seq.
+    pub seq: u64,
+    /// The entry's leaf hash.
+    pub leaf_hash: Hash,
+    /// True when an idempotency key matched an earlier entry and nothing was appended.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Head {
+    size: u64,
+    edge: TreeEdge,
+    last_leaf: Hash,
+}
+
+/// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
+pub struct Ledger<B: Backend> {
+    backend: B,
+    origin: String,
+    codec: Codec,
+    head: Head,
+    poisoned: Option<String>,
+    dict_train_at: u64,
+    dict_tried: bool,
+}
+
+impl<B: Backend> std::fmt::Debug for Ledger<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("origin", &self.origin)
+            .field("size", &self.head.size)
+            .finish()
+    }
+}
+
+/// Complete-subtree hashes read from the store.
+pub struct StoredNodes<'a, B: Backend>(pub &'a B);
+
+impl<B: Backend> NodeSource for StoredNodes<'_, B> {
+    type Error = StoreError;
+
+    fn subtree(&self, level: u8, index: u64) -> Result<Hash> {
+        let v = self
+            .0
+            .get(Cf::Nodes, &keys::node_key(level, index))?
+            .ok_or_else(|| {
+                StoreError::corrupt(format!("tree node ({level}, {index})"), "missing")
+            })?;
+        v.as_slice().try_into().map_err(|_| {
+            StoreError::corrupt(format!("tree node ({level}, {index})"), "not 32 bytes")
+        })
+    }
+}
+
+fn proof_error(e: merkle::ProofError<StoreError>) -> StoreError {
+    match e {
+        merkle::ProofError::Source(e) => e,
+        other => StoreError::Invalid(other.to_string()),
+    }
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Create a new, empty ledger named `origin` on an empty backend.
+    pub fn create(backend: B, origin: &str) -> Result<Ledger<B>> {
+        if origin.is_empty() || origin.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(StoreError::Invalid(format!(
+                "origin {origin:?} must be non-empty and without spaces, e.g. example.com/ledger"
+            )));
+        }
+        if backend.get(Cf::Meta, meta::ORIGIN)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                path: "this backend".into(),
+            });
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(Cf::Meta, meta::ORIGIN, origin.as_bytes());
+        batch.put(Cf::Meta, meta::FORMAT, vec![cairn_core::entry::FORMAT_VERSION]);
+        batch.put(Cf::Meta, meta::SIZE, 0u64.to_be_bytes());
+        backend.write(batch)?;
+        Ledger::open(backend)
+    }
+
+    /// Open a ledger, recover its head and check the tail of the chain. A ledger
+    /// whose tail fails the check refuses appends (see [`Ledger::open_unchecked`]).
+    pub fn open(backend: B) -> Result<Ledger<B>> {
+        let mut ledger = Ledger::open_unchecked(backend)?;
+        ledger.recover()?;
+        Ok(ledger)
+    }
+
+    /// Open without checking the tail: for `verify`, which must read damaged ledgers.
+    /// Appends are refused until [`Ledger::recover`] succeeds.
+    pub fn open_unchecked(backend: B) -> Result<Ledger<B>> {
+        let origin = backend
+            .get(Cf::Meta, meta::ORIGIN)?
+            .ok_or_else(|| StoreError::NotALedger {
+                path: "this backend".into(),
+            })?;
+        let origin = String::from_utf8(origin)
+            .map_err(|_| StoreError::corrupt("metadata", "origin is not UTF-8"))?;
+        let size = read_size(&backend)?;
+        let mut codec = Codec::new();
+        let dict_end = keys::prefix_end(meta::DICT_PREFIX);
+        for row in backend.scan(Cf::Meta, meta::DICT_PREFIX, &dict_end) {
+            let (k, v) = row?;
+            let id = k[meta::DICT_PREFIX.len()..]
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::corrupt("metadata", "bad dictionary key"))?;
+            codec.add_dictionary(id, &v)?;
+        }
+        Ok(Ledger {
+            backend,
+            origin,
+            codec,
+            head: Head {
+                size,
+                edge: TreeEdge::new(),
+                last_leaf: ZERO_HASH,
+            },
+            poisoned: Some("ledger opened for reading only".into()),
+            dict_train_at: DICT_TRAIN_AT,
+            dict_tried: false,
+        })
+    }
+
+    /// Rebuild the tree's right edge from stored nodes and check the chain's tail;
+    /// on success, appends are accepted.
+    pub fn recover(&mut self) -> Result<()> {
+        let size = self.head.size;
+        let end = self.backend.last_in(Cf::Entries, &[], &[0xff; 9])?;
+        let stored_end = match end {
+            Some((k, _)) => keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?
+                + 1,
+            None => 0,
+        };
+        if stored_end != size {
+            return Err(StoreError::TailBroken {
+                seq: size.min(stored_end),
+                reason: format!("metadata says {size} entries, the store ends at {stored_end}"),
+            });
+        }
+        let edge = TreeEdge::from_source(&StoredNodes(&self.backend), size)?;
+        let mut last_leaf = ZERO_HASH;
+        if size > 0 {
+            let tail = size - 1;
+            let tail_fail = |reason: String| StoreError::TailBroken { seq: tail, reason };
+            let bytes = self.entry_bytes(tail)?.ok_or_else(|| tail_fail("missing".into()))?;
+            let entry = Entry::decode(&bytes).map_err(|e| tail_fail(e.to_string()))?;
+            last_leaf = leaf_hash(&bytes);
+            if entry.seq != tail {
+                return Err(tail_fail(format!("entry says it is seq {}", entry.seq)));
+            }
+            if StoredNodes(&self.backend).subtree(0, tail)? != last_leaf {
+                return Err(tail_fail("leaf hash differs from the tree".into()));
+            }
+            let prev = match tail {
+                0 => ZERO_HASH,
+                _ => StoredNodes(&self.backend).subtree(0, tail - 1)?,
+            };
+            if entry.prev_hash != prev {
+                return Err(tail_fail("prev_hash does not link to the entry before".into()));
+            }
+        }
+        self.head = Head {
+            size,
+            edge,
+            last_leaf,
+        };
+        self.poisoned = None;
+        Ok(())
+    }
+
+    /// The ledger's origin: its name in checkpoints.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Number of entries.
+    pub fn size(&self) -> u64 {
+        self.head.size
+    }
+
+    /// The backend, for tools that must reach below the ledger (tests, repair).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Root of the tree over all entries.
+    pub fn root(&self) -> Hash {
+        self.head.edge.root(&Blake3Hasher)
+    }
+
+    /// Leaf hash of the last entry (zeros when empty).
+    pub fn last_leaf(&self) -> Hash {
+        self.head.last_leaf
+    }
+
+    /// Why appends are refused, if they are.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Change when the dictionary is trained (tests use small ledgers).
+    pub fn set_dict_train_at(&mut self, entries: u64) {
+        self.dict_train_at = entries;
+    }
+
+    /// Append entries as one atomic, durable batch (one write, one fsync), and
+    /// return one receipt per item in order. On a failed write nothing is stored
+    /// and the ledger refuses appends until reopened.
+    pub fn append(&mut self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let mut staged = Staged {
+            batch: WriteBatch::default(),
+            head: self.head.clone(),
+            seen_keys: HashMap::new(),
+        };
+        let mut receipts = Vec::with_capacity(items.len());
+        for item in items {
+            receipts.push(self.stage(&mut staged, item, recorded_at_us)?);
+        }
+        if staged.head.size == self.head.size {
+            return Ok(receipts);
+        }
+        staged
+            .batch
+            .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
+        if let Err(e) = self.backend.write(staged.batch) {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        self.head = staged.head;
+        self.maybe_train_dictionary();
+        Ok(receipts)
+    }
+
+    fn stage(&self, st: &mut Staged, item: Append, recorded_at_us: i64) -> Result<Receipt> {
+        if let Append::Decision(d) = &item {
+            if let Some(key) = &d.body.idempotency_key {
+                let ik = keys::idempotency_key(&d.body.stream, key);
+                if let Some(r) = st.seen_keys.get(&ik) {
+                    return Ok(Receipt { duplicate: true, ..*r });
+                }
+                if let Some(seq) = self.backend.get(Cf::Index, &ik)? {
+                    let seq = keys::parse_seq(&seq)
+                        .ok_or_else(|| StoreError::corrupt("idempotency index", "bad seq"))?;
+                    let leaf = StoredNodes(&self.backend).subtree(0, seq)?;
+                    return Ok(Receipt {
+                        seq,
+                        leaf_hash: leaf,
+                        duplicate: true,
+                    });
+                }
+            }
+        }
+        let seq = st.head.size;
+        let (body, payloads) = match item {
+            Append::Decision(d) => (EntryBody::DecisionV1(d.body), vec![d.input, d.output]),
+            Append::Redaction(r) => {
+                self.stage_redaction(st, &r, seq)?;
+                (EntryBody::RedactionV1(r), vec![])
+            }
+            Append::Replay(r) => (EntryBody::ReplayV1(r), vec![]),
+        };
+        let entry = Entry {
+            seq,
+            prev_hash: st.head.last_leaf,
+            recorded_at_us,
+            body,
+        };
+        let bytes = entry.encode();
+        let leaf = leaf_hash(&bytes);
+        let b = &mut st.batch;
+        b.put(Cf::Entries, keys::seq_key(seq), self.codec.compress(&bytes));
+        for (slot, p) in PayloadSlot::ALL.iter().zip(payloads) {
+            b.put(
+                Cf::Payloads,
+                keys::payload_key(seq, *slot),
+                self.codec.compress(&[&p.salt[..], &p.bytes].concat()),
+            );
+        }
+        for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
+            b.put(Cf::Nodes, keys::node_key(level, index), hash);
+        }
+        index_entry(b, &entry, seq);
+        let receipt = Receipt {
+            seq,
+            leaf_hash: leaf,
+            duplicate: false,
+        };
+        if let EntryBody::DecisionV1(d) = &entry.body {
+            if let Some(key) = &d.idempotency_key {
+                let ik = keys::idempotency_key(&d.stream, key);
+                b.put(Cf::Index, ik.clone(), keys::seq_key(seq));
+                st.seen_keys.insert(ik, receipt);
+            }
+        }
+        st.head.size += 1;
+        st.head.last_leaf = leaf;
+        Ok(receipt)
+    }
+
+    fn stage_redaction(&self, st: &mut Staged, r: &RedactionV1, seq: u64) -> Result<()> {
+        if r.target_seq >= self.head.size {
+            return Err(StoreError::OutOfRange {
+                what: format!("seq {}", r.target_seq),
+                size: self.head.size,
+            });
+        }
+        match self.entry(r.target_seq)?.body {
+            EntryBody::DecisionV1(_) => {}
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "seq {} is a {} entry; only decisions have payloads to erase",
+                    r.target_seq,
+                    other.kind()
+                )))
+            }
+        }
+        if r.slots.is_empty() {
+            return Err(StoreError::Invalid("nothing to erase: no payload named".into()));
+        }
+        for slot in &r.slots {
+            let key = keys::payload_key(r.target_seq, *slot);
+            if self.backend.get(Cf::Payloads, &key)?.is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "the {} of seq {} is already erased",
+                    slot.name(),
+                    r.target_seq
+                )));
+            }
+            st.batch.delete(Cf::Payloads, key);
+        }
+        st.batch
+            .put(Cf::Index, keys::redaction_key(r.target_seq, seq), []);
+        Ok(())
+    }
+
+    fn maybe_train_dictionary(&mut self) {
+        if self.dict_tried
+            || self.codec.current_dictionary().is_some()
+            || self.head.size < self.dict_train_at
+        {
+            return;
+        }
+        self.dict_tried = true;
+        // A failed training only costs compression ratio; the ledger goes on without.
+        let Ok(samples) = self.dictionary_samples() else {
+            return;
+        };
+        let Ok(dict) = codec::train(&samples) else {
+            return;
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(Cf::Meta, meta::dict(1), dict.clone());
+        if self.backend.write(batch).is_ok() {
+            let _ = self.codec.add_dictionary(1, &dict);
+        }
+    }
+
+    fn dictionary_samples(&self) -> Result<Vec<Vec<u8>>> {
+        let n = self.head.size.min(DICT_SAMPLES_MAX);
+        let mut samples = Vec::with_capacity(3 * n as usize);
+        for row in self
+            .backend
+            .scan(Cf::Entries, &keys::seq_key(0), &keys::seq_key(n))
+        {
+            let (k, v) = row?;
+            samples.push(self.codec.decompress(&v, &|| format!("entry {k:?}"))?);
+        }
+        for row in self.backend.scan(
+            Cf::Payloads,
+            &keys::payload_key(0, PayloadSlot::Input),
+            &keys::payload_key(n, PayloadSlot::Input),
+        ) {
+            let (k, v) = row?;
+            let raw = self.codec.decompress(&v, &|| format!("payload {k:?}"))?;
+            samples.push(raw.get(SALT_LEN..).unwrap_or_default().to_vec());
+        }
+        Ok(samples)
+    }
+
+    /// The canonical (uncompressed) bytes of entry `seq`.
+    pub fn entry_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        match self.backend.get(Cf::Entries, &keys::seq_key(seq))? {
+            None => Ok(None),
+            Some(v) => self.decompress_entry(seq, &v).map(Some),
+        }
+    }
+
+    /// Decompress a stored entry value.
+    pub fn decompress_entry(&self, seq: u64, stored: &[u8]) -> Result<Vec<u8>> {
+        self.codec.decompress(stored, &|| format!("entry {seq}"))
+    }
+
+    /// Entry `seq`, decoded, with its link checked right after reading: the entry must
+    /// say it is `seq` and hash to the leaf the tree holds.
+    pub fn entry(&self, seq: u64) -> Result<Entry> {
+        if seq >= self.head.size {
+            return Err(StoreError::OutOfRange {
+                what: format!("seq {seq}"),
+                size: self.head.size,
+            });
+        }
+        let bytes = self
+            .entry_bytes(seq)?
+            .ok_or_else(|| StoreError::corrupt(format!("entry {seq}"), "missing"))?;
+        let entry =
+            Entry::decode(&bytes).map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+        if entry.seq != seq {
+            return Err(StoreError::corrupt(
+                format!("entry {seq}"),
+                format!("says it is seq {}", entry.seq),
+            ));
+        }
+        if StoredNodes(&self.backend).subtree(0, seq)? != leaf_hash(&bytes) {
+            return Err(StoreError::corrupt(
+                format!("entry {seq}"),
+                "hash differs from the tree's leaf",
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// A stored payload, or `None` when it was erased (or is missing).
+    pub fn payload(&self, seq: u64, slot: PayloadSlot) -> Result<Option<Payload>> {
+        let Some(v) = self.backend.get(Cf::Payloads, &keys::payload_key(seq, slot))? else {
+            return Ok(None);
+        };
+        self.decode_payload(seq, slot, &v).map(Some)
+    }
+
+    /// Decompress and split a stored payload value.
+    pub fn decode_payload(&self, seq: u64, slot: PayloadSlot, stored: &[u8]) -> Result<Payload> {
+        let what = || format!("{} payload of entry {seq}", slot.name());
+        let raw = self.codec.decompress(stored, &what)?;
+        if raw.len() < SALT_LEN {
+            return Err(StoreError::corrupt(what(), "shorter than its salt"));
+        }
+        let (salt, bytes) = raw.split_at(SALT_LEN);
+        let mut s = [0u8; SALT_LEN];
+        s.copy_from_slice(salt);
+        Ok(Payload {
+            salt: s,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The redaction entries that erased payloads of `target`, by index.
+    pub fn redactions_of(&self, target: u64) -> Result<Vec<u64>> {
+        let from = keys::redaction_key(target, 0);
+        let to = keys::redaction_key(target, u64::MAX);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, &from, &to) {
+            let (k, _) = row?;
+            out.extend(keys::parse_seq(&k[9..]));
+        }
+        Ok(out)
+    }
+
+    /// Root of the tree over the first `size` entries, from stored nodes.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(&Blake3Hasher, &StoredNodes(&self.backend), size)
+    }
+
+    /// Inclusion proof of `seq` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>> {
+        self.check_size(size)?;
+        merkle::inclusion_proof(&Blake3Hasher, &StoredNodes(&self.backend), seq, size)
+            .map_err(proof_error)
+    }
+
+    /// Consistency proof from the tree of `old` entries to the tree of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.check_size(new)?;
+        merkle::consistency_proof(&Blake3Hasher, &StoredNodes(&self.backend), old, new)
+            .map_err(proof_error)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        if size > self.head.size {
+            return Err(StoreError::OutOfRange {
+                what: format!("tree size {size}"),
+                size: self.head.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Store a signed checkpoint note for tree size `size` (durably).
+    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(Cf::Checkpoints, keys::seq_key(size), note.as_bytes());
+        self.backend.write(batch)
+    }
+
+    /// Every stored checkpoint, by size.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Checkpoints, &[], &[0xff; 9]) {
+            let (k, v) = row?;
+            let size = keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("checkpoints", "key is not a size"))?;
+            let note = String::from_utf8(v).map_err(|_| {
+                StoreError::corrupt(format!("checkpoint at size {size}"), "not UTF-8")
+            })?;
+            out.push((size, note));
+        }
+        Ok(out)
+    }
+
+    /// The newest stored checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        let Some((k, v)) = self.backend.last_in(Cf::Checkpoints, &[], &[0xff; 9])? else {
+            return Ok(None);
+        };
+        let size = keys::parse_seq(&k)
+            .ok_or_else(|| StoreError::corrupt("checkpoints", "key is not a size"))?;
+        let note = String::from_utf8(v)
+            .map_err(|_| StoreError::corrupt(format!("checkpoint at size {size}"), "not UTF-8"))?;
+        Ok(Some((size, note)))
+    }
+
+    /// Seqs indexed under `value`, ascending, at most `limit`.
+    pub fn index_seqs(&self, kind: IndexKind, value: &str, limit: usize) -> Result<Vec<u64>> {
+        let from = kind.prefix(value);
+        let to = keys::prefix_end(&from);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
+            let (k, _) = row?;
+            out.extend(keys::parse_seq(&k[from.len()..]));
+        }
+        Ok(out)
+    }
+
+    /// Seqs whose time falls in `[from_us, to_us)`, in time order, at most `limit`.
+    pub fn time_range(&self, from_us: i64, to_us: i64, limit: usize) -> Result<Vec<u64>> {
+        let from = keys::time_key(from_us, 0);
+        let to = keys::time_key(to_us, 0);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
+            let (k, _) = row?;
+            out.extend(keys::parse_seq(&k[9..]));
+        }
+        Ok(out)
+    }
+}
+
+struct Staged {
+    batch: WriteBatch,
+    head: Head,
+    seen_keys: HashMap<Vec<u8>, Receipt>,
+}
+
+fn read_size<B: Backend>(backend: &B) -> Result<u64> {
+    let v = backend
+        .get(Cf::Meta, meta::SIZE)?
+        .ok_or_else(|| StoreError::corrupt("metadata", "size is missing"))?;
+    keys::parse_seq(&v).ok_or_else(|| StoreError::corrupt("metadata", "size is not 8 bytes"))
+}
+
+fn index_entry(b: &mut WriteBatch, entry: &Entry, seq: u64) {
+    let EntryBody::DecisionV1(d) = &entry.body else {
+        b.put(Cf::Index, keys::time_key(entry.recorded_at_us, seq), []);
+        return;
+    };
+    let time = d.event_time_us.unwrap_or(entry.recorded_at_us);
+    b.put(Cf::Index, keys::time_key(time, seq), []);
+    b.put(Cf::Index, IndexKind::Stream.key(&d.stream, seq), []);
+    let model = format!("{}\u{0}{}", d.model.name, d.model.version);
+    b.put(Cf::Index, IndexKind::Model.key(&model, seq), []);
+    let optional = [
+        (IndexKind::Request, &d.request_id),
+        (IndexKind::Subject, &d.subject),
+        (IndexKind::Trace, &d.trace_id),
+        (IndexKind::Session, &d.session),
+    ];
+    for (kind, value) in optional {
+        if let Some(v) = value {
+            b.put(Cf::Index, kind.key(v, seq), []);
+        }
+    }
+}

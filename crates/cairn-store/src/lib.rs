@@ -1,0 +1,20 @@
+//! Cairn's storage: a small [`Backend`] trait with in-memory and RocksDB
+//! implementations, and the [`Ledger`] built over it (sequencing, compression,
+//! tree nodes, indexes, checkpoints, recovery), plus [`verify`].
+//!
+//! Only this crate knows RocksDB.
+
+pub mod backend;
+pub mod codec;
+pub mod error;
+pub mod keys;
+pub mod ledger;
+pub mod memory;
+pub mod rocks;
+pub mod verify;
+
+pub use backend::{Backend, Cf, WriteBatch};
+pub use error::{Result, StoreError};
+pub use ledger::{Append, Ledger, Receipt};
+pub use memory::MemoryBackend;
+pub use rocks::RocksBackend;

@@ -1,0 +1,550 @@
+//! `verify`: walk the chain, the tree and the payload commitments of a ledger and
+//! compare them with signed checkpoints, reporting precisely what is damaged.
+//!
+//! A verification that finds damage returns `Ok` with the damage listed; `Err`
+//! means it could not check at all (I/O failure, no key, unreadable metadata).
+
+use std::collections::BTreeMap;
+
+use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteVerifier};
+use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
+use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
+use cairn_core::merkle::{self, NodeSource, TreeEdge};
+
+use crate::backend::{Backend, Cf};
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::ledger::{Ledger, StoredNodes};
+
+/// How often (in entries) the progress callback is called.
+pub const PROGRESS_EVERY: u64 = 8192;
+
+/// What to verify.
+#[derive(Default)]
+pub struct VerifyOptions<'a> {
+    /// First seq to check.
+    pub from: u64,
+    /// One past the last seq to check (default: the ledger's size).
+    pub to: Option<u64>,
+    /// The key checkpoints must be signed with.
+    pub verifier: Option<&'a NoteVerifier>,
+    /// A checkpoint note the auditor kept: the ledger must extend it consistently.
+    pub trusted: Option<&'a str>,
+    /// Called with (entries done, entries to do).
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+}
+
+/// The kinds of damage `verify` tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DamageKind {
+    /// The entry's bytes were changed.
+    Altered,
+    /// An entry is gone from the middle of the ledger.
+    Missing,
+    /// An entry is stored at another entry's place.
+    Reordered,
+    /// The ledger is shorter than a checkpoint says it was.
+    Truncated,
+    /// The history up to a checkpoint no longer hashes to its root.
+    Rewritten,
+    /// A payload does not match the commitment in its entry.
+    CommitmentMismatch,
+    /// A payload is gone without a redaction entry erasing it.
+    PayloadMissing,
+    /// A checkpoint's signature does not verify.
+    BadSignature,
+    /// A stored tree node differs from the hash of the entries below it.
+    TreeMismatch,
+    /// The storage engine reports the data as corrupt.
+    Unreadable,
+}
+
+impl DamageKind {
+    /// The word used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DamageKind::Altered => "altered",
+            DamageKind::Missing => "missing",
+            DamageKind::Reordered => "reordered",
+            DamageKind::Truncated => "truncated",
+            DamageKind::Rewritten => "rewritten",
+            DamageKind::CommitmentMismatch => "commitment-mismatch",
+            DamageKind::PayloadMissing => "payload-missing",
+            DamageKind::BadSignature => "bad-signature",
+            DamageKind::TreeMismatch => "tree-mismatch",
+            DamageKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The damaged seq, when the damage has one.
+    pub seq: Option<u64>,
+    /// What kind of damage.
+    pub kind: DamageKind,
+    /// A sentence for a person.
+    pub detail: String,
+}
+
+/// A payload erased properly: by a redaction entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// The decision whose payload was erased.
+    pub seq: u64,
+    /// Which payload.
+    pub slot: PayloadSlot,
+    /// The redaction entry that erased it.
+    pub by: u64,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// The ledger's origin.
+    pub origin: String,
+    /// Entries in the ledger.
+    pub size: u64,
+    /// First seq checked.
+    pub from: u64,
+    /// One past the last seq checked.
+    pub to: u64,
+    /// Entries checked.
+    pub entries_checked: u64,
+    /// Payloads whose commitment was checked.
+    pub payloads_checked: u64,
+    /// Bytes of payload checked.
+    pub payload_bytes: u64,
+    /// Stored checkpoints whose signature and root were checked.
+    pub checkpoints_checked: u64,
+    /// The size of the auditor's checkpoint, when one was given and checked.
+    pub trusted_size: Option<u64>,
+    /// Root recomputed from the entries (full walks only).
+    pub root: Option<Hash>,
+    /// Payloads erased by redaction entries.
+    pub erased: Vec<Erasure>,
+    /// Everything found damaged, by seq.
+    pub damage: Vec<Damage>,
+}
+
+impl VerifyReport {
+    /// True when nothing is damaged.
+    pub fn intact(&self) -> bool {
+        self.damage.is_empty()
+    }
+
+    /// The first damage, by seq (damage without a seq comes last).
+    pub fn first_damage(&self) -> Option<&Damage> {
+        self.damage
+            .iter()
+            .min_by_key(|d| (d.seq.is_none(), d.seq, d.kind))
+    }
+}
+
+/// At most this many findings are kept; the first ones matter most.
+const DAMAGE_MAX: usize = 1000;
+
+struct Walk<'l, B: Backend> {
+    ledger: &'l Ledger<B>,
+    report: VerifyReport,
+    edge: Option<TreeEdge>,
+    prev: Hash,
+    /// Checkpoint roots to compare with, by size.
+    roots: BTreeMap<u64, (Hash, bool)>,
+}
+
+/// Verify a ledger. See the module docs for what `Ok` and `Err` mean.
+pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Result<VerifyReport> {
+    let size = ledger.size();
+    let to = opts.to.unwrap_or(size).min(size);
+    if opts.from > to {
+        return Err(StoreError::OutOfRange {
+            what: format!("range {}..{}", opts.from, to),
+            size,
+        });
+    }
+    let mut walk = Walk {
+        ledger,
+        report: VerifyReport {
+            origin: ledger.origin().to_owned(),
+            size,
+            from: opts.from,
+            to,
+            ..VerifyReport::default()
+        },
+        edge: (opts.from == 0).then(TreeEdge::new),
+        prev: ZERO_HASH,
+        roots: BTreeMap::new(),
+    };
+    walk.check_beyond_size()?;
+    walk.load_checkpoints(opts.verifier)?;
+    let trusted = match opts.trusted {
+        Some(note) => Some(walk.load_trusted(note, opts.verifier)?),
+        None => None,
+    };
+    if opts.from > 0 {
+        walk.prev = node_or_zero(ledger, opts.from - 1);
+    }
+    walk.entries(opts.from, to, &mut opts.progress)?;
+    walk.finish_tree(trusted.as_ref())?;
+    walk.report.damage.sort_by_key(|d| (d.seq.is_none(), d.seq, d.kind));
+    Ok(walk.report)
+}
+
+fn node_or_zero<B: Backend>(ledger: &Ledger<B>, seq: u64) -> Hash {
+    StoredNodes(ledger.backend())
+        .subtree(0, seq)
+        .unwrap_or(ZERO_HASH)
+}
+
+fn is_engine_corruption(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend { reason, .. } if reason.contains("Corruption"))
+}
+
+impl<B: Backend> Walk<'_, B> {
+    fn damage(&mut self, seq: Option<u64>, kind: DamageKind, detail: String) {
+        if self.report.damage.len() < DAMAGE_MAX {
+            self.report.damage.push(Damage { seq, kind, detail });
+        }
+    }
+
+    fn check_beyond_size(&mut self) -> Result<()> {
+        let size = self.report.size;
+        let last = self
+            .ledger
+            .backend()
+            .last_in(Cf::Entries, &keys::seq_key(size), &[0xff; 9])?;
+        if let Some((k, _)) = last {
+            let seq = keys::parse_seq(&k).unwrap_or(u64::MAX);
+            self.damage(
+                Some(size),
+                DamageKind::Altered,
+                format!("entries exist up to seq {seq} beyond the recorded size {size}: the size was rolled back"),
+            );
+        }
+        Ok(())
+    }
+
+    fn load_checkpoints(&mut self, verifier: Option<&NoteVerifier>) -> Result<()> {
+        let size = self.report.size;
+        for (at, note) in self.ledger.checkpoints()? {
+            let Some(verifier) = verifier else { break };
+            let cp = match open_checkpoint(&note, verifier) {
+                Ok(signed) => signed.checkpoint,
+                Err(e) => {
+                    self.damage(
+                        None,
+                        DamageKind::BadSignature,
+                        format!("stored checkpoint at size {at}: {e}"),
+                    );
+                    continue;
+                }
+            };
+            self.report.checkpoints_checked += 1;
+            if cp.size != at || cp.origin != self.report.origin {
+                self.damage(
+                    None,
+                    DamageKind::BadSignature,
+                    format!(
+                        "stored checkpoint at size {at} is for {} at size {}",
+                        cp.origin, cp.size
+                    ),
+                );
+                continue;
+            }
+            if cp.size > size {
+                self.damage(
+                    Some(size),
+                    DamageKind::Truncated,
+                    format!("a checkpoint signed at size {} but the ledger has {size} entries: truncated or rolled back", cp.size),
+                );
+                continue;
+            }
+            self.roots.insert(cp.size, (cp.root, false));
+        }
+        Ok(())
+    }
+
+    fn load_trusted(&mut self, note: &str, verifier: Option<&NoteVerifier>) -> Result<Checkpoint> {
+        let verifier = verifier.ok_or_else(|| {
+            StoreError::Invalid("a verifier key is needed to check a checkpoint".into())
+        })?;
+        let cp = open_checkpoint(note, verifier)
+            .map_err(|e| StoreError::Invalid(format!("your checkpoint does not verify: {e}")))?
+            .checkpoint;
+        if cp.origin != self.report.origin {
+            return Err(StoreError::Invalid(format!(
+                "your checkpoint is for ledger {:?}, this ledger is {:?}",
+                cp.origin, self.report.origin
+            )));
+        }
+        if cp.size > self.report.size {
+            self.damage(
+                Some(self.report.size),
+                DamageKind::Truncated,
+                format!(
+                    "your checkpoint is at size {} but the ledger has {} entries: truncated or rolled back",
+                    cp.size, self.report.size
+                ),
+            );
+        } else {
+            self.report.trusted_size = Some(cp.size);
+            self.roots.insert(cp.size, (cp.root, false));
+        }
+        Ok(cp)
+    }
+
+    fn entries(
+        &mut self,
+        from: u64,
+        to: u64,
+        progress: &mut Option<&mut dyn FnMut(u64, u64)>,
+    ) -> Result<()> {
+        let ledger = self.ledger;
+        let mut expected = from;
+        for row in ledger
+            .backend()
+            .scan(Cf::Entries, &keys::seq_key(from), &keys::seq_key(to))
+        {
+            let (k, v) = match row {
+                Ok(kv) => kv,
+                Err(e) if is_engine_corruption(&e) => {
+                    self.damage(Some(expected), DamageKind::Unreadable, e.to_string());
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let seq = keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?;
+            while expected < seq {
+                self.missing(expected, to);
+                expected += 1;
+            }
+            self.entry(seq, &v)?;
+            expected = seq + 1;
+            if let Some(p) = progress.as_mut() {
+                if (expected - from) % PROGRESS_EVERY == 0 {
+                    p(expected - from, to - from);
+                }
+            }
+        }
+        while expected < to {
+            self.missing(expected, to);
+            expected += 1;
+        }
+        if let Some(p) = progress.as_mut() {
+            p(to - from, to - from);
+        }
+        Ok(())
+    }
+
+    fn missing(&mut self, seq: u64, to: u64) {
+        let detail = format!("entry {seq} is missing (the ledger should hold entries up to {})", to.saturating_sub(1));
+        self.damage(Some(seq), DamageKind::Missing, detail);
+        let stored = node_or_zero(self.ledger, seq);
+        self.advance(seq, stored);
+    }
+
+    /// Move the chain and the tree past `seq`, whose leaf is taken to be `leaf`.
+    fn advance(&mut self, seq: u64, leaf: Hash) {
+        self.prev = leaf;
+        let Some(edge) = self.edge.as_mut() else {
+            return;
+        };
+        let completed = edge.push(&Blake3Hasher, leaf);
+        let size = edge.size();
+        let mut mismatches = Vec::new();
+        for (level, index, hash) in completed {
+            if level == 0 {
+                continue;
+            }
+            match StoredNodes(self.ledger.backend()).subtree(level, index) {
+                Ok(stored) if stored == hash => {}
+                Ok(_) => mismatches.push(format!("tree node ({level}, {index}) differs from the hash of its entries")),
+                Err(e) => mismatches.push(format!("tree node ({level}, {index}): {e}")),
+            }
+        }
+        for m in mismatches {
+            self.damage(Some(seq), DamageKind::TreeMismatch, m);
+        }
+        if let Some((root, seen)) = self.roots.get_mut(&size) {
+            *seen = true;
+            let root = *root;
+            if let Some(edge) = self.edge.as_ref() {
+                if edge.root(&Blake3Hasher) != root {
+                    self.damage(
+                        None,
+                        DamageKind::Rewritten,
+                        format!("the first {size} entries no longer hash to the root signed at size {size}: history was altered or rewritten"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn entry(&mut self, seq: u64, stored: &[u8]) -> Result<()> {
+        self.report.entries_checked += 1;
+        let stored_leaf = StoredNodes(self.ledger.backend()).subtree(0, seq).ok();
+        let bytes = match self.ledger.decompress_entry(seq, stored) {
+            Ok(b) => b,
+            Err(e) => {
+                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq}: {e}"));
+                self.advance(seq, stored_leaf.unwrap_or(ZERO_HASH));
+                return Ok(());
+            }
+        };
+        let leaf = leaf_hash(&bytes);
+        let entry = match Entry::decode(&bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq} does not decode: {e}"));
+                self.advance(seq, stored_leaf.unwrap_or(leaf));
+                return Ok(());
+            }
+        };
+        if entry.seq != seq {
+            let detail = format!("the entry stored at seq {seq} says it is seq {}", entry.seq);
+            self.damage(Some(seq), DamageKind::Reordered, detail);
+            self.advance(seq, stored_leaf.unwrap_or(leaf));
+            return Ok(());
+        }
+        if stored_leaf != Some(leaf) {
+            let detail = format!("entry {seq} was altered: its hash differs from the leaf recorded in the tree");
+            self.damage(Some(seq), DamageKind::Altered, detail);
+            self.advance(seq, stored_leaf.unwrap_or(leaf));
+            return Ok(());
+        }
+        if entry.prev_hash != self.prev && seq > 0 {
+            let detail = format!("entry {} was altered: entry {seq} records a different hash for it", seq - 1);
+            self.damage(Some(seq - 1), DamageKind::Altered, detail);
+        } else if entry.prev_hash != ZERO_HASH && seq == 0 {
+            self.damage(Some(0), DamageKind::Altered, "entry 0 must have a zero prev_hash".into());
+        }
+        self.payloads(&entry)?;
+        self.advance(seq, leaf);
+        Ok(())
+    }
+
+    fn payloads(&mut self, entry: &Entry) -> Result<()> {
+        let EntryBody::DecisionV1(d) = &entry.body else {
+            return Ok(());
+        };
+        let seq = entry.seq;
+        for slot in PayloadSlot::ALL {
+            let committed = d.payload(slot);
+            let payload = match self.ledger.payload(seq, slot) {
+                Ok(p) => p,
+                Err(e) if is_engine_corruption(&e) => {
+                    self.damage(Some(seq), DamageKind::Unreadable, e.to_string());
+                    continue;
+                }
+                Err(StoreError::Corrupt { what, reason }) => {
+                    let detail = format!("{what}: {reason}");
+                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match payload {
+                Some(p) => {
+                    self.report.payloads_checked += 1;
+                    self.report.payload_bytes += p.bytes.len() as u64;
+                    let ok = p.bytes.len() as u64 == committed.len
+                        && payload_commitment(&p.salt, &p.bytes) == committed.commitment;
+                    if !ok {
+                        let detail = format!("the {} of entry {seq} does not match its commitment", slot.name());
+                        self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
+                    }
+                }
+                None => self.erased_or_missing(seq, slot)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn erased_or_missing(&mut self, seq: u64, slot: PayloadSlot) -> Result<()> {
+        for by in self.ledger.redactions_of(seq)? {
+            let Ok(entry) = self.ledger.entry(by) else { continue };
+            if let EntryBody::RedactionV1(r) = &entry.body {
+                if r.target_seq == seq && r.slots.contains(&slot) && by > seq {
+                    self.report.erased.push(Erasure { seq, slot, by });
+                    return Ok(());
+                }
+            }
+        }
+        let detail = format!("the {} of entry {seq} is gone and no redaction entry erased it", slot.name());
+        self.damage(Some(seq), DamageKind::PayloadMissing, detail);
+        Ok(())
+    }
+
+    fn finish_tree(&mut self, trusted: Option<&Checkpoint>) -> Result<()> {
+        let ledger = self.ledger;
+        let nodes = StoredNodes(ledger.backend());
+        let full = self.edge.as_ref().is_some_and(|e| e.size() == self.report.size);
+        let current = match (&self.edge, full) {
+            (Some(edge), true) => edge.root(&Blake3Hasher),
+            _ => match merkle::root(&Blake3Hasher, &nodes, self.report.size) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.damage(None, DamageKind::TreeMismatch, e.to_string());
+                    return Ok(());
+                }
+            },
+        };
+        if full {
+            self.report.root = Some(current);
+        }
+        // Checkpoints the walk did not reach (range mode) are checked against stored nodes.
+        let unseen: Vec<(u64, Hash)> = self
+            .roots
+            .iter()
+            .filter(|(_, (_, seen))| !seen)
+            .map(|(s, (r, _))| (*s, *r))
+            .collect();
+        for (size, root) in unseen {
+            if size == 0 {
+                continue;
+            }
+            if merkle::root(&Blake3Hasher, &nodes, size).ok() != Some(root) {
+                self.damage(
+                    None,
+                    DamageKind::Rewritten,
+                    format!("the tree at size {size} no longer has the root signed at size {size}"),
+                );
+            }
+        }
+        if let (Some(cp), Some(_)) = (trusted, self.report.trusted_size) {
+            self.check_trusted(cp, current)?;
+        }
+        Ok(())
+    }
+
+    fn check_trusted(&mut self, cp: &Checkpoint, current: Hash) -> Result<()> {
+        let size = self.report.size;
+        let proof = match self.ledger.consistency_proof(cp.size, size) {
+            Ok(p) => p,
+            Err(e) => {
+                self.damage(None, DamageKind::TreeMismatch, format!("consistency proof: {e}"));
+                return Ok(());
+            }
+        };
+        let consistent = merkle::verify_consistency(&Blake3Hasher, cp.size, size, &cp.root, &current, &proof).is_ok();
+        let root_here = match (&self.edge, cp.size) {
+            (_, 0) => Some(Blake3Hasher.empty_root()),
+            _ => merkle::root(&Blake3Hasher, &StoredNodes(self.ledger.backend()), cp.size).ok(),
+        };
+        if !consistent || root_here != Some(cp.root) {
+            self.damage(
+                None,
+                DamageKind::Rewritten,
+                format!(
+                    "the ledger is not a consistent extension of your checkpoint at size {}: its first {} entries were rewritten or rolled back and re-appended",
+                    cp.size, cp.size
+                ),
+            );
+        }
+        Ok(())
+    }
+}

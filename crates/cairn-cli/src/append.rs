@@ -53,7 +53,11 @@ fn each_line(source: &Source, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Re
     let mut number = 0u64;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).context("reading the input")? == 0 {
+        if reader
+            .read_until(b'\n', &mut buf)
+            .context("reading the input")?
+            == 0
+        {
             return Ok(());
         }
         number += 1;
@@ -143,6 +147,8 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     progress.finish_and_clear();
+    // Everything is already durable in the WAL; flushing to tables keeps reopening fast.
+    ledger.backend().flush()?;
     if args.quiet {
         eprintln!("appended {good} decisions");
     }

@@ -73,12 +73,16 @@ pub fn verifier(dir: &Path, key: Option<&str>) -> Result<NoteVerifier> {
         None => {
             let path = dir.join(VERIFIER_KEY);
             let text = fs::read_to_string(&path).with_context(|| {
-                format!("reading the verifier key {} (or pass --key)", path.display())
+                format!(
+                    "reading the verifier key {} (or pass --key)",
+                    path.display()
+                )
             })?;
             (text, path.display().to_string())
         }
     };
-    NoteVerifier::parse(text.trim()).with_context(|| format!("parsing the verifier key from {from}"))
+    NoteVerifier::parse(text.trim())
+        .with_context(|| format!("parsing the verifier key from {from}"))
 }
 
 /// `cairn init`.

@@ -74,6 +74,7 @@ pub fn checkpoint(data: Option<PathBuf>, args: CheckpointArgs) -> Result<ExitCod
     };
     let note = signer.sign_checkpoint(&cp);
     ledger.put_checkpoint(cp.size, &note)?;
+    ledger.backend().flush()?;
     if let Some(out) = &args.out {
         std::fs::write(out, &note).with_context(|| format!("writing {}", out.display()))?;
     }

@@ -4,6 +4,7 @@ mod append;
 mod datadir;
 mod inspect;
 mod output;
+mod redact;
 mod verify;
 
 use std::path::PathBuf;
@@ -17,7 +18,12 @@ use clap::{Parser, Subcommand};
 /// decisions (RocksDB), its signing key and its verifier key. Create one with
 /// `cairn init`, add decisions with `cairn append`, check it with `cairn verify`.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "cairn",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     /// The ledger directory.
     #[arg(long, global = true, env = "CAIRN_DATA", value_name = "DIR")]
@@ -53,6 +59,10 @@ enum Command {
     Prove(inspect::ProveCommand),
     /// Print one entry, its payloads (unless erased) and its receipt.
     Get(inspect::GetArgs),
+    /// Erase a decision's payloads and salts, and append a redaction entry
+    /// saying who and why. The chain and every proof still verify; `verify`
+    /// reports the payloads as erased, not tampered.
+    Redact(redact::RedactArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +74,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => inspect::checkpoint(cli.data, args),
         Command::Prove(cmd) => inspect::prove(cli.data, cmd),
         Command::Get(args) => inspect::get(cli.data, args),
+        Command::Redact(args) => redact::run(cli.data, args),
     };
     match result {
         Ok(code) => code,

@@ -60,13 +60,16 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     let ledger = datadir::open_unchecked(&dir)?;
     let verifier = datadir::verifier(&dir, args.key.as_deref())?;
     let trusted = match &args.checkpoint {
-        Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        ),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
         None => None,
     };
     let to = args.to.map(|t| t.saturating_add(1));
-    let total = to.unwrap_or(ledger.size()).min(ledger.size()).saturating_sub(args.from);
+    let total = to
+        .unwrap_or(ledger.size())
+        .min(ledger.size())
+        .saturating_sub(args.from);
     let bar = output::progress(total, "verifying");
     let mut tick = |done: u64, _total: u64| bar.set_position(done);
     let report = verify(
@@ -110,17 +113,27 @@ fn print_report(r: &VerifyReport) {
     }
     match r.first_damage() {
         None => {
-            let root = r.root.map(hex::encode).unwrap_or_else(|| "(range only)".into());
+            let root = r
+                .root
+                .map(hex::encode)
+                .unwrap_or_else(|| "(range only)".into());
             println!("INTACT: root {root}");
         }
         Some(first) => {
             match first.seq {
-                Some(seq) => println!("DAMAGED at seq {seq}: {}: {}", first.kind.name(), first.detail),
+                Some(seq) => println!(
+                    "DAMAGED at seq {seq}: {}: {}",
+                    first.kind.name(),
+                    first.detail
+                ),
                 None => println!("DAMAGED: {}: {}", first.kind.name(), first.detail),
             }
             let rest = r.damage.len() - 1;
             for d in r.damage.iter().filter(|d| *d != first).take(9) {
-                let at = d.seq.map(|s| format!("seq {s}")).unwrap_or_else(|| "ledger".into());
+                let at = d
+                    .seq
+                    .map(|s| format!("seq {s}"))
+                    .unwrap_or_else(|| "ledger".into());
                 println!("  also {at}: {}: {}", d.kind.name(), d.detail);
             }
             if rest > 9 {

@@ -121,10 +121,9 @@ impl Payload {
 impl DecisionInput {
     /// Parse one JSON object (one NDJSON line) strictly.
     pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
-        let input: DecisionInput =
-            serde_json::from_slice(text).map_err(|e| InputError::Json {
-                reason: json_reason(&e),
-            })?;
+        let input: DecisionInput = serde_json::from_slice(text).map_err(|e| InputError::Json {
+            reason: json_reason(&e),
+        })?;
         input.validate()?;
         Ok(input)
     }
@@ -179,7 +178,11 @@ impl DecisionInput {
     }
 
     /// Commit the payloads with the given salts and build the entry body.
-    pub fn prepare(self, input_salt: [u8; SALT_LEN], output_salt: [u8; SALT_LEN]) -> PreparedDecision {
+    pub fn prepare(
+        self,
+        input_salt: [u8; SALT_LEN],
+        output_salt: [u8; SALT_LEN],
+    ) -> PreparedDecision {
         let input = Payload {
             salt: input_salt,
             bytes: compact_json(&self.input),
@@ -188,10 +191,13 @@ impl DecisionInput {
             salt: output_salt,
             bytes: compact_json(&self.output),
         };
-        let event_time_us = self.event_time.as_deref().and_then(|t| parse_time_us(t).ok());
-        let params = self
-            .params
-            .map(|p| String::from_utf8_lossy(&compact_json(&serde_json::Value::Object(p))).into_owned());
+        let event_time_us = self
+            .event_time
+            .as_deref()
+            .and_then(|t| parse_time_us(t).ok());
+        let params = self.params.map(|p| {
+            String::from_utf8_lossy(&compact_json(&serde_json::Value::Object(p))).into_owned()
+        });
         let body = DecisionV1 {
             stream: self.stream,
             model: ModelRef {
@@ -255,7 +261,8 @@ fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputE
 pub fn parse_time_us(text: &str) -> Result<i64, String> {
     let t = time::OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("not an RFC 3339 time ({e}): {text:?}"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000).map_err(|_| format!("time out of range: {text:?}"))
+    i64::try_from(t.unix_timestamp_nanos() / 1000)
+        .map_err(|_| format!("time out of range: {text:?}"))
 }
 
 /// Format microseconds since the epoch as RFC 3339 UTC.
@@ -283,7 +290,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const OK: &str = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"b":1,"a":2},"output":"yes"}"#;
+    const OK: &str =
+        r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"b":1,"a":2},"output":"yes"}"#;
 
     #[test]
     fn accepts_minimal_and_sorts_payload_keys() {
@@ -300,19 +308,48 @@ mod tests {
     #[test]
     fn rejects_bad_shapes_with_the_field_named() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"extra":1}"#, "unknown field `extra`"),
-            (r#"{"model":{"name":"m","version":"1"},"input":1,"output":1}"#, "missing field `stream`"),
-            (r#"{"stream":"s","model":{"name":"m","version":"1"},"output":1}"#, "missing field `input`"),
-            (r#"{"stream":5,"model":{"name":"m","version":"1"},"input":1,"output":1}"#, "invalid type"),
-            (r#"{"stream":"","model":{"name":"m","version":"1"},"input":1,"output":1}"#, "field `stream`: must not be empty"),
-            (r#"{"stream":"s","model":{"name":"m"},"input":1,"output":1}"#, "missing field `version`"),
-            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"event_time":"yesterday"}"#, "field `event_time`"),
-            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"latency_ms":-1}"#, "field `latency_ms`"),
-            (r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"params":[1]}"#, "invalid type"),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"extra":1}"#,
+                "unknown field `extra`",
+            ),
+            (
+                r#"{"model":{"name":"m","version":"1"},"input":1,"output":1}"#,
+                "missing field `stream`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"output":1}"#,
+                "missing field `input`",
+            ),
+            (
+                r#"{"stream":5,"model":{"name":"m","version":"1"},"input":1,"output":1}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"stream":"","model":{"name":"m","version":"1"},"input":1,"output":1}"#,
+                "field `stream`: must not be empty",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m"},"input":1,"output":1}"#,
+                "missing field `version`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"event_time":"yesterday"}"#,
+                "field `event_time`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"latency_ms":-1}"#,
+                "field `latency_ms`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"params":[1]}"#,
+                "invalid type",
+            ),
             (r#"{"stream":"s","#, "EOF"),
         ];
         for (line, want) in cases {
-            let err = DecisionInput::parse(line.as_bytes()).unwrap_err().to_string();
+            let err = DecisionInput::parse(line.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{line}: got {err:?}, want {want:?}");
         }
     }
@@ -321,6 +358,9 @@ mod tests {
     fn event_time_round_trips_through_microseconds() {
         let us = parse_time_us("2026-11-20T10:00:00.123456Z").unwrap();
         assert_eq!(format_time_us(us), "2026-11-20T10:00:00.123456Z");
-        assert_eq!(parse_time_us("1970-01-01T00:00:01+01:00").unwrap(), -3_599_000_000);
+        assert_eq!(
+            parse_time_us("1970-01-01T00:00:01+01:00").unwrap(),
+            -3_599_000_000
+        );
     }
 }

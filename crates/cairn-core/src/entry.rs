@@ -233,8 +233,8 @@ impl Entry {
         if version != FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion { found: version });
         }
-        let (entry, used): (Entry, usize) = bincode::decode_from_slice(rest, config())
-            .map_err(|e| DecodeError::Body {
+        let (entry, used): (Entry, usize) =
+            bincode::decode_from_slice(rest, config()).map_err(|e| DecodeError::Body {
                 reason: e.to_string(),
             })?;
         if used != rest.len() {

@@ -4,9 +4,9 @@
 //! This crate does no I/O: no files, no sockets, no clocks, no randomness. Callers
 //! pass in salts, times and keys.
 
-pub mod hash;
 pub mod checkpoint;
-pub mod merkle;
 pub mod decision;
 pub mod entry;
+pub mod hash;
+pub mod merkle;
 pub mod render;

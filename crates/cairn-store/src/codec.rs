@@ -114,20 +114,29 @@ impl Codec {
     /// Decompress one value; `what` names it in errors.
     pub fn decompress(&self, stored: &[u8], what: &dyn Fn() -> String) -> Result<Vec<u8>> {
         if stored.len() < HEADER_LEN {
-            return Err(StoreError::corrupt(what(), "stored value shorter than its header"));
+            return Err(StoreError::corrupt(
+                what(),
+                "stored value shorter than its header",
+            ));
         }
         let codec = stored[0];
         let dict_id = u32::from_le_bytes([stored[1], stored[2], stored[3], stored[4]]);
         let raw_len = u32::from_le_bytes([stored[5], stored[6], stored[7], stored[8]]) as usize;
         let body = &stored[HEADER_LEN..];
         if raw_len > VALUE_BYTES_MAX {
-            return Err(StoreError::corrupt(what(), format!("claims {raw_len} bytes")));
+            return Err(StoreError::corrupt(
+                what(),
+                format!("claims {raw_len} bytes"),
+            ));
         }
         match codec {
             RAW if body.len() == raw_len => Ok(body.to_vec()),
             RAW => Err(StoreError::corrupt(what(), "stored length does not match")),
             ZSTD | ZSTD_DICT => self.inflate(codec, dict_id, raw_len, body, what),
-            other => Err(StoreError::corrupt(what(), format!("unknown codec {other}"))),
+            other => Err(StoreError::corrupt(
+                what(),
+                format!("unknown codec {other}"),
+            )),
         }
     }
 
@@ -208,7 +217,10 @@ mod tests {
         let dict = train(&s).unwrap();
         c.add_dictionary(1, &dict).unwrap();
         let small = c.compress(&s[7]);
-        assert!(small.len() < plain.len(), "dictionary should help small records");
+        assert!(
+            small.len() < plain.len(),
+            "dictionary should help small records"
+        );
         assert_eq!(c.decompress(&small, &what).unwrap(), s[7]);
         // Old values stay readable after a dictionary arrives.
         assert_eq!(c.decompress(&plain, &what).unwrap(), s[1]);
@@ -224,7 +236,9 @@ mod tests {
         v[last] ^= 0xff;
         // zstd frames carry no checksum here (the ledger's hashes do that job), so a
         // flipped byte is either an error or different bytes, never the original.
-        assert!(c.decompress(&v, &what).map_or(true, |out| out != [b'a'; 1000]));
+        assert!(c
+            .decompress(&v, &what)
+            .map_or(true, |out| out != [b'a'; 1000]));
         v[0] = 9;
         assert!(c.decompress(&v, &what).is_err());
         let mut d = c.compress(&[b'a'; 1000]);

@@ -2,6 +2,8 @@
 //! reads, proofs, checkpoints, indexes, redaction and recovery on open.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use cairn_core::decision::{Payload, PreparedDecision, SALT_LEN};
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1, ReplayV1};
@@ -47,22 +49,34 @@ struct Head {
     last_leaf: Hash,
 }
 
+/// The ledger's mutable state: its head and whether appends are refused.
+#[derive(Debug)]
+struct State {
+    head: Head,
+    poisoned: Option<String>,
+    dict_tried: bool,
+}
+
 /// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
+///
+/// Reads take `&self` and may run on many threads while one thread appends:
+/// appends are serialised by the state lock (one sequencer), and everything a
+/// read can reach below the committed size is immutable.
 pub struct Ledger<B: Backend> {
     backend: B,
     origin: String,
-    codec: Codec,
-    head: Head,
-    poisoned: Option<String>,
+    codec: RwLock<Codec>,
+    state: Mutex<State>,
+    /// The committed size, readable without waiting for an append in progress.
+    size: AtomicU64,
     dict_train_at: u64,
-    dict_tried: bool,
 }
 
 impl<B: Backend> std::fmt::Debug for Ledger<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
             .field("origin", &self.origin)
-            .field("size", &self.head.size)
+            .field("size", &self.size())
             .finish()
     }
 }
@@ -108,7 +122,11 @@ impl<B: Backend> Ledger<B> {
         }
         let mut batch = WriteBatch::default();
         batch.put(Cf::Meta, meta::ORIGIN, origin.as_bytes());
-        batch.put(Cf::Meta, meta::FORMAT, vec![cairn_core::entry::FORMAT_VERSION]);
+        batch.put(
+            Cf::Meta,
+            meta::FORMAT,
+            vec![cairn_core::entry::FORMAT_VERSION],
+        );
         batch.put(Cf::Meta, meta::SIZE, 0u64.to_be_bytes());
         backend.write(batch)?;
         Ledger::open(backend)
@@ -125,11 +143,12 @@ impl<B: Backend> Ledger<B> {
     /// Open without checking the tail: for `verify`, which must read damaged ledgers.
     /// Appends are refused until [`Ledger::recover`] succeeds.
     pub fn open_unchecked(backend: B) -> Result<Ledger<B>> {
-        let origin = backend
-            .get(Cf::Meta, meta::ORIGIN)?
-            .ok_or_else(|| StoreError::NotALedger {
-                path: "this backend".into(),
-            })?;
+        let origin =
+            backend
+                .get(Cf::Meta, meta::ORIGIN)?
+                .ok_or_else(|| StoreError::NotALedger {
+                    path: "this backend".into(),
+                })?;
         let origin = String::from_utf8(origin)
             .map_err(|_| StoreError::corrupt("metadata", "origin is not UTF-8"))?;
         let size = read_size(&backend)?;
@@ -146,27 +165,32 @@ impl<B: Backend> Ledger<B> {
         Ok(Ledger {
             backend,
             origin,
-            codec,
-            head: Head {
-                size,
-                edge: TreeEdge::new(),
-                last_leaf: ZERO_HASH,
-            },
-            poisoned: Some("ledger opened for reading only".into()),
+            codec: RwLock::new(codec),
+            state: Mutex::new(State {
+                head: Head {
+                    size,
+                    edge: TreeEdge::new(),
+                    last_leaf: ZERO_HASH,
+                },
+                poisoned: Some("ledger opened for reading only".into()),
+                dict_tried: false,
+            }),
+            size: AtomicU64::new(size),
             dict_train_at: DICT_TRAIN_AT,
-            dict_tried: false,
         })
     }
 
     /// Rebuild the tree's right edge from stored nodes and check the chain's tail;
     /// on success, appends are accepted.
     pub fn recover(&mut self) -> Result<()> {
-        let size = self.head.size;
+        let size = self.size();
         let end = self.backend.last_in(Cf::Entries, &[], &[0xff; 9])?;
         let stored_end = match end {
-            Some((k, _)) => keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?
-                + 1,
+            Some((k, _)) => {
+                keys::parse_seq(&k)
+                    .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?
+                    + 1
+            }
             None => 0,
         };
         if stored_end != size {
@@ -180,7 +204,9 @@ impl<B: Backend> Ledger<B> {
         if size > 0 {
             let tail = size - 1;
             let tail_fail = |reason: String| StoreError::TailBroken { seq: tail, reason };
-            let bytes = self.entry_bytes(tail)?.ok_or_else(|| tail_fail("missing".into()))?;
+            let bytes = self
+                .entry_bytes(tail)?
+                .ok_or_else(|| tail_fail("missing".into()))?;
             let entry = Entry::decode(&bytes).map_err(|e| tail_fail(e.to_string()))?;
             last_leaf = leaf_hash(&bytes);
             if entry.seq != tail {
@@ -194,15 +220,19 @@ impl<B: Backend> Ledger<B> {
                 _ => StoredNodes(&self.backend).subtree(0, tail - 1)?,
             };
             if entry.prev_hash != prev {
-                return Err(tail_fail("prev_hash does not link to the entry before".into()));
+                return Err(tail_fail(
+                    "prev_hash does not link to the entry before".into(),
+                ));
             }
         }
-        self.head = Head {
+        let mut state = self.state();
+        state.head = Head {
             size,
             edge,
             last_leaf,
         };
-        self.poisoned = None;
+        state.poisoned = None;
+        self.size.store(size, Ordering::Release);
         Ok(())
     }
 
@@ -211,9 +241,19 @@ impl<B: Backend> Ledger<B> {
         &self.origin
     }
 
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-updated head: the head
+        // is replaced whole after a successful write. So a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn codec(&self) -> RwLockReadGuard<'_, Codec> {
+        self.codec.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Number of entries.
     pub fn size(&self) -> u64 {
-        self.head.size
+        self.size.load(Ordering::Acquire)
     }
 
     /// The backend, for tools that must reach below the ledger (tests, repair).
@@ -221,19 +261,24 @@ impl<B: Backend> Ledger<B> {
         &self.backend
     }
 
+    /// Close the ledger, giving back its backend.
+    pub fn into_backend(self) -> B {
+        self.backend
+    }
+
     /// Root of the tree over all entries.
     pub fn root(&self) -> Hash {
-        self.head.edge.root(&Blake3Hasher)
+        self.state().head.edge.root(&Blake3Hasher)
     }
 
     /// Leaf hash of the last entry (zeros when empty).
     pub fn last_leaf(&self) -> Hash {
-        self.head.last_leaf
+        self.state().head.last_leaf
     }
 
     /// Why appends are refused, if they are.
-    pub fn poisoned(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+    pub fn poisoned(&self) -> Option<String> {
+        self.state().poisoned.clone()
     }
 
     /// Change when the dictionary is trained (tests use small ledgers).
@@ -244,33 +289,36 @@ impl<B: Backend> Ledger<B> {
     /// Append entries as one atomic, durable batch (one write, one fsync), and
     /// return one receipt per item in order. On a failed write nothing is stored
     /// and the ledger refuses appends until reopened.
-    pub fn append(&mut self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
-        if let Some(reason) = &self.poisoned {
+    pub fn append(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
+        let mut state = self.state();
+        if let Some(reason) = &state.poisoned {
             return Err(StoreError::Poisoned {
                 reason: reason.clone(),
             });
         }
         let mut staged = Staged {
             batch: WriteBatch::default(),
-            head: self.head.clone(),
+            head: state.head.clone(),
+            committed: state.head.size,
             seen_keys: HashMap::new(),
         };
         let mut receipts = Vec::with_capacity(items.len());
         for item in items {
             receipts.push(self.stage(&mut staged, item, recorded_at_us)?);
         }
-        if staged.head.size == self.head.size {
+        if staged.head.size == state.head.size {
             return Ok(receipts);
         }
         staged
             .batch
             .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
         if let Err(e) = self.backend.write(staged.batch) {
-            self.poisoned = Some(e.to_string());
+            state.poisoned = Some(e.to_string());
             return Err(e);
         }
-        self.head = staged.head;
-        self.maybe_train_dictionary();
+        state.head = staged.head;
+        self.size.store(state.head.size, Ordering::Release);
+        self.maybe_train_dictionary(&mut state);
         Ok(receipts)
     }
 
@@ -279,7 +327,10 @@ impl<B: Backend> Ledger<B> {
             if let Some(key) = &d.body.idempotency_key {
                 let ik = keys::idempotency_key(&d.body.stream, key);
                 if let Some(r) = st.seen_keys.get(&ik) {
-                    return Ok(Receipt { duplicate: true, ..*r });
+                    return Ok(Receipt {
+                        duplicate: true,
+                        ..*r
+                    });
                 }
                 if let Some(seq) = self.backend.get(Cf::Index, &ik)? {
                     let seq = keys::parse_seq(&seq)
@@ -311,12 +362,13 @@ impl<B: Backend> Ledger<B> {
         let bytes = entry.encode();
         let leaf = leaf_hash(&bytes);
         let b = &mut st.batch;
-        b.put(Cf::Entries, keys::seq_key(seq), self.codec.compress(&bytes));
+        let codec = self.codec();
+        b.put(Cf::Entries, keys::seq_key(seq), codec.compress(&bytes));
         for (slot, p) in PayloadSlot::ALL.iter().zip(payloads) {
             b.put(
                 Cf::Payloads,
                 keys::payload_key(seq, *slot),
-                self.codec.compress(&[&p.salt[..], &p.bytes].concat()),
+                codec.compress(&[&p.salt[..], &p.bytes].concat()),
             );
         }
         for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
@@ -341,13 +393,7 @@ impl<B: Backend> Ledger<B> {
     }
 
     fn stage_redaction(&self, st: &mut Staged, r: &RedactionV1, seq: u64) -> Result<()> {
-        if r.target_seq >= self.head.size {
-            return Err(StoreError::OutOfRange {
-                what: format!("seq {}", r.target_seq),
-                size: self.head.size,
-            });
-        }
-        match self.entry(r.target_seq)?.body {
+        match self.read_entry(r.target_seq, st.committed)?.body {
             EntryBody::DecisionV1(_) => {}
             other => {
                 return Err(StoreError::Invalid(format!(
@@ -358,7 +404,9 @@ impl<B: Backend> Ledger<B> {
             }
         }
         if r.slots.is_empty() {
-            return Err(StoreError::Invalid("nothing to erase: no payload named".into()));
+            return Err(StoreError::Invalid(
+                "nothing to erase: no payload named".into(),
+            ));
         }
         for slot in &r.slots {
             let key = keys::payload_key(r.target_seq, *slot);
@@ -376,16 +424,16 @@ impl<B: Backend> Ledger<B> {
         Ok(())
     }
 
-    fn maybe_train_dictionary(&mut self) {
-        if self.dict_tried
-            || self.codec.current_dictionary().is_some()
-            || self.head.size < self.dict_train_at
+    fn maybe_train_dictionary(&self, state: &mut State) {
+        if state.dict_tried
+            || self.codec().current_dictionary().is_some()
+            || state.head.size < self.dict_train_at
         {
             return;
         }
-        self.dict_tried = true;
+        state.dict_tried = true;
         // A failed training only costs compression ratio; the ledger goes on without.
-        let Ok(samples) = self.dictionary_samples() else {
+        let Ok(samples) = self.dictionary_samples(state.head.size) else {
             return;
         };
         let Ok(dict) = codec::train(&samples) else {
@@ -394,19 +442,22 @@ impl<B: Backend> Ledger<B> {
         let mut batch = WriteBatch::default();
         batch.put(Cf::Meta, meta::dict(1), dict.clone());
         if self.backend.write(batch).is_ok() {
-            let _ = self.codec.add_dictionary(1, &dict);
+            if let Ok(mut codec) = self.codec.write() {
+                let _ = codec.add_dictionary(1, &dict);
+            }
         }
     }
 
-    fn dictionary_samples(&self) -> Result<Vec<Vec<u8>>> {
-        let n = self.head.size.min(DICT_SAMPLES_MAX);
+    fn dictionary_samples(&self, size: u64) -> Result<Vec<Vec<u8>>> {
+        let n = size.min(DICT_SAMPLES_MAX);
+        let codec = self.codec();
         let mut samples = Vec::with_capacity(3 * n as usize);
         for row in self
             .backend
             .scan(Cf::Entries, &keys::seq_key(0), &keys::seq_key(n))
         {
             let (k, v) = row?;
-            samples.push(self.codec.decompress(&v, &|| format!("entry {k:?}"))?);
+            samples.push(codec.decompress(&v, &|| format!("entry {k:?}"))?);
         }
         for row in self.backend.scan(
             Cf::Payloads,
@@ -414,7 +465,7 @@ impl<B: Backend> Ledger<B> {
             &keys::payload_key(n, PayloadSlot::Input),
         ) {
             let (k, v) = row?;
-            let raw = self.codec.decompress(&v, &|| format!("payload {k:?}"))?;
+            let raw = codec.decompress(&v, &|| format!("payload {k:?}"))?;
             samples.push(raw.get(SALT_LEN..).unwrap_or_default().to_vec());
         }
         Ok(samples)
@@ -430,23 +481,27 @@ impl<B: Backend> Ledger<B> {
 
     /// Decompress a stored entry value.
     pub fn decompress_entry(&self, seq: u64, stored: &[u8]) -> Result<Vec<u8>> {
-        self.codec.decompress(stored, &|| format!("entry {seq}"))
+        self.codec().decompress(stored, &|| format!("entry {seq}"))
     }
 
     /// Entry `seq`, decoded, with its link checked right after reading: the entry must
     /// say it is `seq` and hash to the leaf the tree holds.
     pub fn entry(&self, seq: u64) -> Result<Entry> {
-        if seq >= self.head.size {
+        self.read_entry(seq, self.size())
+    }
+
+    fn read_entry(&self, seq: u64, size: u64) -> Result<Entry> {
+        if seq >= size {
             return Err(StoreError::OutOfRange {
                 what: format!("seq {seq}"),
-                size: self.head.size,
+                size,
             });
         }
         let bytes = self
             .entry_bytes(seq)?
             .ok_or_else(|| StoreError::corrupt(format!("entry {seq}"), "missing"))?;
-        let entry =
-            Entry::decode(&bytes).map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+        let entry = Entry::decode(&bytes)
+            .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
         if entry.seq != seq {
             return Err(StoreError::corrupt(
                 format!("entry {seq}"),
@@ -464,7 +519,10 @@ impl<B: Backend> Ledger<B> {
 
     /// A stored payload, or `None` when it was erased (or is missing).
     pub fn payload(&self, seq: u64, slot: PayloadSlot) -> Result<Option<Payload>> {
-        let Some(v) = self.backend.get(Cf::Payloads, &keys::payload_key(seq, slot))? else {
+        let Some(v) = self
+            .backend
+            .get(Cf::Payloads, &keys::payload_key(seq, slot))?
+        else {
             return Ok(None);
         };
         self.decode_payload(seq, slot, &v).map(Some)
@@ -473,7 +531,7 @@ impl<B: Backend> Ledger<B> {
     /// Decompress and split a stored payload value.
     pub fn decode_payload(&self, seq: u64, slot: PayloadSlot, stored: &[u8]) -> Result<Payload> {
         let what = || format!("{} payload of entry {seq}", slot.name());
-        let raw = self.codec.decompress(stored, &what)?;
+        let raw = self.codec().decompress(stored, &what)?;
         if raw.len() < SALT_LEN {
             return Err(StoreError::corrupt(what(), "shorter than its salt"));
         }
@@ -519,10 +577,11 @@ impl<B: Backend> Ledger<B> {
     }
 
     fn check_size(&self, size: u64) -> Result<()> {
-        if size > self.head.size {
+        let have = self.size();
+        if size > have {
             return Err(StoreError::OutOfRange {
                 what: format!("tree size {size}"),
-                size: self.head.size,
+                size: have,
             });
         }
         Ok(())
@@ -590,6 +649,8 @@ impl<B: Backend> Ledger<B> {
 struct Staged {
     batch: WriteBatch,
     head: Head,
+    /// Entries durable before this batch.
+    committed: u64,
     seen_keys: HashMap<Vec<u8>, Receipt>,
 }
 

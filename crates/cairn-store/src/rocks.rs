@@ -91,16 +91,27 @@ impl RocksBackend {
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
-        self.db.cf_handle(cf.name()).ok_or_else(|| StoreError::Backend {
-            op: "open column family",
-            reason: format!("column family {} is missing", cf.name()),
-        })
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| StoreError::Backend {
+                op: "open column family",
+                reason: format!("column family {} is missing", cf.name()),
+            })
     }
 
     /// Flush memtables to SST files (the WAL already made them durable).
     pub fn flush(&self) -> Result<()> {
         for cf in Cf::ALL {
             self.db.flush_cf(self.cf(cf)?).map_err(engine("flush"))?;
+        }
+        Ok(())
+    }
+
+    /// Compact every column family (for measuring the settled size on disk).
+    pub fn compact(&self) -> Result<()> {
+        for cf in Cf::ALL {
+            self.db
+                .compact_range_cf(self.cf(cf)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
 use cairn_core::merkle::{self, NodeSource, TreeEdge};
 
-use crate::backend::{Backend, Cf};
+use crate::backend::{Backend, Cf, KeyValue};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::ledger::{Ledger, StoredNodes};
@@ -146,8 +146,40 @@ impl VerifyReport {
 /// At most this many findings are kept; the first ones matter most.
 const DAMAGE_MAX: usize = 1000;
 
+type Rows<'a> = std::iter::Peekable<Box<dyn Iterator<Item = Result<KeyValue>> + 'a>>;
+
+/// Reads one column family in key order alongside the entry walk, so that the
+/// walk costs iterator steps rather than point reads.
+struct Cursor<'a> {
+    rows: Rows<'a>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new<B: Backend>(backend: &'a B, cf: Cf, from: &[u8], to: &[u8]) -> Cursor<'a> {
+        Cursor {
+            rows: backend.scan(cf, from, to).peekable(),
+        }
+    }
+
+    /// The value at `key`, skipping smaller keys; `None` if absent.
+    fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        loop {
+            match self.rows.peek() {
+                None => return Ok(None),
+                Some(Ok((k, _))) if k.as_slice() < key => {
+                    self.rows.next();
+                }
+                Some(Ok((k, _))) if k.as_slice() > key => return Ok(None),
+                Some(_) => return self.rows.next().transpose().map(|kv| kv.map(|(_, v)| v)),
+            }
+        }
+    }
+}
+
 struct Walk<'l, B: Backend> {
     ledger: &'l Ledger<B>,
+    payloads: Cursor<'l>,
+    leaves: Cursor<'l>,
     report: VerifyReport,
     edge: Option<TreeEdge>,
     prev: Hash,
@@ -165,8 +197,21 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
             size,
         });
     }
+    let backend = ledger.backend();
     let mut walk = Walk {
         ledger,
+        payloads: Cursor::new(
+            backend,
+            Cf::Payloads,
+            &keys::payload_key(opts.from, PayloadSlot::Input),
+            &keys::payload_key(to, PayloadSlot::Input),
+        ),
+        leaves: Cursor::new(
+            backend,
+            Cf::Nodes,
+            &keys::node_key(0, opts.from),
+            &keys::node_key(0, to),
+        ),
         report: VerifyReport {
             origin: ledger.origin().to_owned(),
             size,
@@ -189,7 +234,10 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
     }
     walk.entries(opts.from, to, &mut opts.progress)?;
     walk.finish_tree(trusted.as_ref())?;
-    walk.report.damage.sort_by_key(|d| (d.seq.is_none(), d.seq, d.kind));
+    walk.read_the_rest()?;
+    walk.report
+        .damage
+        .sort_by_key(|d| (d.seq.is_none(), d.seq, d.kind));
     Ok(walk.report)
 }
 
@@ -340,8 +388,29 @@ impl<B: Backend> Walk<'_, B> {
         Ok(())
     }
 
+    /// Read every other column family once, so that damage the storage engine can
+    /// detect anywhere (a checksum mismatch in an index table) is reported.
+    fn read_the_rest(&mut self) -> Result<()> {
+        for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints] {
+            for row in self.ledger.backend().scan(cf, &[], &[0xff; 32]) {
+                match row {
+                    Ok(_) => {}
+                    Err(e) if is_engine_corruption(&e) => {
+                        self.damage(None, DamageKind::Unreadable, format!("{}: {e}", cf.name()));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn missing(&mut self, seq: u64, to: u64) {
-        let detail = format!("entry {seq} is missing (the ledger should hold entries up to {})", to.saturating_sub(1));
+        let detail = format!(
+            "entry {seq} is missing (the ledger should hold entries up to {})",
+            to.saturating_sub(1)
+        );
         self.damage(Some(seq), DamageKind::Missing, detail);
         let stored = node_or_zero(self.ledger, seq);
         self.advance(seq, stored);
@@ -362,7 +431,9 @@ impl<B: Backend> Walk<'_, B> {
             }
             match StoredNodes(self.ledger.backend()).subtree(level, index) {
                 Ok(stored) if stored == hash => {}
-                Ok(_) => mismatches.push(format!("tree node ({level}, {index}) differs from the hash of its entries")),
+                Ok(_) => mismatches.push(format!(
+                    "tree node ({level}, {index}) differs from the hash of its entries"
+                )),
                 Err(e) => mismatches.push(format!("tree node ({level}, {index}): {e}")),
             }
         }
@@ -386,7 +457,12 @@ impl<B: Backend> Walk<'_, B> {
 
     fn entry(&mut self, seq: u64, stored: &[u8]) -> Result<()> {
         self.report.entries_checked += 1;
-        let stored_leaf = StoredNodes(self.ledger.backend()).subtree(0, seq).ok();
+        let stored_leaf = self
+            .leaves
+            .take(&keys::node_key(0, seq))
+            .ok()
+            .flatten()
+            .and_then(|v| Hash::try_from(v.as_slice()).ok());
         let bytes = match self.ledger.decompress_entry(seq, stored) {
             Ok(b) => b,
             Err(e) => {
@@ -399,7 +475,11 @@ impl<B: Backend> Walk<'_, B> {
         let entry = match Entry::decode(&bytes) {
             Ok(e) => e,
             Err(e) => {
-                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq} does not decode: {e}"));
+                self.damage(
+                    Some(seq),
+                    DamageKind::Altered,
+                    format!("entry {seq} does not decode: {e}"),
+                );
                 self.advance(seq, stored_leaf.unwrap_or(leaf));
                 return Ok(());
             }
@@ -411,16 +491,25 @@ impl<B: Backend> Walk<'_, B> {
             return Ok(());
         }
         if stored_leaf != Some(leaf) {
-            let detail = format!("entry {seq} was altered: its hash differs from the leaf recorded in the tree");
+            let detail = format!(
+                "entry {seq} was altered: its hash differs from the leaf recorded in the tree"
+            );
             self.damage(Some(seq), DamageKind::Altered, detail);
             self.advance(seq, stored_leaf.unwrap_or(leaf));
             return Ok(());
         }
         if entry.prev_hash != self.prev && seq > 0 {
-            let detail = format!("entry {} was altered: entry {seq} records a different hash for it", seq - 1);
+            let detail = format!(
+                "entry {} was altered: entry {seq} records a different hash for it",
+                seq - 1
+            );
             self.damage(Some(seq - 1), DamageKind::Altered, detail);
         } else if entry.prev_hash != ZERO_HASH && seq == 0 {
-            self.damage(Some(0), DamageKind::Altered, "entry 0 must have a zero prev_hash".into());
+            self.damage(
+                Some(0),
+                DamageKind::Altered,
+                "entry 0 must have a zero prev_hash".into(),
+            );
         }
         self.payloads(&entry)?;
         self.advance(seq, leaf);
@@ -434,7 +523,11 @@ impl<B: Backend> Walk<'_, B> {
         let seq = entry.seq;
         for slot in PayloadSlot::ALL {
             let committed = d.payload(slot);
-            let payload = match self.ledger.payload(seq, slot) {
+            let stored = self.payloads.take(&keys::payload_key(seq, slot));
+            let payload = match stored.and_then(|v| match v {
+                Some(v) => self.ledger.decode_payload(seq, slot, &v).map(Some),
+                None => Ok(None),
+            }) {
                 Ok(p) => p,
                 Err(e) if is_engine_corruption(&e) => {
                     self.damage(Some(seq), DamageKind::Unreadable, e.to_string());
@@ -454,7 +547,10 @@ impl<B: Backend> Walk<'_, B> {
                     let ok = p.bytes.len() as u64 == committed.len
                         && payload_commitment(&p.salt, &p.bytes) == committed.commitment;
                     if !ok {
-                        let detail = format!("the {} of entry {seq} does not match its commitment", slot.name());
+                        let detail = format!(
+                            "the {} of entry {seq} does not match its commitment",
+                            slot.name()
+                        );
                         self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
                     }
                 }
@@ -466,7 +562,9 @@ impl<B: Backend> Walk<'_, B> {
 
     fn erased_or_missing(&mut self, seq: u64, slot: PayloadSlot) -> Result<()> {
         for by in self.ledger.redactions_of(seq)? {
-            let Ok(entry) = self.ledger.entry(by) else { continue };
+            let Ok(entry) = self.ledger.entry(by) else {
+                continue;
+            };
             if let EntryBody::RedactionV1(r) = &entry.body {
                 if r.target_seq == seq && r.slots.contains(&slot) && by > seq {
                     self.report.erased.push(Erasure { seq, slot, by });
@@ -474,7 +572,10 @@ impl<B: Backend> Walk<'_, B> {
                 }
             }
         }
-        let detail = format!("the {} of entry {seq} is gone and no redaction entry erased it", slot.name());
+        let detail = format!(
+            "the {} of entry {seq} is gone and no redaction entry erased it",
+            slot.name()
+        );
         self.damage(Some(seq), DamageKind::PayloadMissing, detail);
         Ok(())
     }
@@ -482,7 +583,10 @@ impl<B: Backend> Walk<'_, B> {
     fn finish_tree(&mut self, trusted: Option<&Checkpoint>) -> Result<()> {
         let ledger = self.ledger;
         let nodes = StoredNodes(ledger.backend());
-        let full = self.edge.as_ref().is_some_and(|e| e.size() == self.report.size);
+        let full = self
+            .edge
+            .as_ref()
+            .is_some_and(|e| e.size() == self.report.size);
         let current = match (&self.edge, full) {
             (Some(edge), true) => edge.root(&Blake3Hasher),
             _ => match merkle::root(&Blake3Hasher, &nodes, self.report.size) {
@@ -526,11 +630,17 @@ impl<B: Backend> Walk<'_, B> {
         let proof = match self.ledger.consistency_proof(cp.size, size) {
             Ok(p) => p,
             Err(e) => {
-                self.damage(None, DamageKind::TreeMismatch, format!("consistency proof: {e}"));
+                self.damage(
+                    None,
+                    DamageKind::TreeMismatch,
+                    format!("consistency proof: {e}"),
+                );
                 return Ok(());
             }
         };
-        let consistent = merkle::verify_consistency(&Blake3Hasher, cp.size, size, &cp.root, &current, &proof).is_ok();
+        let consistent =
+            merkle::verify_consistency(&Blake3Hasher, cp.size, size, &cp.root, &current, &proof)
+                .is_ok();
         let root_here = match (&self.edge, cp.size) {
             (_, 0) => Some(Blake3Hasher.empty_root()),
             _ => merkle::root(&Blake3Hasher, &StoredNodes(self.ledger.backend()), cp.size).ok(),

@@ -83,8 +83,13 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
                 max_tokens: *rng.pick(&[160, 256, 512, 1024, 1024]),
                 verbose: rng.chance(if version == 0 { 0.35 } else { 0.2 }),
             };
-            let left = *rng.pick_weighted(&TURNS);
-            s.chat_sessions.push(Open { subject, id, left, state });
+            let left = rng.pick_weighted(&TURNS);
+            s.chat_sessions.push(Open {
+                subject,
+                id,
+                left,
+                state,
+            });
             s.chat_sessions.len() - 1
         }
     };
@@ -121,7 +126,11 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
 
     // The model's verdict and reply.
     let turn = f64::from(st.turn);
-    let p_escalate = if version == 0 { 0.07 + 0.035 * turn } else { 0.03 + 0.012 * turn };
+    let p_escalate = if version == 0 {
+        0.07 + 0.035 * turn
+    } else {
+        0.03 + 0.012 * turn
+    };
     let escalate = rng.chance(p_escalate);
     let decision = if escalate {
         "escalate"
@@ -141,7 +150,11 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
         text::truncate_words(&mut reply, limit);
     }
     let completion_tokens = tokens(reply.len()).min(u64::from(st.max_tokens));
-    let confidence = if escalate { 0.55 + 0.4 * rng.unit() } else { 0.62 + 0.37 * rng.unit() };
+    let confidence = if escalate {
+        0.55 + 0.4 * rng.unit()
+    } else {
+        0.62 + 0.37 * rng.unit()
+    };
     let score = round(confidence, 3);
 
     let input = json!({ "messages": messages });
@@ -162,7 +175,11 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
             * rng.lognormal(1.0, 0.2),
         1,
     );
-    let locale = if stable_unit(u64::from(subject), 0x10c) < 0.85 { "en-US" } else { "en-GB" };
+    let locale = if stable_unit(u64::from(subject), 0x10c) < 0.85 {
+        "en-US"
+    } else {
+        "en-GB"
+    };
     st.history.push(("user", user));
     st.history.push(("assistant", reply));
     st.turn += 1;

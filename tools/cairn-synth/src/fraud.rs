@@ -87,8 +87,12 @@ fn country_index_stable(entity: u64, salt: u64) -> usize {
 }
 
 fn country_index_random<R: Rng>(rng: &mut R) -> usize {
-    let weights: Vec<(usize, u32)> = COUNTRIES.iter().enumerate().map(|(i, c)| (i, c.4)).collect();
-    *rng.pick_weighted(&weights)
+    let weights: Vec<(usize, u32)> = COUNTRIES
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, c.4))
+        .collect();
+    rng.pick_weighted(&weights)
 }
 
 /// The card's BIN: Visa, Mastercard or Amex, stable for a subject.
@@ -118,13 +122,18 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
             let id = s.new_session_id();
             let rng = &mut s.rng;
             let state = SessionState {
-                channel: *rng.pick_weighted(&CHANNELS),
+                channel: rng.pick_weighted(&CHANNELS),
                 device_id: format!("dev-{}", rng.hex(12)),
                 new_device: rng.chance(0.12),
                 txns: 0,
             };
-            let left = *rng.pick_weighted(&SESSION_LENGTHS);
-            s.fraud_sessions.push(Open { subject, id, left, state });
+            let left = rng.pick_weighted(&SESSION_LENGTHS);
+            s.fraud_sessions.push(Open {
+                subject,
+                id,
+                left,
+                state,
+            });
             s.fraud_sessions.len() - 1
         }
     };
@@ -139,22 +148,41 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
     // The card holder and the transaction.
     let home = country_index_stable(sub, 0x40e);
     let cross_border = rng.chance(if st.channel == "pos" { 0.06 } else { 0.14 });
-    let tx_country = if cross_border { country_index_random(rng) } else { home };
+    let tx_country = if cross_border {
+        country_index_random(rng)
+    } else {
+        home
+    };
     let cross_border = tx_country != home;
     let (country, currency, per_usd, decimals, _) = COUNTRIES[tx_country];
     let card_country = COUNTRIES[home].0;
-    let weights: Vec<(usize, u32)> = MERCHANTS.iter().enumerate().map(|(i, m)| (i, m.4)).collect();
-    let mi = *rng.pick_weighted(&weights);
+    let weights: Vec<(usize, u32)> = MERCHANTS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i, m.4))
+        .collect();
+    let mi = rng.pick_weighted(&weights);
     let (merchant, mcc, risk_level, median_usd, _) = MERCHANTS[mi];
     let amount_usd = rng.lognormal(median_usd, 0.7).max(0.5);
     let amount = round(amount_usd * per_usd, decimals);
-    let merchant_id = format!("mch-{:06}", mix64((mi as u64) << 8 | tx_country as u64) % 1_000_000);
+    let merchant_id = format!(
+        "mch-{:06}",
+        mix64((mi as u64) << 8 | tx_country as u64) % 1_000_000
+    );
     let ecommerce = st.channel == "ecommerce";
     let ip_mismatch = ecommerce && rng.chance(0.06);
-    let ip_country = if ip_mismatch { COUNTRIES[country_index_random(rng)].0 } else { card_country };
+    let ip_country = if ip_mismatch {
+        COUNTRIES[country_index_random(rng)].0
+    } else {
+        card_country
+    };
     let three_ds = ecommerce && rng.chance(0.7);
     let age_days = (stable_unit(sub, 0xa9e).powi(2) * 3650.0) as u32 + 1;
-    let chargebacks = if stable_unit(sub, 0xcb) < 0.03 { 1 + (sub % 3) as u32 } else { 0 };
+    let chargebacks = if stable_unit(sub, 0xcb) < 0.03 {
+        1 + (sub % 3) as u32
+    } else {
+        0
+    };
     let txn_24h = st.txns + rng.random_range(0..6);
 
     // Risk factors and their contributions to the score.
@@ -200,7 +228,12 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
     };
     factors.sort_by(|a, b| b.1.total_cmp(&a.1));
     let reasons: Vec<&str> = if decision == "approve" && score < 0.2 {
-        factors.iter().take(1).filter(|f| f.1 >= 1.0).map(|f| f.0).collect()
+        factors
+            .iter()
+            .take(1)
+            .filter(|f| f.1 >= 1.0)
+            .map(|f| f.0)
+            .collect()
     } else {
         factors.iter().take(3).map(|f| f.0).collect()
     };

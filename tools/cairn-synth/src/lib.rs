@@ -179,14 +179,78 @@ pub(crate) struct Tenant {
 }
 
 pub(crate) static TENANTS: [(Tenant, u32); 8] = [
-    (Tenant { id: "northwind", display: "Northwind", region: "us-east-1", currency: "USD" }, 30),
-    (Tenant { id: "contoso", display: "Contoso", region: "eu-west-1", currency: "EUR" }, 20),
-    (Tenant { id: "fabrikam", display: "Fabrikam", region: "us-west-2", currency: "USD" }, 14),
-    (Tenant { id: "tailspin", display: "Tailspin Toys", region: "eu-central-1", currency: "EUR" }, 10),
-    (Tenant { id: "wingtip", display: "Wingtip", region: "ap-southeast-1", currency: "SGD" }, 9),
-    (Tenant { id: "litware", display: "Litware", region: "us-east-1", currency: "USD" }, 7),
-    (Tenant { id: "proseware", display: "Proseware", region: "eu-west-1", currency: "GBP" }, 6),
-    (Tenant { id: "adatum", display: "Adatum", region: "ap-northeast-1", currency: "JPY" }, 4),
+    (
+        Tenant {
+            id: "northwind",
+            display: "Northwind",
+            region: "us-east-1",
+            currency: "USD",
+        },
+        30,
+    ),
+    (
+        Tenant {
+            id: "contoso",
+            display: "Contoso",
+            region: "eu-west-1",
+            currency: "EUR",
+        },
+        20,
+    ),
+    (
+        Tenant {
+            id: "fabrikam",
+            display: "Fabrikam",
+            region: "us-west-2",
+            currency: "USD",
+        },
+        14,
+    ),
+    (
+        Tenant {
+            id: "tailspin",
+            display: "Tailspin Toys",
+            region: "eu-central-1",
+            currency: "EUR",
+        },
+        10,
+    ),
+    (
+        Tenant {
+            id: "wingtip",
+            display: "Wingtip",
+            region: "ap-southeast-1",
+            currency: "SGD",
+        },
+        9,
+    ),
+    (
+        Tenant {
+            id: "litware",
+            display: "Litware",
+            region: "us-east-1",
+            currency: "USD",
+        },
+        7,
+    ),
+    (
+        Tenant {
+            id: "proseware",
+            display: "Proseware",
+            region: "eu-west-1",
+            currency: "GBP",
+        },
+        6,
+    ),
+    (
+        Tenant {
+            id: "adatum",
+            display: "Adatum",
+            region: "ap-northeast-1",
+            currency: "JPY",
+        },
+        4,
+    ),
 ];
 
 /// The tenant a subject belongs to (stable for the subject).
@@ -416,7 +480,10 @@ impl Synth {
         if rng.chance(d.p_idempotency) {
             let hi = mix64(self.index ^ self.idem_key);
             let lo: u64 = rng.random();
-            m.insert("idempotency_key".into(), format!("idk_{hi:016x}{lo:016x}").into());
+            m.insert(
+                "idempotency_key".into(),
+                format!("idk_{hi:016x}{lo:016x}").into(),
+            );
         }
         Value::Object(m)
     }
@@ -480,9 +547,18 @@ mod tests {
     #[test]
     fn event_time_formatting() {
         assert_eq!(format_event_time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_event_time(DEFAULT_START_UNIX_MS), "2026-11-20T10:00:00.000Z");
-        assert_eq!(format_event_time(DEFAULT_START_UNIX_MS + 123), "2026-11-20T10:00:00.123Z");
-        assert_eq!(format_event_time(951_868_799_999), "2000-02-29T23:59:59.999Z");
+        assert_eq!(
+            format_event_time(DEFAULT_START_UNIX_MS),
+            "2026-11-20T10:00:00.000Z"
+        );
+        assert_eq!(
+            format_event_time(DEFAULT_START_UNIX_MS + 123),
+            "2026-11-20T10:00:00.123Z"
+        );
+        assert_eq!(
+            format_event_time(951_868_799_999),
+            "2000-02-29T23:59:59.999Z"
+        );
         assert_eq!(format_event_time(-1), "1969-12-31T23:59:59.999Z");
     }
 
@@ -493,7 +569,11 @@ mod tests {
         while ms < 4_102_444_800_000 {
             let s = format_event_time(ms);
             let parsed = time::OffsetDateTime::parse(&s, &Rfc3339).expect("valid RFC 3339");
-            assert_eq!(parsed.unix_timestamp_nanos() / 1_000_000, i128::from(ms), "{s}");
+            assert_eq!(
+                parsed.unix_timestamp_nanos() / 1_000_000,
+                i128::from(ms),
+                "{s}"
+            );
             ms += 7_777_777_777;
         }
     }
@@ -512,7 +592,10 @@ mod tests {
             if size == 10_000 {
                 counts.sort_unstable_by(|a, b| b.cmp(a));
                 let top: u32 = counts[..100].iter().sum();
-                assert!(top > 20_000 * 7 / 100, "top 1% of subjects get {top} of 20000");
+                assert!(
+                    top > 20_000 * 7 / 100,
+                    "top 1% of subjects get {top} of 20000"
+                );
             }
         }
     }

@@ -74,7 +74,10 @@ fn run(args: Args) -> Result<()> {
         },
     }?;
     if args.out.is_some() {
-        eprintln!("cairn-synth: wrote {} decisions, {written} bytes", cfg.count);
+        eprintln!(
+            "cairn-synth: wrote {} decisions, {written} bytes",
+            cfg.count
+        );
     }
     Ok(())
 }

@@ -69,14 +69,25 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
             Ok(slot) => slot,
             Err(subject) => {
                 let id = s.new_session_id();
-                let state = SessionState { category: s.rng.random_range(0..CATEGORIES.len()) };
-                let left = *s.rng.pick_weighted(&SESSION_LENGTHS);
-                s.pricing_sessions.push(Open { subject, id, left, state });
+                let state = SessionState {
+                    category: s.rng.random_range(0..CATEGORIES.len()),
+                };
+                let left = s.rng.pick_weighted(&SESSION_LENGTHS);
+                s.pricing_sessions.push(Open {
+                    subject,
+                    id,
+                    left,
+                    state,
+                });
                 s.pricing_sessions.len() - 1
             }
         };
         let open = &s.pricing_sessions[slot];
-        let out = (Some(open.subject), Some(open.id.clone()), Some(open.state.category));
+        let out = (
+            Some(open.subject),
+            Some(open.id.clone()),
+            Some(open.state.category),
+        );
         session_step(&mut s.pricing_sessions, slot);
         out
     };
@@ -105,14 +116,24 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
     // Market state.
     let inventory = rng.lognormal(320.0, 1.3).round() as u64;
     let demand = rng.normal();
-    let competitors = if batch { rng.random_range(1..=3) } else { rng.random_range(2..=8) };
+    let competitors = if batch {
+        rng.random_range(1..=3)
+    } else {
+        rng.random_range(2..=8)
+    };
     let competitor_prices: Vec<f64> = (0..competitors)
         .map(|_| round(base_price * (1.03 + 0.05 * rng.normal()).max(0.6), decimals))
         .collect();
-    let lowest = competitor_prices.iter().copied().fold(f64::INFINITY, f64::min);
+    let lowest = competitor_prices
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let gap = lowest / base_price - 1.0;
-    let views = (rng.lognormal(40.0, 0.6) * (0.5 * demand).exp()).round();
-    let conversion = round((0.025 * (0.4 * demand).exp() * rng.lognormal(1.0, 0.2)).min(0.5), 4);
+    let views = (rng.lognormal(40.0, 0.6) * (0.5 * demand).exp()).round() as u64;
+    let conversion = round(
+        (0.025 * (0.4 * demand).exp() * rng.lognormal(1.0, 0.2)).min(0.5),
+        4,
+    );
 
     // The decision, with per-version rules.
     let overstock = inventory > 900;
@@ -135,18 +156,23 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
         ("raise", base_price * (1.0 + up), demand.abs())
     } else if lower {
         let floor = base_price * if version == 1 { 0.8 } else { 0.85 };
-        let target = (lowest * (0.99 - 0.02 * rng.unit())).max(floor).min(base_price * 0.98);
+        let target = (lowest * (0.99 - 0.02 * rng.unit()))
+            .max(floor)
+            .min(base_price * 0.98);
         ("lower", target, (-gap * 20.0).max(0.5))
     } else {
         ("hold", base_price, 0.8 - demand.abs() * 0.3)
     };
     let price = round(price, decimals);
     let discount_pct = round(((1.0 - price / base_price) * 100.0).max(0.0), 1);
-    let score = round((0.5 + 0.45 * sigmoid(strength + 0.4 * rng.normal())).min(0.99), 3);
+    let score = round(
+        (0.5 + 0.45 * sigmoid(strength + 0.4 * rng.normal())).min(0.99),
+        3,
+    );
 
     let mut demand_features = Map::new();
     if batch {
-        demand_features.insert("views_24h".into(), (views * 18.0).round().into());
+        demand_features.insert("views_24h".into(), (views * 18).into());
     } else {
         demand_features.insert("views_1h".into(), views.into());
         let atc = round((0.08 * (0.3 * demand).exp()).min(0.9), 4);
@@ -154,7 +180,10 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
         demand_features.insert("conversion_rate_7d".into(), conversion.into());
         let season = round(1.0 + 0.15 * rng.normal(), 3);
         demand_features.insert("seasonality_index".into(), season.into());
-        demand_features.insert("days_since_restock".into(), rng.random_range(0..60u32).into());
+        demand_features.insert(
+            "days_since_restock".into(),
+            rng.random_range(0..60u32).into(),
+        );
         let elasticity = round(-0.4 - 1.8 * stable_unit(sku_u, 0xe1a), 3);
         demand_features.insert("price_elasticity".into(), elasticity.into());
     }
@@ -183,7 +212,10 @@ pub(crate) fn generate(s: &mut Synth) -> Draft {
     let extra_attributes = if batch {
         vec![("job", "nightly-reprice".to_string())]
     } else {
-        vec![("surface", (*rng.pick(&["web", "web", "ios", "android"])).to_string())]
+        vec![(
+            "surface",
+            (*rng.pick(&["web", "web", "ios", "android"])).to_string(),
+        )]
     };
 
     Draft {

@@ -39,20 +39,20 @@ pub(crate) trait RngExt: Rng {
 
     /// A uniformly chosen string of a non-empty word list.
     fn word(&mut self, items: &[&'static str]) -> &'static str {
-        *self.pick(items)
+        items[self.random_range(0..items.len())]
     }
 
     /// An element chosen with probability proportional to its weight.
-    fn pick_weighted<'a, T>(&mut self, items: &'a [(T, u32)]) -> &'a T {
+    fn pick_weighted<T: Copy>(&mut self, items: &[(T, u32)]) -> T {
         let total: u32 = items.iter().map(|(_, w)| *w).sum();
         let mut ticket = self.random_range(0..total.max(1));
-        for (item, w) in items {
-            if ticket < *w {
+        for &(item, w) in items {
+            if ticket < w {
                 return item;
             }
             ticket -= w;
         }
-        &items[items.len() - 1].0
+        items[items.len() - 1].0
     }
 
     /// `n` lowercase hex digits.
@@ -111,7 +111,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let items = [("a", 0), ("b", 5)];
         for _ in 0..100 {
-            assert_eq!(*rng.pick_weighted(&items), "b");
+            assert_eq!(rng.pick_weighted(&items), "b");
         }
     }
 }

@@ -305,7 +305,14 @@ const GADGETS: &[&str] = &[
     "smart doorbell",
     "security camera",
 ];
-const CARRIERS: &[&str] = &["UPS", "FedEx", "DHL", "USPS", "Royal Mail", "the local courier"];
+const CARRIERS: &[&str] = &[
+    "UPS",
+    "FedEx",
+    "DHL",
+    "USPS",
+    "Royal Mail",
+    "the local courier",
+];
 const PLANS: &[&str] = &["Basic", "Plus", "Premium", "Team", "Business"];
 const DEVICES: &[&str] = &[
     "iPhone",
@@ -358,11 +365,15 @@ pub(crate) struct ChatFacts {
 impl ChatFacts {
     /// Draws the facts for a new conversation.
     pub(crate) fn draw<R: Rng>(rng: &mut R) -> Self {
-        let topic = *rng.pick_weighted(&Topic::WEIGHTED);
+        let topic = rng.pick_weighted(&Topic::WEIGHTED);
         let cents = (rng.lognormal(60.0, 0.8) * 100.0).round() as u64 + 199;
         ChatFacts {
             topic,
-            product: rng.word(if topic == Topic::Technical { GADGETS } else { PRODUCTS }),
+            product: rng.word(if topic == Topic::Technical {
+                GADGETS
+            } else {
+                PRODUCTS
+            }),
             carrier: rng.word(CARRIERS),
             plan: rng.word(PLANS),
             device: rng.word(DEVICES),
@@ -432,7 +443,13 @@ fn sentences<R: Rng>(
 }
 
 /// Appends one sentence, separated from what precedes it by a space.
-fn sentence<R: Rng>(out: &mut String, template: &str, facts: &ChatFacts, tenant: &str, rng: &mut R) {
+fn sentence<R: Rng>(
+    out: &mut String,
+    template: &str,
+    facts: &ChatFacts,
+    tenant: &str,
+    rng: &mut R,
+) {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push(' ');
     }
@@ -528,8 +545,18 @@ pub(crate) fn assistant_message<R: Rng>(
         }
         return out;
     }
-    let topical = if verbose { rng.random_range(3..=6) } else { rng.random_range(1..=3) };
-    sentences(&mut out, facts.topic.assistant_templates(), topical, facts, rng);
+    let topical = if verbose {
+        rng.random_range(3..=6)
+    } else {
+        rng.random_range(1..=3)
+    };
+    sentences(
+        &mut out,
+        facts.topic.assistant_templates(),
+        topical,
+        facts,
+        rng,
+    );
     if facts.topic == Topic::Technical && rng.chance(if verbose { 0.8 } else { 0.4 }) {
         out.push_str(" Here is what usually fixes it:\n");
         let n = rng.random_range(3..=6);
@@ -541,7 +568,11 @@ pub(crate) fn assistant_message<R: Rng>(
         out.push_str("If none of that helps,");
         out.push_str(" reply here and I will dig deeper.");
     }
-    let fillers = if verbose { rng.random_range(1..=3) } else { rng.random_range(0..=1) };
+    let fillers = if verbose {
+        rng.random_range(1..=3)
+    } else {
+        rng.random_range(0..=1)
+    };
     for _ in 0..fillers {
         let lists = [FILLER_SUBJECTS, FILLER_VERBS, FILLER_OBJECTS, FILLER_TAILS];
         word_list_sentence(&mut out, lists, rng);

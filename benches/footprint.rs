@@ -1,0 +1,36 @@
+//! Bytes on disk per entry against the raw NDJSON of the same workload, with and
+//! without the trained zstd dictionary. Prints a small table.
+#![allow(missing_docs)]
+
+use cairn_benches::{dir_bytes, fill, ledger, prepared};
+
+fn main() {
+    let n: u64 = std::env::var("CAIRN_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let (items, raw) = prepared(7, n);
+    println!(
+        "footprint of {n} synthetic decisions, raw NDJSON {raw} bytes ({:.0} B/decision)",
+        raw as f64 / n as f64
+    );
+    for (label, dict) in [
+        ("zstd + trained dictionary", true),
+        ("zstd without dictionary", false),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = ledger(dir.path());
+        if !dict {
+            l.set_dict_train_at(u64::MAX);
+        }
+        fill(&mut l, &items, 1024);
+        l.backend().flush().expect("flush");
+        l.backend().compact().expect("compact");
+        let bytes = dir_bytes(dir.path());
+        println!(
+            "{label:<28} {bytes:>12} bytes  {:>7.1} B/decision  {:>5.1}% of raw",
+            bytes as f64 / n as f64,
+            100.0 * bytes as f64 / raw as f64
+        );
+    }
+}

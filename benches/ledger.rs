@@ -1,0 +1,82 @@
+//! Embedded ledger benchmarks: durable append at batch sizes 1, 64 and 1024 (one
+//! fsync per batch), verify throughput, and proof times on a 1M-entry ledger.
+#![allow(missing_docs)]
+
+use cairn_benches::{fill, ledger, prepared};
+use cairn_core::hash::Blake3Hasher;
+use cairn_core::merkle;
+use cairn_store::verify::{verify, VerifyOptions};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn append(c: &mut Criterion) {
+    let (items, _) = prepared(1, 20_000);
+    let mut g = c.benchmark_group("append");
+    g.sample_size(10);
+    for batch in [1usize, 64, 1024] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = ledger(dir.path());
+        let mut at = 0usize;
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
+            b.iter(|| {
+                let start = at % (items.len() - batch);
+                at += batch;
+                l.append(items[start..start + batch].to_vec(), 1)
+                    .expect("append")
+            })
+        });
+    }
+    g.finish();
+}
+
+fn verify_and_proofs(c: &mut Criterion) {
+    let n: u64 = std::env::var("CAIRN_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = ledger(dir.path());
+    let chunk = 100_000u64;
+    let mut raw_total = 0;
+    for i in 0..n.div_ceil(chunk) {
+        let (items, raw) = prepared(100 + i, chunk.min(n - i * chunk));
+        raw_total += raw;
+        fill(&mut l, &items, 1024);
+    }
+    l.backend().flush().expect("flush");
+
+    let mut g = c.benchmark_group("verify");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(raw_total));
+    g.bench_function(format!("full-{n}"), |b| {
+        b.iter(|| {
+            let r = verify(&l, VerifyOptions::default()).expect("verify");
+            assert!(r.intact());
+        })
+    });
+    g.finish();
+
+    let size = l.size();
+    let root = l.root();
+    let mut g = c.benchmark_group("proof");
+    let mut seq = 0u64;
+    g.bench_function(format!("inclusion-{size}"), |b| {
+        b.iter(|| {
+            seq = (seq + 7919) % size;
+            let p = l.inclusion_proof(seq, size).expect("proof");
+            let leaf = l.entry(seq).expect("entry").leaf_hash();
+            merkle::verify_inclusion(&Blake3Hasher, seq, size, &leaf, &p, &root).expect("verifies")
+        })
+    });
+    let mut old = 1u64;
+    g.bench_function(format!("consistency-{size}"), |b| {
+        b.iter(|| {
+            old = (old + 104_729) % size + 1;
+            l.consistency_proof(old, size).expect("proof")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, verify_and_proofs);
+criterion_main!(benches);

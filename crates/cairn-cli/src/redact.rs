@@ -1,0 +1,57 @@
+//! `cairn redact`: erase a decision's payloads (and their salts) and record it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_core::entry::{PayloadSlot, RedactionV1};
+use cairn_store::Append;
+
+use crate::datadir;
+use crate::output;
+
+/// Arguments of `cairn redact`.
+#[derive(Debug, clap::Args)]
+pub struct RedactArgs {
+    /// The decision whose payloads to erase.
+    #[arg(long)]
+    seq: u64,
+    /// Why: a ticket, a court order, a GDPR request. Recorded in the ledger.
+    #[arg(long)]
+    reason: String,
+    /// Who asked for it. Recorded in the ledger.
+    #[arg(long, env = "USER", default_value = "unknown")]
+    actor: String,
+    /// Erase only this payload (default: input and output).
+    #[arg(long, value_parser = ["input", "output"])]
+    only: Option<String>,
+}
+
+/// `cairn redact`.
+pub fn run(data: Option<PathBuf>, args: RedactArgs) -> Result<ExitCode> {
+    let dir = datadir::data_dir(data)?;
+    let mut ledger = datadir::open(&dir)?;
+    let slots = match args.only.as_deref() {
+        Some("input") => vec![PayloadSlot::Input],
+        Some("output") => vec![PayloadSlot::Output],
+        _ => PayloadSlot::ALL.to_vec(),
+    };
+    let redaction = RedactionV1 {
+        target_seq: args.seq,
+        slots,
+        reason: args.reason,
+        actor: args.actor,
+    };
+    let receipts = ledger
+        .append(vec![Append::Redaction(redaction)], output::now_us())
+        .with_context(|| format!("erasing the payloads of seq {}", args.seq))?;
+    ledger.backend().flush()?;
+    for r in &receipts {
+        eprintln!(
+            "erased the payloads of seq {} by redaction entry {}",
+            args.seq, r.seq
+        );
+        println!("{}", output::receipt_json(r));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,396 @@
+//! One conformance suite, run against every backend: the in-memory one and RocksDB.
+//! Each test states a promise the ledger makes to its users.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use cairn_core::decision::DecisionInput;
+use cairn_core::entry::{EntryBody, PayloadSlot, RedactionV1};
+use cairn_core::hash::Blake3Hasher;
+use cairn_core::merkle;
+use cairn_store::keys::{self, IndexKind};
+use cairn_store::verify::{verify, DamageKind, VerifyOptions};
+use cairn_store::{
+    Append, Backend, Cf, Ledger, MemoryBackend, RocksBackend, StoreError, WriteBatch,
+};
+use cairn_synth::{Synth, SynthConfig};
+
+trait Harness {
+    type B: Backend;
+    fn new() -> Self;
+    fn create(&self) -> Self::B;
+    fn reopen(&self, b: Self::B) -> Self::B;
+}
+
+struct Memory;
+impl Harness for Memory {
+    type B = MemoryBackend;
+    fn new() -> Self {
+        Memory
+    }
+    fn create(&self) -> MemoryBackend {
+        MemoryBackend::new()
+    }
+    fn reopen(&self, b: MemoryBackend) -> MemoryBackend {
+        b
+    }
+}
+
+struct Rocks(tempfile::TempDir);
+impl Harness for Rocks {
+    type B = RocksBackend;
+    fn new() -> Self {
+        Rocks(tempfile::tempdir().unwrap())
+    }
+    fn create(&self) -> RocksBackend {
+        RocksBackend::create(&self.0.path().join("db")).unwrap()
+    }
+    fn reopen(&self, b: RocksBackend) -> RocksBackend {
+        drop(b);
+        RocksBackend::open(&self.0.path().join("db")).unwrap()
+    }
+}
+
+fn decisions(seed: u64, count: u64) -> Vec<Append> {
+    let cfg = SynthConfig {
+        seed,
+        count,
+        ..SynthConfig::default()
+    };
+    Synth::new(cfg)
+        .enumerate()
+        .map(|(i, v)| {
+            let d = DecisionInput::parse(v.to_string().as_bytes()).unwrap();
+            let salt = (i as u64 ^ seed).to_le_bytes();
+            let mut a = [7u8; 32];
+            a[..8].copy_from_slice(&salt);
+            Append::Decision(d.prepare(a, [9u8; 32]))
+        })
+        .collect()
+}
+
+fn one(line: &str) -> Append {
+    Append::Decision(
+        DecisionInput::parse(line.as_bytes())
+            .unwrap()
+            .prepare([1; 32], [2; 32]),
+    )
+}
+
+fn new_ledger<H: Harness>(h: &H, n: u64) -> Ledger<H::B> {
+    let mut l = Ledger::create(h.create(), "test.example/ledger").unwrap();
+    l.set_dict_train_at(200);
+    for chunk in decisions(1, n).chunks(100) {
+        l.append(chunk.to_vec(), 1_000).unwrap();
+    }
+    l
+}
+
+fn verify_all<B: Backend>(l: &Ledger<B>) -> cairn_store::verify::VerifyReport {
+    verify(l, VerifyOptions::default()).unwrap()
+}
+
+fn appends_are_chained_and_readable<H: Harness>() {
+    let h = H::new();
+    let mut l = Ledger::create(h.create(), "test.example/ledger").unwrap();
+    let items = decisions(3, 10);
+    let receipts = l.append(items.clone(), 42).unwrap();
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    let mut prev = [0u8; 32];
+    for (r, item) in receipts.iter().zip(&items) {
+        let e = l.entry(r.seq).unwrap();
+        assert_eq!(e.prev_hash, prev, "entry {} links to the one before", r.seq);
+        assert_eq!(e.leaf_hash(), r.leaf_hash);
+        let Append::Decision(d) = item else {
+            unreachable!()
+        };
+        assert_eq!(e.body, EntryBody::DecisionV1(d.body.clone()));
+        assert_eq!(
+            l.payload(r.seq, PayloadSlot::Input).unwrap().unwrap(),
+            d.input
+        );
+        assert_eq!(
+            l.payload(r.seq, PayloadSlot::Output).unwrap().unwrap(),
+            d.output
+        );
+        prev = r.leaf_hash;
+    }
+    assert!(verify_all(&l).intact());
+}
+
+fn reopen_recovers_the_head<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 333);
+    let (root, size, last) = (l.root(), l.size(), l.last_leaf());
+    let mut l = Ledger::open(h.reopen(l.into_backend())).unwrap();
+    assert_eq!((l.root(), l.size(), l.last_leaf()), (root, size, last));
+    let r = l.append(decisions(9, 1), 5).unwrap();
+    assert_eq!(r[0].seq, 333);
+    assert_eq!(l.entry(333).unwrap().prev_hash, last);
+    let report = verify_all(&l);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.entries_checked, 334);
+}
+
+fn proofs_verify_against_roots<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 70);
+    for size in [1u64, 2, 7, 8, 9, 64, 70] {
+        let root = l.root_at(size).unwrap();
+        for seq in 0..size {
+            let proof = l.inclusion_proof(seq, size).unwrap();
+            let leaf = l.entry(seq).unwrap().leaf_hash();
+            merkle::verify_inclusion(&Blake3Hasher, seq, size, &leaf, &proof, &root).unwrap();
+        }
+        for old in 1..=size {
+            let proof = l.consistency_proof(old, size).unwrap();
+            let old_root = l.root_at(old).unwrap();
+            merkle::verify_consistency(&Blake3Hasher, old, size, &old_root, &root, &proof).unwrap();
+        }
+    }
+    assert_eq!(l.root_at(70).unwrap(), l.root());
+    assert!(matches!(
+        l.inclusion_proof(0, 71),
+        Err(StoreError::OutOfRange { .. })
+    ));
+}
+
+fn idempotency_keys_append_once<H: Harness>() {
+    let h = H::new();
+    let mut l = Ledger::create(h.create(), "t").unwrap();
+    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"idempotency_key":"k1"}"#;
+    let first = l.append(vec![one(line), one(line)], 1).unwrap();
+    assert_eq!(l.size(), 1, "a repeat within one batch appends nothing");
+    assert!(!first[0].duplicate && first[1].duplicate);
+    assert_eq!(first[0].seq, first[1].seq);
+    let again = l.append(vec![one(line)], 2).unwrap();
+    assert_eq!(l.size(), 1, "a retry appends nothing");
+    assert_eq!(
+        (again[0].seq, again[0].leaf_hash),
+        (first[0].seq, first[0].leaf_hash)
+    );
+    let other_stream = line.replace(r#""stream":"s""#, r#""stream":"s2""#);
+    l.append(vec![one(&other_stream)], 3).unwrap();
+    assert_eq!(l.size(), 2, "keys are per stream");
+}
+
+fn dictionary_is_trained_and_old_values_stay_readable<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 500);
+    assert!(l
+        .backend()
+        .get(Cf::Meta, &keys::meta::dict(1))
+        .unwrap()
+        .is_some());
+    let l = Ledger::open(h.reopen(l.into_backend())).unwrap();
+    let report = verify_all(&l);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.payloads_checked, 1000);
+}
+
+fn redaction_erases_payloads_and_verify_says_so<H: Harness>() {
+    let h = H::new();
+    let mut l = new_ledger(&h, 20);
+    let red = RedactionV1 {
+        target_seq: 5,
+        slots: vec![PayloadSlot::Input, PayloadSlot::Output],
+        reason: "GDPR request 42".into(),
+        actor: "dpo@example.com".into(),
+    };
+    let r = l.append(vec![Append::Redaction(red.clone())], 9).unwrap();
+    assert_eq!(r[0].seq, 20);
+    assert!(l.payload(5, PayloadSlot::Input).unwrap().is_none());
+    assert_eq!(l.redactions_of(5).unwrap(), vec![20]);
+    let report = verify_all(&l);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.erased.len(), 2);
+    assert!(report.erased.iter().all(|e| e.seq == 5 && e.by == 20));
+    assert!(
+        l.append(vec![Append::Redaction(red)], 9).is_err(),
+        "cannot erase twice"
+    );
+    let not_decision = RedactionV1 {
+        target_seq: 20,
+        slots: vec![PayloadSlot::Input],
+        reason: "x".into(),
+        actor: "y".into(),
+    };
+    assert!(l.append(vec![Append::Redaction(not_decision)], 9).is_err());
+    assert_eq!(l.size(), 21, "failed redactions append nothing");
+}
+
+fn indexes_match_a_scan<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 400);
+    let mut by_subject = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    for seq in 0..l.size() {
+        if let EntryBody::DecisionV1(d) = l.entry(seq).unwrap().body {
+            if let Some(s) = d.subject {
+                by_subject.entry(s).or_default().push(seq);
+            }
+        }
+    }
+    assert!(!by_subject.is_empty());
+    for (subject, seqs) in by_subject.iter().take(20) {
+        assert_eq!(
+            &l.index_seqs(IndexKind::Subject, subject, usize::MAX)
+                .unwrap(),
+            seqs
+        );
+    }
+}
+
+fn tamper(b: &impl Backend, f: impl FnOnce(&mut WriteBatch)) {
+    let mut batch = WriteBatch::default();
+    f(&mut batch);
+    b.write(batch).unwrap();
+}
+
+fn raw_entry<B: Backend>(l: &Ledger<B>, seq: u64) -> Vec<u8> {
+    l.backend()
+        .get(Cf::Entries, &keys::seq_key(seq))
+        .unwrap()
+        .unwrap()
+}
+
+fn tampering_is_diagnosed<H: Harness>() {
+    let h = H::new();
+    // Altered: one byte of entry 7's canonical bytes, recompressed below the API.
+    let l = new_ledger(&h, 50);
+    let mut bytes = l.entry_bytes(7).unwrap().unwrap();
+    bytes[30] ^= 1;
+    let codec = cairn_store::codec::Codec::new();
+    tamper(l.backend(), |b| {
+        b.put(Cf::Entries, keys::seq_key(7), codec.compress(&bytes))
+    });
+    let r = verify_all(&l);
+    let d = r.first_damage().unwrap();
+    assert_eq!((d.seq, d.kind), (Some(7), DamageKind::Altered), "{r:?}");
+
+    // Missing: entry 12 deleted.
+    let h = H::new();
+    let l = new_ledger(&h, 50);
+    tamper(l.backend(), |b| b.delete(Cf::Entries, keys::seq_key(12)));
+    let d = verify_all(&l).first_damage().cloned().unwrap();
+    assert_eq!((d.seq, d.kind), (Some(12), DamageKind::Missing));
+
+    // Reordered: entries 3 and 4 swapped.
+    let h = H::new();
+    let l = new_ledger(&h, 50);
+    let (e3, e4) = (raw_entry(&l, 3), raw_entry(&l, 4));
+    tamper(l.backend(), |b| {
+        b.put(Cf::Entries, keys::seq_key(3), e4);
+        b.put(Cf::Entries, keys::seq_key(4), e3);
+    });
+    let d = verify_all(&l).first_damage().cloned().unwrap();
+    assert_eq!((d.seq, d.kind), (Some(3), DamageKind::Reordered));
+
+    // Commitment mismatch: a payload replaced.
+    let h = H::new();
+    let l = new_ledger(&h, 50);
+    let mut p = l.payload(9, PayloadSlot::Output).unwrap().unwrap();
+    p.bytes = br#"{"decision":"approve"}"#.to_vec();
+    let raw = [&p.salt[..], &p.bytes].concat();
+    tamper(l.backend(), |b| {
+        b.put(
+            Cf::Payloads,
+            keys::payload_key(9, PayloadSlot::Output),
+            codec.compress(&raw),
+        )
+    });
+    let d = verify_all(&l).first_damage().cloned().unwrap();
+    assert_eq!((d.seq, d.kind), (Some(9), DamageKind::CommitmentMismatch));
+
+    // A payload deleted without a redaction entry.
+    tamper(l.backend(), |b| {
+        b.delete(Cf::Payloads, keys::payload_key(11, PayloadSlot::Input))
+    });
+    let r = verify_all(&l);
+    assert!(r
+        .damage
+        .iter()
+        .any(|d| d.seq == Some(11) && d.kind == DamageKind::PayloadMissing));
+}
+
+fn a_damaged_tail_refuses_appends<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 30);
+    let mut bytes = l.entry_bytes(29).unwrap().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    let codec = cairn_store::codec::Codec::new();
+    tamper(l.backend(), |b| {
+        b.put(Cf::Entries, keys::seq_key(29), codec.compress(&bytes))
+    });
+    let err = Ledger::open(h.reopen(l.into_backend())).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TailBroken { seq: 29, .. }),
+        "{err}"
+    );
+}
+
+macro_rules! conformance {
+    ($module:ident, $harness:ty) => {
+        mod $module {
+            use super::*;
+            #[test]
+            fn appends_are_chained_and_readable() {
+                super::appends_are_chained_and_readable::<$harness>();
+            }
+            #[test]
+            fn reopen_recovers_the_head() {
+                super::reopen_recovers_the_head::<$harness>();
+            }
+            #[test]
+            fn proofs_verify_against_roots() {
+                super::proofs_verify_against_roots::<$harness>();
+            }
+            #[test]
+            fn idempotency_keys_append_once() {
+                super::idempotency_keys_append_once::<$harness>();
+            }
+            #[test]
+            fn dictionary_is_trained_and_old_values_stay_readable() {
+                super::dictionary_is_trained_and_old_values_stay_readable::<$harness>();
+            }
+            #[test]
+            fn redaction_erases_payloads_and_verify_says_so() {
+                super::redaction_erases_payloads_and_verify_says_so::<$harness>();
+            }
+            #[test]
+            fn indexes_match_a_scan() {
+                super::indexes_match_a_scan::<$harness>();
+            }
+            #[test]
+            fn tampering_is_diagnosed() {
+                super::tampering_is_diagnosed::<$harness>();
+            }
+            #[test]
+            fn a_damaged_tail_refuses_appends() {
+                super::a_damaged_tail_refuses_appends::<$harness>();
+            }
+        }
+    };
+}
+
+conformance!(memory, Memory);
+conformance!(rocksdb, Rocks);
+
+#[test]
+fn a_failed_write_poisons_the_ledger_until_reopened() {
+    let mut l = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    l.append(decisions(1, 3), 1).unwrap();
+    l.backend().fail_writes("disk full");
+    let err = l.append(decisions(2, 2), 2).unwrap_err();
+    assert!(err.to_string().contains("disk full"));
+    assert_eq!(l.size(), 3, "nothing of the failed batch is counted");
+    let err = l.append(decisions(3, 1), 3).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
+    let b = l.into_backend();
+    assert_eq!(
+        b.scan(Cf::Entries, &[], &[0xff; 9]).count(),
+        3,
+        "nothing half-written"
+    );
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, conformance, property,
+# end-to-end (real `cairn` binary on real RocksDB), format vectors checked by an
+# independent Python verifier, and a build of the fuzz targets.
+#
+# Everything runs in the release profile, so RocksDB is built once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== building binaries (release)"
+cargo build --release --workspace --bins
+
+echo "== cargo clippy"
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+echo "== cargo test (release)"
+cargo test --release --workspace
+
+echo "== independent format check (Python)"
+tools/pyverify/run.sh
+
+echo "== fuzz targets build"
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" cargo build --release --manifest-path fuzz/Cargo.toml --bins
+
+echo "== all tests passed"

@@ -1,0 +1,12 @@
+//! End-to-end tests: they run the real `cairn`, `cairn-synth` and `cairn-tamper`
+//! executables on real RocksDB ledgers in temp dirs, and read what a user reads.
+//!
+//! Build the binaries first (`scripts/test.sh` does): `cargo build --release --workspace --bins`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod cli;
+mod deps;
+mod flips;
+mod reference;
+mod support;
+mod tamper;

@@ -1,0 +1,154 @@
+//! `cairn-tamper`: damage a ledger the way an attacker with disk access would,
+//! going below the ledger's API to its stored values. For demos and tests only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use cairn_core::entry::PayloadSlot;
+use cairn_store::codec::Codec;
+use cairn_store::keys::{self, meta};
+use cairn_store::{Backend, Cf, Ledger, RocksBackend, WriteBatch};
+use clap::{Parser, Subcommand};
+
+/// Damage a ledger below its API (for demonstrations and tests).
+#[derive(Debug, Parser)]
+struct Cli {
+    /// The ledger directory (as given to `cairn --data`).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Flip one bit of byte BYTE of entry SEQ's canonical bytes.
+    Entry {
+        #[arg(long)]
+        seq: u64,
+        #[arg(long, default_value_t = 60)]
+        byte: usize,
+    },
+    /// Delete entry SEQ.
+    Delete {
+        #[arg(long)]
+        seq: u64,
+    },
+    /// Swap entries A and B.
+    Swap {
+        #[arg(long)]
+        a: u64,
+        #[arg(long)]
+        b: u64,
+    },
+    /// Replace the output payload of SEQ (keeping its salt).
+    Payload {
+        #[arg(long)]
+        seq: u64,
+    },
+    /// Cut the ledger back to SIZE entries, removing their tree nodes and any
+    /// checkpoint past SIZE, as if the later history never happened.
+    Truncate {
+        #[arg(long)]
+        size: u64,
+    },
+    /// Replace the signature bytes of the checkpoint stored at SIZE.
+    ForgeCheckpoint {
+        #[arg(long)]
+        size: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let backend = RocksBackend::open(&cli.data.join("ledger")).context("opening the ledger")?;
+    let ledger = Ledger::open_unchecked(backend)?;
+    let codec = Codec::new();
+    let mut batch = WriteBatch::default();
+    match cli.what {
+        What::Entry { seq, byte } => {
+            let mut bytes = ledger.entry_bytes(seq)?.context("no such entry")?;
+            let at = byte.min(bytes.len() - 1);
+            bytes[at] ^= 1;
+            batch.put(Cf::Entries, keys::seq_key(seq), codec.compress(&bytes));
+        }
+        What::Delete { seq } => batch.delete(Cf::Entries, keys::seq_key(seq)),
+        What::Swap { a, b } => {
+            let get = |s: u64| ledger.backend().get(Cf::Entries, &keys::seq_key(s));
+            let (va, vb) = (
+                get(a)?.context("no entry A")?,
+                get(b)?.context("no entry B")?,
+            );
+            batch.put(Cf::Entries, keys::seq_key(a), vb);
+            batch.put(Cf::Entries, keys::seq_key(b), va);
+        }
+        What::Payload { seq } => {
+            let p = ledger
+                .payload(seq, PayloadSlot::Output)?
+                .context("no such payload")?;
+            let raw = [&p.salt[..], br#"{"decision":"approve","score":0.01}"#].concat();
+            batch.put(
+                Cf::Payloads,
+                keys::payload_key(seq, PayloadSlot::Output),
+                codec.compress(&raw),
+            );
+        }
+        What::Truncate { size } => truncate(&ledger, size, &mut batch)?,
+        What::ForgeCheckpoint { size } => {
+            let note = ledger
+                .backend()
+                .get(Cf::Checkpoints, &keys::seq_key(size))?
+                .context("no checkpoint at that size")?;
+            let mut note = String::from_utf8(note)?;
+            // Replace the last base64 character before the final newline.
+            let at = note.len() - 2;
+            let c = if &note[at..at + 1] == "A" { "B" } else { "A" };
+            note.replace_range(at..at + 1, c);
+            batch.put(Cf::Checkpoints, keys::seq_key(size), note);
+        }
+    }
+    ledger.backend().write(batch)?;
+    Ok(())
+}
+
+fn truncate(ledger: &Ledger<RocksBackend>, size: u64, batch: &mut WriteBatch) -> Result<()> {
+    if size > ledger.size() {
+        bail!("the ledger has only {} entries", ledger.size());
+    }
+    for seq in size..ledger.size() {
+        batch.delete(Cf::Entries, keys::seq_key(seq));
+        for slot in PayloadSlot::ALL {
+            batch.delete(Cf::Payloads, keys::payload_key(seq, slot));
+        }
+    }
+    // Remove every tree node that covers a removed leaf.
+    for level in 0u8..64 {
+        let first = size >> level;
+        let last = ledger.size() >> level;
+        for index in first..=last {
+            if (index + 1) << level > size {
+                batch.delete(Cf::Nodes, keys::node_key(level, index));
+            }
+        }
+        if last == 0 {
+            break;
+        }
+    }
+    for (at, _) in ledger.checkpoints()? {
+        if at > size {
+            batch.delete(Cf::Checkpoints, keys::seq_key(at));
+        }
+    }
+    batch.put(Cf::Meta, meta::SIZE, size.to_be_bytes());
+    Ok(())
+}

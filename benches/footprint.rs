@@ -23,7 +23,7 @@ fn main() {
         if !dict {
             l.set_dict_train_at(u64::MAX);
         }
-        fill(&mut l, &items, 1024);
+        fill(&l, &items, 1024);
         l.backend().flush().expect("flush");
         l.backend().compact().expect("compact");
         let bytes = dir_bytes(dir.path());

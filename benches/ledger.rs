@@ -14,7 +14,7 @@ fn append(c: &mut Criterion) {
     g.sample_size(10);
     for batch in [1usize, 64, 1024] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut l = ledger(dir.path());
+        let l = ledger(dir.path());
         let mut at = 0usize;
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
@@ -35,13 +35,13 @@ fn verify_and_proofs(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut l = ledger(dir.path());
+    let l = ledger(dir.path());
     let chunk = 100_000u64;
     let mut raw_total = 0;
     for i in 0..n.div_ceil(chunk) {
         let (items, raw) = prepared(100 + i, chunk.min(n - i * chunk));
         raw_total += raw;
-        fill(&mut l, &items, 1024);
+        fill(&l, &items, 1024);
     }
     l.backend().flush().expect("flush");
 

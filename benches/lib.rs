@@ -33,7 +33,7 @@ pub fn ledger(dir: &std::path::Path) -> Ledger<RocksBackend> {
 }
 
 /// Append `items` in batches of `batch`.
-pub fn fill(l: &mut Ledger<RocksBackend>, items: &[Append], batch: usize) {
+pub fn fill(l: &Ledger<RocksBackend>, items: &[Append], batch: usize) {
     for chunk in items.chunks(batch) {
         l.append(chunk.to_vec(), 1).expect("append");
     }

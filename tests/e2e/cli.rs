@@ -140,7 +140,7 @@ fn a_bad_line_rejects_the_whole_input_and_stores_nothing() {
             "event_time",
         ),
         (r#"{"stream":"s","#, "EOF"),
-        ("[1,2,3]", "invalid type"),
+        ("[1,2,3]", "must be a JSON object"),
     ];
     for (bad, want) in cases {
         let file = l.path("input.ndjson");

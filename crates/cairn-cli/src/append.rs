@@ -71,7 +71,7 @@ fn each_line(source: &Source, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Re
 /// `cairn append`.
 pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
-    let mut ledger = datadir::open(&dir)?;
+    let ledger = datadir::open(&dir)?;
     let source = if args.input == "-" {
         let mut buf = Vec::new();
         io::stdin()

@@ -30,7 +30,7 @@ pub struct RedactArgs {
 /// `cairn redact`.
 pub fn run(data: Option<PathBuf>, args: RedactArgs) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
-    let mut ledger = datadir::open(&dir)?;
+    let ledger = datadir::open(&dir)?;
     let slots = match args.only.as_deref() {
         Some("input") => vec![PayloadSlot::Input],
         Some("output") => vec![PayloadSlot::Output],

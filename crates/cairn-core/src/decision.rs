@@ -13,6 +13,8 @@ use crate::hash::payload_commitment;
 pub const FIELD_BYTES_MAX: usize = 1024;
 /// Most attributes accepted on one decision.
 pub const ATTRIBUTES_MAX: usize = 64;
+/// Longest accepted `params` object, as compact JSON, in bytes.
+pub const PARAMS_BYTES_MAX: usize = 64 * 1024;
 /// Length of the random salt stored beside each payload.
 pub const SALT_LEN: usize = 32;
 
@@ -121,6 +123,12 @@ impl Payload {
 impl DecisionInput {
     /// Parse one JSON object (one NDJSON line) strictly.
     pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
+        // serde would also accept a struct written as a JSON array; a decision is an object.
+        if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(InputError::Json {
+                reason: "a decision must be a JSON object".into(),
+            });
+        }
         let input: DecisionInput = serde_json::from_slice(text).map_err(|e| InputError::Json {
             reason: json_reason(&e),
         })?;
@@ -159,6 +167,15 @@ impl DecisionInput {
                 return Err(InputError::Field {
                     field: "latency_ms",
                     reason: format!("must not be negative, got {l}"),
+                });
+            }
+        }
+        if let Some(params) = &self.params {
+            let len = compact_json(&serde_json::Value::Object(params.clone())).len();
+            if len > PARAMS_BYTES_MAX {
+                return Err(InputError::Field {
+                    field: "params",
+                    reason: format!("at most {PARAMS_BYTES_MAX} bytes of JSON, got {len}"),
                 });
             }
         }
@@ -261,7 +278,7 @@ fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputE
 pub fn parse_time_us(text: &str) -> Result<i64, String> {
     let t = time::OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("not an RFC 3339 time ({e}): {text:?}"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000)
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1000))
         .map_err(|_| format!("time out of range: {text:?}"))
 }
 
@@ -345,6 +362,7 @@ mod tests {
                 "invalid type",
             ),
             (r#"{"stream":"s","#, "EOF"),
+            (r#"["s",["m","1",null],1,2]"#, "must be a JSON object"),
         ];
         for (line, want) in cases {
             let err = DecisionInput::parse(line.as_bytes())

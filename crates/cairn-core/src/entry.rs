@@ -16,6 +16,9 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Largest encoded entry this crate will decode (payloads are stored apart, so
 /// entries are small; the limit keeps a corrupt length prefix from allocating).
 pub const ENTRY_BYTES_MAX: usize = 1 << 20;
+/// Largest entry a ledger writes, version byte included: below the decode limit
+/// with a margin, so that everything written can be read back.
+pub const ENTRY_WRITE_BYTES_MAX: usize = ENTRY_BYTES_MAX - 8 * 1024;
 
 const fn config() -> bincode::config::Configuration<
     bincode::config::LittleEndian,

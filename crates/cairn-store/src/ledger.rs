@@ -17,11 +17,15 @@ use crate::keys::{self, meta, IndexKind};
 
 /// After this many entries the ledger trains its compression dictionary.
 pub const DICT_TRAIN_AT: u64 = 4096;
+/// Batches at least this long compress their payloads on several threads.
+const PARALLEL_BATCH_MIN: usize = 32;
 /// Most entries sampled to train a dictionary.
 const DICT_SAMPLES_MAX: u64 = 4096;
 
 /// Something to append.
 #[derive(Debug, Clone)]
+// Decisions are nearly every append; boxing them would add an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Append {
     /// A validated decision with its payloads.
     Decision(PreparedDecision),
@@ -303,8 +307,9 @@ impl<B: Backend> Ledger<B> {
             seen_keys: HashMap::new(),
         };
         let mut receipts = Vec::with_capacity(items.len());
-        for item in items {
-            receipts.push(self.stage(&mut staged, item, recorded_at_us)?);
+        let compressed = self.compress_payloads(&items);
+        for (item, payloads) in items.into_iter().zip(compressed) {
+            receipts.push(self.stage(&mut staged, item, payloads, recorded_at_us)?);
         }
         if staged.head.size == state.head.size {
             return Ok(receipts);
@@ -322,7 +327,44 @@ impl<B: Backend> Ledger<B> {
         Ok(receipts)
     }
 
-    fn stage(&self, st: &mut Staged, item: Append, recorded_at_us: i64) -> Result<Receipt> {
+    /// Compress the payloads of a batch, on several threads for large batches:
+    /// payloads are most of the bytes, and they do not depend on the chain.
+    fn compress_payloads(&self, items: &[Append]) -> Vec<Vec<Vec<u8>>> {
+        let codec = self.codec();
+        let codec = &*codec;
+        let one = |item: &Append| -> Vec<Vec<u8>> {
+            match item {
+                Append::Decision(d) => [&d.input, &d.output]
+                    .iter()
+                    .map(|p| codec.compress(&[&p.salt[..], &p.bytes].concat()))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if items.len() < PARALLEL_BATCH_MIN || threads < 2 {
+            return items.iter().map(one).collect();
+        }
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    }
+
+    fn stage(
+        &self,
+        st: &mut Staged,
+        item: Append,
+        payloads: Vec<Vec<u8>>,
+        recorded_at_us: i64,
+    ) -> Result<Receipt> {
         if let Append::Decision(d) = &item {
             if let Some(key) = &d.body.idempotency_key {
                 let ik = keys::idempotency_key(&d.body.stream, key);
@@ -345,13 +387,13 @@ impl<B: Backend> Ledger<B> {
             }
         }
         let seq = st.head.size;
-        let (body, payloads) = match item {
-            Append::Decision(d) => (EntryBody::DecisionV1(d.body), vec![d.input, d.output]),
+        let body = match item {
+            Append::Decision(d) => EntryBody::DecisionV1(d.body),
             Append::Redaction(r) => {
                 self.stage_redaction(st, &r, seq)?;
-                (EntryBody::RedactionV1(r), vec![])
+                EntryBody::RedactionV1(r)
             }
-            Append::Replay(r) => (EntryBody::ReplayV1(r), vec![]),
+            Append::Replay(r) => EntryBody::ReplayV1(r),
         };
         let entry = Entry {
             seq,
@@ -360,16 +402,19 @@ impl<B: Backend> Ledger<B> {
             body,
         };
         let bytes = entry.encode();
+        if bytes.len() > cairn_core::entry::ENTRY_WRITE_BYTES_MAX {
+            return Err(StoreError::Invalid(format!(
+                "entry would be {} bytes, over the limit of {}",
+                bytes.len(),
+                cairn_core::entry::ENTRY_WRITE_BYTES_MAX
+            )));
+        }
         let leaf = leaf_hash(&bytes);
         let b = &mut st.batch;
         let codec = self.codec();
         b.put(Cf::Entries, keys::seq_key(seq), codec.compress(&bytes));
         for (slot, p) in PayloadSlot::ALL.iter().zip(payloads) {
-            b.put(
-                Cf::Payloads,
-                keys::payload_key(seq, *slot),
-                codec.compress(&[&p.salt[..], &p.bytes].concat()),
-            );
+            b.put(Cf::Payloads, keys::payload_key(seq, *slot), p);
         }
         for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
             b.put(Cf::Nodes, keys::node_key(level, index), hash);

@@ -373,7 +373,7 @@ impl<B: Backend> Walk<'_, B> {
             self.entry(seq, &v)?;
             expected = seq + 1;
             if let Some(p) = progress.as_mut() {
-                if (expected - from) % PROGRESS_EVERY == 0 {
+                if (expected - from).is_multiple_of(PROGRESS_EVERY) {
                     p(expected - from, to - from);
                 }
             }

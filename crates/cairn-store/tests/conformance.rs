@@ -90,7 +90,7 @@ fn verify_all<B: Backend>(l: &Ledger<B>) -> cairn_store::verify::VerifyReport {
 
 fn appends_are_chained_and_readable<H: Harness>() {
     let h = H::new();
-    let mut l = Ledger::create(h.create(), "test.example/ledger").unwrap();
+    let l = Ledger::create(h.create(), "test.example/ledger").unwrap();
     let items = decisions(3, 10);
     let receipts = l.append(items.clone(), 42).unwrap();
     assert_eq!(
@@ -123,7 +123,7 @@ fn reopen_recovers_the_head<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 333);
     let (root, size, last) = (l.root(), l.size(), l.last_leaf());
-    let mut l = Ledger::open(h.reopen(l.into_backend())).unwrap();
+    let l = Ledger::open(h.reopen(l.into_backend())).unwrap();
     assert_eq!((l.root(), l.size(), l.last_leaf()), (root, size, last));
     let r = l.append(decisions(9, 1), 5).unwrap();
     assert_eq!(r[0].seq, 333);
@@ -158,7 +158,7 @@ fn proofs_verify_against_roots<H: Harness>() {
 
 fn idempotency_keys_append_once<H: Harness>() {
     let h = H::new();
-    let mut l = Ledger::create(h.create(), "t").unwrap();
+    let l = Ledger::create(h.create(), "t").unwrap();
     let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"idempotency_key":"k1"}"#;
     let first = l.append(vec![one(line), one(line)], 1).unwrap();
     assert_eq!(l.size(), 1, "a repeat within one batch appends nothing");
@@ -191,7 +191,7 @@ fn dictionary_is_trained_and_old_values_stay_readable<H: Harness>() {
 
 fn redaction_erases_payloads_and_verify_says_so<H: Harness>() {
     let h = H::new();
-    let mut l = new_ledger(&h, 20);
+    let l = new_ledger(&h, 20);
     let red = RedactionV1 {
         target_seq: 5,
         slots: vec![PayloadSlot::Input, PayloadSlot::Output],
@@ -379,7 +379,7 @@ conformance!(rocksdb, Rocks);
 
 #[test]
 fn a_failed_write_poisons_the_ledger_until_reopened() {
-    let mut l = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    let l = Ledger::create(MemoryBackend::new(), "t").unwrap();
     l.append(decisions(1, 3), 1).unwrap();
     l.backend().fail_writes("disk full");
     let err = l.append(decisions(2, 2), 2).unwrap_err();

@@ -1,0 +1,212 @@
+//! The checkpointer: signs a checkpoint of the ledger every N entries or M
+//! milliseconds (whichever comes first, and only when the ledger grew), stores
+//! it in the ledger, and optionally publishes it to a directory as
+//! `<size>.checkpoint` and `latest.checkpoint`, each written atomically.
+//!
+//! On shutdown it signs a last checkpoint covering every entry, so an auditor
+//! holding the newest checkpoint holds the whole ledger.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_core::checkpoint::{Checkpoint, NoteSigner};
+use cairn_store::StoreError;
+use tokio::sync::{watch, Notify};
+use tracing::{debug, warn};
+
+use crate::metrics::Metrics;
+use crate::store::ServedLedger;
+
+/// File name of the newest published checkpoint.
+pub const LATEST: &str = "latest.checkpoint";
+
+/// Wakes the checkpointer once enough entries were appended since the last
+/// checkpoint.
+#[derive(Debug)]
+pub struct Trigger {
+    notify: Notify,
+    every_entries: u64,
+    last_size: AtomicU64,
+}
+
+impl Trigger {
+    /// A trigger firing every `every_entries` entries past `last_size`.
+    pub fn new(every_entries: u64, last_size: u64) -> Arc<Trigger> {
+        Arc::new(Trigger {
+            notify: Notify::new(),
+            every_entries,
+            last_size: AtomicU64::new(last_size),
+        })
+    }
+
+    /// Called by the sequencer after each commit with the ledger's new size.
+    pub fn after_commit(&self, size: u64) {
+        let last = self.last_size.load(Ordering::Acquire);
+        if size >= last.saturating_add(self.every_entries) {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// Why a checkpoint could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointFailure {
+    /// Reading the root or storing the note failed.
+    #[error("storing the checkpoint: {0}")]
+    Store(#[from] StoreError),
+    /// Writing the note to the publish directory failed.
+    #[error("publishing the checkpoint to {path}: {source}")]
+    Publish {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Signs, stores and publishes checkpoints.
+#[derive(Debug)]
+pub struct Checkpointer {
+    /// The ledger.
+    pub ledger: Arc<ServedLedger>,
+    /// The ledger's signing key.
+    pub signer: NoteSigner,
+    /// Where checkpoints are also written.
+    pub publish_dir: Option<PathBuf>,
+    /// Longest time between checkpoints while the ledger grows.
+    pub interval: Duration,
+    /// Shared with the sequencer.
+    pub trigger: Arc<Trigger>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Checkpointer {
+    /// Run until `stop` turns true, then sign a last checkpoint.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let mut tick = tokio::time::interval(this.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = this.trigger.notify.notified() => {}
+                () = crate::server::stopped(&mut stop) => break,
+            }
+            Arc::clone(&this).checkpoint().await;
+        }
+        this.checkpoint().await;
+    }
+
+    async fn checkpoint(self: Arc<Self>) {
+        let this = Arc::clone(&self);
+        match tokio::task::spawn_blocking(move || this.make()).await {
+            Ok(Ok(Some(size))) => debug!(size, "checkpoint signed"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                self.metrics
+                    .checkpoint_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                warn!(error = %e, "checkpoint failed");
+            }
+            Err(e) => warn!(error = %e, "checkpoint task failed"),
+        }
+    }
+
+    /// Sign, store and publish a checkpoint of the current size, unless the
+    /// newest checkpoint already covers it. Returns the size signed.
+    pub fn make(&self) -> Result<Option<u64>, CheckpointFailure> {
+        let size = self.ledger.size();
+        let last = self.trigger.last_size.load(Ordering::Acquire);
+        if size == 0 || size <= last {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint {
+            origin: self.ledger.origin().to_owned(),
+            size,
+            root: self.ledger.root_at(size)?,
+            extensions: vec![],
+        };
+        let note = self.signer.sign_checkpoint(&checkpoint);
+        self.ledger.put_checkpoint(size, &note)?;
+        self.trigger.last_size.store(size, Ordering::Release);
+        self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.metrics.checkpoint_size.store(size, Ordering::Relaxed);
+        if let Some(dir) = &self.publish_dir {
+            publish(dir, size, &note)?;
+        }
+        Ok(Some(size))
+    }
+}
+
+/// Write `<size>.checkpoint` and `latest.checkpoint` into `dir`, each atomically.
+pub fn publish(dir: &Path, size: u64, note: &str) -> Result<(), CheckpointFailure> {
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CheckpointFailure::Publish { path, source }
+    };
+    fs::create_dir_all(dir).map_err(failed(dir))?;
+    for name in [format!("{size}.checkpoint"), LATEST.to_owned()] {
+        let path = dir.join(&name);
+        write_atomic(dir, &name, note).map_err(failed(&path))?;
+    }
+    // Make the renames durable.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(failed(dir))
+}
+
+/// Write to a temporary file in the same directory, fsync, then rename over the
+/// target: readers see the old note or the new one, never half of one.
+fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn trigger_fires_only_past_the_interval() {
+        let t = Trigger::new(10, 5);
+        t.after_commit(14);
+        // A fired Notify stores one permit; check by polling without waiting.
+        let fired = || {
+            let n = t.notify.notified();
+            tokio::pin!(n);
+            n.as_mut().enable()
+        };
+        assert!(!fired());
+        t.after_commit(15);
+        assert!(fired());
+    }
+
+    #[test]
+    fn publish_writes_numbered_and_latest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("pub");
+        publish(&out, 3, "note 3\n").unwrap();
+        publish(&out, 7, "note 7\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(out.join("3.checkpoint")).unwrap(),
+            "note 3\n"
+        );
+        assert_eq!(fs::read_to_string(out.join(LATEST)).unwrap(), "note 7\n");
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(names.is_empty(), "temporary files left: {names:?}");
+    }
+}

@@ -1,0 +1,187 @@
+//! `cairnd`: the Cairn daemon. Services send it their model decisions over
+//! HTTP; it appends them to the ledger and answers with durable receipts.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use cairn_server::config::LogFormat;
+use cairn_server::{auth, serve, store, Daemon, Settings};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// cairnd: the Cairn daemon.
+///
+/// Services POST decisions to /v1/decisions (one JSON object, or NDJSON for a
+/// batch) and get receipts {"seq","leaf_hash"} once the decisions are durable.
+/// Auditors fetch signed checkpoints and proofs from /v1/checkpoint and
+/// /v1/proofs/*. Every option can also be set with its CAIRND_* variable or in
+/// the TOML file given by --config (keys are the option names with `_`, e.g.
+/// `body_bytes_max = 1048576`; bearer tokens go in `[[tokens]]`). The command
+/// line wins over the environment, which wins over the file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairnd",
+    version,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    /// TOML configuration file.
+    #[arg(long, env = "CAIRND_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Create the ledger (signing key, verifier key, empty ledger) if the
+    /// directory holds none yet.
+    #[arg(long)]
+    init: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the SHA-256 of a bearer token, for `sha256 = "..."` in a `[[tokens]]`
+    /// table of the configuration.
+    ///
+    /// The token is read from standard input, which keeps it out of shell history
+    /// and process lists. With --generate, a new random token is made and printed
+    /// first: give it to the service; only its hash goes in the configuration.
+    HashToken {
+        /// Make a new random token instead of reading one.
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::HashToken { generate }) => hash_token(generate),
+        None => run(cli.settings, cli.config, cli.init),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("cairnd: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
+    let settings = match &config_file {
+        Some(path) => cli.or(Settings::from_file(path)?),
+        None => cli,
+    };
+    let config = settings.resolve()?;
+    init_logging(config.log_format);
+    if init && !store::exists(&config.data) {
+        let verifier = store::init(&config.data, config.origin.as_deref())?;
+        info!(data = %config.data.display(), verifier = %verifier, "created a new ledger; give the verifier key to auditors");
+    } else if config.origin.is_some() && !init {
+        warn!("--origin is only used with --init; ignored");
+    }
+    let daemon = Daemon::open(config.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cairnd")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        serve(listener, daemon, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        () = term => info!("SIGTERM received"),
+    }
+}
+
+fn hash_token(generate: bool) -> Result<()> {
+    let token = if generate {
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let token = format!("cairn_{}", hex::encode(bytes));
+        println!("token:  {token}");
+        token
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the token from standard input")?;
+        let token = line.trim_end_matches(['\r', '\n']).to_owned();
+        if token.trim().is_empty() {
+            bail!("no token on standard input (or pass --generate)");
+        }
+        token
+    };
+    let hash = auth::hash_token(&token);
+    if generate {
+        println!("sha256: {hash}");
+    } else {
+        println!("{hash}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The only test of this binary that touches `CAIRND_*` variables.
+    #[test]
+    fn command_line_beats_environment_beats_file_beats_default() {
+        std::env::set_var("CAIRND_LISTEN", "127.0.0.1:1");
+        std::env::set_var("CAIRND_BODY_BYTES_MAX", "2000");
+        let cli = Cli::try_parse_from(["cairnd", "--listen", "127.0.0.1:2"]).unwrap();
+        std::env::remove_var("CAIRND_LISTEN");
+        std::env::remove_var("CAIRND_BODY_BYTES_MAX");
+        let file = Settings::from_toml(
+            "data = \"/f\"\nbody_bytes_max = 3000\nline_bytes_max = 1000\nbatch_len_max = 7\n",
+        )
+        .unwrap();
+        let config = cli.settings.or(file).resolve().unwrap();
+        assert_eq!(config.listen.port(), 2, "command line over environment");
+        assert_eq!(config.limits.body_bytes_max, 2000, "environment over file");
+        assert_eq!(config.limits.batch_len_max, 7, "file over default");
+        assert_eq!(config.data, PathBuf::from("/f"));
+        assert_eq!(config.limits.request_timeout_ms, 30_000, "default");
+    }
+}

@@ -1,0 +1,559 @@
+//! `POST /v1/decisions`: one decision (`application/json`) or an NDJSON batch
+//! (`application/x-ndjson`), answered with receipts once durable.
+//!
+//! The order of checks is the order of cost: token (401), content type (415),
+//! readiness (503), body size and admission budget (413, 429) while the body is
+//! read, then every line is parsed (400, 413), then stream rights (403). Only a
+//! request that passed all of them reaches the sequencer, so a batch is stored
+//! whole or not at all.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use cairn_core::decision::{DecisionInput, SALT_LEN};
+use cairn_core::entry::{DecisionV1, ENTRY_BYTES_MAX};
+use cairn_store::{Append, Receipt};
+use http_body_util::BodyExt;
+use serde::Serialize;
+
+use super::AppState;
+use crate::admission::Reservation;
+use crate::auth::{Access, AuthError};
+use crate::config::Limits;
+use crate::error::{ApiError, ErrorCode, LineError};
+use crate::health::NotReady;
+use crate::sequencer::SubmitError;
+
+/// Most per-line errors listed in one answer.
+pub const LINE_ERRORS_SHOWN: usize = 100;
+/// Bodies up to this size are parsed on the request's task; larger ones on the
+/// blocking pool, so a big batch does not stall other connections.
+const INLINE_BYTES_MAX: usize = 64 << 10;
+/// A rejected body is read and dropped up to this size before answering, so the
+/// client reads the answer instead of a connection reset; past it the
+/// connection is closed.
+const DRAIN_BYTES_MAX: usize = 1 << 20;
+
+/// How the body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// One JSON decision; answered with one receipt.
+    Single,
+    /// NDJSON, one decision per line; answered with `{"receipts": [...]}`.
+    Batch,
+}
+
+/// A parsed decision and the line it came from.
+struct Numbered {
+    line: usize,
+    decision: DecisionInput,
+}
+
+#[derive(Serialize)]
+struct ReceiptJson {
+    seq: u64,
+    leaf_hash: String,
+    duplicate: bool,
+}
+
+impl From<Receipt> for ReceiptJson {
+    fn from(r: Receipt) -> ReceiptJson {
+        ReceiptJson {
+            seq: r.seq,
+            leaf_hash: hex::encode(r.leaf_hash),
+            duplicate: r.duplicate,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Receipts {
+    receipts: Vec<ReceiptJson>,
+}
+
+/// The handler.
+pub async fn decisions(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (access, framing) = match admit(&app, &headers) {
+        Ok(ok) => ok,
+        Err(e) => {
+            discard(body, &headers).await;
+            return Err(e);
+        }
+    };
+    let (bytes, _held) = read_body(&app, &headers, body).await?;
+    let len = bytes.len();
+    let limits = app.limits;
+    let parsed = off_thread(len, move || parse(framing, &bytes, &limits)).await??;
+    authorize(&access, &parsed, framing)?;
+    let items = off_thread(len, move || prepare(parsed, framing)).await??;
+    let receipts = app
+        .sequencer
+        .submit(items, len)
+        .await
+        .map_err(|e| submit_error(&app, e))?;
+    let mut receipts = receipts.into_iter().map(ReceiptJson::from);
+    Ok(match framing {
+        Framing::Single => match receipts.next() {
+            Some(r) => Json(r).into_response(),
+            None => return Err(ApiError::new(ErrorCode::Internal, "no receipt")),
+        },
+        Framing::Batch => Json(Receipts {
+            receipts: receipts.collect(),
+        })
+        .into_response(),
+    })
+}
+
+/// Checks that need no body: token, content type, readiness.
+fn admit<'a>(app: &'a AppState, headers: &HeaderMap) -> Result<(Access<'a>, Framing), ApiError> {
+    let access = app.auth.authenticate(headers).map_err(unauthorized)?;
+    let framing = framing(headers)?;
+    if let Err(reason @ NotReady::Poisoned(_)) = app.health.ready() {
+        return Err(ApiError::new(ErrorCode::Poisoned, reason.to_string())
+            .retry_after(app.limits.retry_after_s));
+    }
+    Ok((access, framing))
+}
+
+fn unauthorized(e: AuthError) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, e.to_string())
+}
+
+fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
+    let value = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(Framing::Single)
+    } else if essence.eq_ignore_ascii_case("application/x-ndjson")
+        || essence.eq_ignore_ascii_case("application/ndjson")
+    {
+        Ok(Framing::Batch)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "Content-Type {value:?} is not accepted: send application/json (one decision) \
+                 or application/x-ndjson (a batch, one decision per line)"
+            ),
+        ))
+    }
+}
+
+/// Read and drop a body that will not be used, up to [`DRAIN_BYTES_MAX`].
+async fn discard(mut body: Body, headers: &HeaderMap) {
+    // A client waiting for `100 Continue` has sent nothing; do not invite it to.
+    if headers.contains_key(EXPECT) {
+        return;
+    }
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen > DRAIN_BYTES_MAX {
+                return;
+            }
+        }
+    }
+}
+
+fn body_too_large(limits: &Limits, at_least: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::BodyTooLarge,
+        format!(
+            "the body is {at_least} bytes or more, over body_bytes_max ({} bytes): send smaller batches",
+            limits.body_bytes_max
+        ),
+    )
+}
+
+fn queue_full(app: &AppState) -> ApiError {
+    ApiError::new(
+        ErrorCode::QueueFull,
+        format!(
+            "the daemon holds as many append bytes as it may (queue_bytes_max = {}); retry later",
+            app.limits.queue_bytes_max
+        ),
+    )
+    .retry_after(app.limits.retry_after_s)
+}
+
+/// Read the body within `body_bytes_max`, holding its bytes in the admission
+/// budget until the answer is sent.
+async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    mut body: Body,
+) -> Result<(Bytes, Reservation), ApiError> {
+    let max = app.limits.body_bytes_max;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    if let Some(n) = declared.filter(|&n| n > max) {
+        discard(body, headers).await;
+        return Err(body_too_large(&app.limits, n));
+    }
+    let Some(mut held) = app.budget.reserve(declared.unwrap_or(0)) else {
+        discard(body, headers).await;
+        return Err(queue_full(app));
+    };
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("reading the body: {e}")))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        let total = buf.len() + data.len();
+        if total > max {
+            discard(body, headers).await;
+            return Err(body_too_large(&app.limits, total));
+        }
+        if !held.grow_to(total) {
+            discard(body, headers).await;
+            return Err(queue_full(app));
+        }
+        buf.extend_from_slice(data);
+    }
+    Ok((Bytes::from(buf), held))
+}
+
+/// Run CPU-bound work on the blocking pool when the body is large.
+async fn off_thread<T: Send + 'static>(
+    bytes: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if bytes <= INLINE_BYTES_MAX {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))
+}
+
+fn parse(framing: Framing, body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
+    match framing {
+        Framing::Single => parse_single(body, limits),
+        Framing::Batch => parse_batch(body, limits),
+    }
+}
+
+fn parse_single(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
+    if body.len() > limits.line_bytes_max {
+        return Err(ApiError::new(
+            ErrorCode::DecisionTooLarge,
+            format!(
+                "the decision is {} bytes, over line_bytes_max ({} bytes)",
+                body.len(),
+                limits.line_bytes_max
+            ),
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidUtf8,
+            format!(
+                "the body is not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        ));
+    }
+    let decision = DecisionInput::parse(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidDecision, e.to_string()))?;
+    Ok(vec![Numbered { line: 1, decision }])
+}
+
+/// One line's problem: its message and whether it is one of size.
+struct LineProblem {
+    too_large: bool,
+    message: String,
+}
+
+fn parse_line(line: &[u8], limits: &Limits) -> Result<DecisionInput, LineProblem> {
+    if line.len() > limits.line_bytes_max {
+        return Err(LineProblem {
+            too_large: true,
+            message: format!(
+                "the line is {} bytes, over line_bytes_max ({} bytes)",
+                line.len(),
+                limits.line_bytes_max
+            ),
+        });
+    }
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(LineProblem {
+            too_large: false,
+            message: format!(
+                "not valid UTF-8 (first bad byte at column {})",
+                e.valid_up_to() + 1
+            ),
+        });
+    }
+    DecisionInput::parse(line).map_err(|e| LineProblem {
+        too_large: false,
+        message: e.to_string(),
+    })
+}
+
+fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let mut too_large = false;
+    let mut count = 0usize;
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        count += 1;
+        if count > limits.batch_len_max {
+            return Err(ApiError::new(
+                ErrorCode::BatchTooLong,
+                format!(
+                    "the batch has more than batch_len_max ({}) decisions: split it",
+                    limits.batch_len_max
+                ),
+            ));
+        }
+        match parse_line(line, limits) {
+            Ok(decision) => good.push(Numbered {
+                line: i + 1,
+                decision,
+            }),
+            Err(p) => {
+                too_large |= p.too_large;
+                bad.push(LineError {
+                    line: i + 1,
+                    error: p.message,
+                });
+            }
+        }
+    }
+    if count == 0 {
+        return Err(ApiError::new(
+            ErrorCode::EmptyBatch,
+            "the batch holds no decision: send one JSON object per line",
+        ));
+    }
+    if bad.is_empty() {
+        return Ok(good);
+    }
+    let code = if too_large {
+        ErrorCode::DecisionTooLarge
+    } else {
+        ErrorCode::InvalidBatch
+    };
+    Err(lines_rejected(code, bad, count))
+}
+
+fn lines_rejected(code: ErrorCode, mut bad: Vec<LineError>, count: usize) -> ApiError {
+    let message = format!(
+        "{} of {count} lines rejected (first: line {}: {}); nothing was stored",
+        bad.len(),
+        bad.first().map_or(0, |l| l.line),
+        bad.first().map_or("", |l| l.error.as_str()),
+    );
+    bad.truncate(LINE_ERRORS_SHOWN);
+    ApiError::new(code, message).with_lines(bad)
+}
+
+/// Every decision's stream must be writable by the token; otherwise nothing is.
+fn authorize(access: &Access<'_>, parsed: &[Numbered], framing: Framing) -> Result<(), ApiError> {
+    let who = access.name().unwrap_or("the token");
+    let denied: Vec<LineError> = parsed
+        .iter()
+        .filter(|n| !access.may_write(&n.decision.stream))
+        .map(|n| LineError {
+            line: n.line,
+            error: format!("{who} may not write to stream {:?}", n.decision.stream),
+        })
+        .collect();
+    let Some(first) = denied.first() else {
+        return Ok(());
+    };
+    let message = match framing {
+        Framing::Single => first.error.clone(),
+        Framing::Batch => format!(
+            "{} of {} decisions are on streams {who} may not write to (first: line {}: {}); nothing was stored",
+            denied.len(),
+            parsed.len(),
+            first.line,
+            first.error
+        ),
+    };
+    let error = ApiError::new(ErrorCode::Forbidden, message);
+    Err(match framing {
+        Framing::Single => error,
+        Framing::Batch => {
+            let mut lines = denied;
+            lines.truncate(LINE_ERRORS_SHOWN);
+            error.with_lines(lines)
+        }
+    })
+}
+
+/// A generous upper bound of a decision entry's encoded size: every string with
+/// its length prefix, plus the fixed-size fields.
+fn entry_bytes_bound(d: &DecisionV1) -> usize {
+    const FIXED: usize = 512;
+    let optional = [
+        &d.model.digest,
+        &d.request_id,
+        &d.trace_id,
+        &d.span_id,
+        &d.subject,
+        &d.session,
+        &d.operation,
+        &d.params,
+        &d.decision,
+        &d.idempotency_key,
+    ];
+    let strings = d.stream.len()
+        + d.model.name.len()
+        + d.model.version.len()
+        + optional
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(|s| s.len() + 9)
+            .sum::<usize>()
+        + d.attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>();
+    FIXED + strings
+}
+
+/// Salt, commit and check every decision.
+fn prepare(parsed: Vec<Numbered>, framing: Framing) -> Result<Vec<Append>, ApiError> {
+    let mut salts = vec![0u8; parsed.len() * 2 * SALT_LEN];
+    getrandom::fill(&mut salts)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("no randomness for salts: {e}")))?;
+    let mut items = Vec::with_capacity(parsed.len());
+    let mut bad = Vec::new();
+    let count = parsed.len();
+    for (n, salt) in parsed.into_iter().zip(salts.chunks_exact(2 * SALT_LEN)) {
+        let (mut input_salt, mut output_salt) = ([0u8; SALT_LEN], [0u8; SALT_LEN]);
+        input_salt.copy_from_slice(&salt[..SALT_LEN]);
+        output_salt.copy_from_slice(&salt[SALT_LEN..]);
+        let prepared = n.decision.prepare(input_salt, output_salt);
+        let bound = entry_bytes_bound(&prepared.body);
+        if bound > ENTRY_BYTES_MAX {
+            bad.push(LineError {
+                line: n.line,
+                error: format!(
+                    "the ledger entry would be about {bound} bytes, over the {ENTRY_BYTES_MAX}-byte \
+                     entry limit: shrink `params` or `attributes` (payloads are stored apart)"
+                ),
+            });
+        } else {
+            items.push(Append::Decision(prepared));
+        }
+    }
+    match (bad.first(), framing) {
+        (None, _) => Ok(items),
+        (Some(first), Framing::Single) => Err(ApiError::new(
+            ErrorCode::DecisionTooLarge,
+            first.error.clone(),
+        )),
+        (Some(_), Framing::Batch) => Err(lines_rejected(ErrorCode::DecisionTooLarge, bad, count)),
+    }
+}
+
+fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
+    let retry = app.limits.retry_after_s;
+    match e {
+        SubmitError::QueueFull => ApiError::new(
+            ErrorCode::QueueFull,
+            format!(
+                "the append queue is full (queue_requests_max = {}); retry later",
+                app.limits.queue_requests_max
+            ),
+        ),
+        SubmitError::Failed { reason } if app.health.is_poisoned() => ApiError::new(
+            ErrorCode::Poisoned,
+            format!("the write failed and nothing of this request was stored ({reason}); the daemon refuses appends until restarted"),
+        ),
+        SubmitError::Failed { reason } => ApiError::new(
+            ErrorCode::CommitFailed,
+            format!("the write failed and nothing of this request was stored: {reason}"),
+        ),
+        SubmitError::Stopped => ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the daemon is shutting down; nothing of this request was stored",
+        ),
+    }
+    .retry_after(retry)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const OK: &str = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2}"#;
+
+    fn limits() -> Limits {
+        Limits {
+            line_bytes_max: 200,
+            batch_len_max: 3,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn batch_skips_blank_lines_and_numbers_lines_from_one() {
+        let body = format!("\n{OK}\r\n  \n{OK}\n");
+        let parsed = parse_batch(body.as_bytes(), &limits()).unwrap();
+        let lines: Vec<_> = parsed.iter().map(|n| n.line).collect();
+        assert_eq!(lines, [2, 4]);
+    }
+
+    #[test]
+    fn batch_reports_every_bad_line_and_size_wins_the_status() {
+        let long = format!(r#"{{"stream":"{}"}}"#, "x".repeat(300));
+        let body = format!("{OK}\n{{\"stream\":1}}\n{long}\n");
+        let err = parse_batch(body.as_bytes(), &limits()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::DecisionTooLarge);
+        assert!(
+            err.message().starts_with("2 of 3 lines rejected"),
+            "{}",
+            err.message()
+        );
+        let body = format!("{OK}\n{{\"stream\":1}}\n");
+        let err = parse_batch(body.as_bytes(), &limits()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidBatch);
+    }
+
+    #[test]
+    fn batch_length_and_emptiness_are_checked() {
+        let body = format!("{OK}\n{OK}\n{OK}\n{OK}\n");
+        let err = parse_batch(body.as_bytes(), &limits()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BatchTooLong);
+        let err = parse_batch(b"\n \n", &limits()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::EmptyBatch);
+    }
+
+    #[test]
+    fn params_that_grow_past_the_entry_limit_are_refused_not_encoded() {
+        // `1e9` is 3 bytes of JSON but 12 once re-serialised as a float.
+        let params = vec!["1e9"; 200_000].join(",");
+        let line = format!(
+            r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":1,"output":2,"params":{{"p":[{params}]}}}}"#
+        );
+        let parsed = parse_single(line.as_bytes(), &Limits::default()).unwrap();
+        let err = prepare(parsed, Framing::Single).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::DecisionTooLarge);
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP API: the route table, the router built from it, and the layer every
+//! request passes through (request timeout, reject counting, request logs).
+//!
+//! [`ROUTES`] is the single list of routes: the router is built from it and a
+//! test checks it against `schemas/openapi.yaml`.
+
+mod append;
+mod ops;
+mod read;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use tracing::debug;
+
+use crate::admission::ByteBudget;
+use crate::auth::Auth;
+use crate::config::Limits;
+use crate::error::{ApiError, ErrorCode, Rejected};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::sequencer::SequencerHandle;
+use crate::store::ServedLedger;
+
+/// Every route the daemon serves: (method, path), paths in the router's and
+/// OpenAPI's `{param}` syntax.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/decisions"),
+    ("GET", "/v1/checkpoint"),
+    ("GET", "/v1/proofs/inclusion"),
+    ("GET", "/v1/proofs/consistency"),
+    ("GET", "/v1/entries/{seq}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The ledger, for reads (appends go through the sequencer).
+    pub ledger: Arc<ServedLedger>,
+    /// The sequencer's queue.
+    pub sequencer: SequencerHandle,
+    /// Tokens and rights.
+    pub auth: Arc<Auth>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Readiness.
+    pub health: Arc<Health>,
+    /// Append body bytes admitted at once.
+    pub budget: Arc<ByteBudget>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
+    Some(match (method, path) {
+        ("POST", "/v1/decisions") => post(append::decisions),
+        ("GET", "/v1/checkpoint") => get(read::checkpoint),
+        ("GET", "/v1/proofs/inclusion") => get(read::inclusion),
+        ("GET", "/v1/proofs/consistency") => get(read::consistency),
+        ("GET", "/v1/entries/{seq}") => get(read::entry),
+        ("GET", "/healthz") => get(ops::healthz),
+        ("GET", "/readyz") => get(ops::readyz),
+        ("GET", "/metrics") => get(ops::metrics),
+        _ => return None,
+    })
+}
+
+/// The router over [`ROUTES`], with JSON answers for unknown routes and methods.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for &(method, path) in ROUTES {
+        if let Some(h) = handler(method, path) {
+            router = router.route(path, h);
+        }
+    }
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not accept {}",
+            request.uri().path(),
+            request.method()
+        ),
+    )
+}
+
+/// Bound the request's time, count rejects by code, log the request.
+async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let limit = Duration::from_millis(app.limits.request_timeout_ms);
+    let response = match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request took longer than request_timeout_ms ({} ms); an append may \
+                 still have been stored: retry it with the same idempotency_key",
+                app.limits.request_timeout_ms
+            ),
+        )
+        .into_response(),
+    };
+    if let Some(Rejected(code)) = response.extensions().get::<Rejected>() {
+        app.metrics.reject(code.as_str());
+    }
+    debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,44 @@
+//! Operations: liveness, readiness and metrics. These need no token, so that
+//! orchestrators and scrapers can reach them.
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::metrics::Snapshot;
+
+/// `GET /healthz`: the process serves HTTP.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when appends are accepted; 503 with the reason when the
+/// ledger is poisoned or the daemon is shutting down.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match app.health.ready() {
+        Ok(()) => Json(json!({"ready": true})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": reason.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let text = app.metrics.render(Snapshot {
+        ledger_size: app.ledger.size(),
+        admitted_bytes: app.budget.used() as u64,
+        poisoned: app.health.is_poisoned(),
+    });
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,323 @@
+//! The sequencer: the one thread that appends to the ledger.
+//!
+//! Request handlers validate and prepare their decisions, then hand them over a
+//! bounded channel with a oneshot for the receipts. The sequencer takes the first
+//! request, drains whatever else is already queued (up to
+//! [`CommitLimits`]), and appends all of it with one call to the ledger: one
+//! RocksDB write batch and one fsync for many requests (group commit). Only then
+//! does it answer each request with its slice of the receipts, in order.
+//!
+//! It is an OS thread, not a task, because RocksDB writes and fsyncs block.
+//! After a failed write every request of the group gets the error, the daemon
+//! is marked poisoned and refuses further appends; reads go on.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use cairn_store::{Append, Receipt};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error};
+
+use crate::checkpointer::Trigger;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::store::ServedLedger;
+
+/// How much one group commit may hold. A single request larger than these is
+/// still committed, alone.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitLimits {
+    /// Most decisions in one commit.
+    pub entries_max: usize,
+    /// Most body bytes in one commit.
+    pub bytes_max: usize,
+}
+
+/// Why a request got no receipts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The queue holds as many requests as it may.
+    #[error("the append queue is full")]
+    QueueFull,
+    /// The sequencer has stopped (shutdown).
+    #[error("the daemon is shutting down")]
+    Stopped,
+    /// The group commit failed; nothing of the request was stored.
+    #[error("the write failed, nothing was stored: {reason}")]
+    Failed {
+        /// The store's error.
+        reason: String,
+    },
+}
+
+type Reply = oneshot::Sender<Result<Vec<Receipt>, SubmitError>>;
+
+struct Job {
+    items: Vec<Append>,
+    bytes: usize,
+    reply: Reply,
+}
+
+enum Msg {
+    Job(Job),
+    Stop,
+}
+
+/// What the sequencer thread shares with the rest of the daemon.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Readiness, poisoned on a failed write.
+    pub health: Arc<Health>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the checkpointer when enough entries were appended.
+    pub trigger: Arc<Trigger>,
+}
+
+/// The running sequencer thread.
+#[derive(Debug)]
+pub struct Sequencer {
+    handle: SequencerHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Submits requests to the sequencer; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Job(j) => write!(f, "Job({} items)", j.items.len()),
+            Msg::Stop => f.write_str("Stop"),
+        }
+    }
+}
+
+impl Sequencer {
+    /// Start the thread; at most `queue_requests_max` requests wait for it.
+    pub fn start(
+        ledger: Arc<ServedLedger>,
+        queue_requests_max: usize,
+        limits: CommitLimits,
+        shared: Shared,
+    ) -> std::io::Result<Sequencer> {
+        let (tx, rx) = mpsc::channel(queue_requests_max);
+        let handle = SequencerHandle {
+            tx,
+            metrics: Arc::clone(&shared.metrics),
+        };
+        let thread = std::thread::Builder::new()
+            .name("cairn-sequencer".into())
+            .spawn(move || Worker::new(ledger, limits, shared).run(rx))?;
+        Ok(Sequencer { handle, thread })
+    }
+
+    /// A handle for request handlers.
+    pub fn handle(&self) -> SequencerHandle {
+        self.handle.clone()
+    }
+
+    /// Commit everything queued, then stop the thread and wait for it.
+    pub async fn stop(self) {
+        // The stop message queues behind every request already waiting.
+        let _ = self.handle.tx.send(Msg::Stop).await;
+        let thread = self.thread;
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            error!("the sequencer thread panicked");
+        }
+    }
+}
+
+impl SequencerHandle {
+    /// Queue `items` (from a request of `bytes` body bytes) and wait until they
+    /// are durable; their receipts come back in order.
+    pub async fn submit(
+        &self,
+        items: Vec<Append>,
+        bytes: usize,
+    ) -> Result<Vec<Receipt>, SubmitError> {
+        let (reply, receipts) = oneshot::channel();
+        let job = Job {
+            items,
+            bytes,
+            reply,
+        };
+        let queued = Instant::now();
+        // Counted before sending so that the sequencer's decrement never comes first.
+        self.metrics.queue_requests.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(Msg::Job(job)) {
+            self.metrics.queue_requests.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            });
+        }
+        let result = receipts.await.unwrap_or(Err(SubmitError::Stopped));
+        self.metrics
+            .append_wait_seconds
+            .observe(queued.elapsed().as_secs_f64());
+        result
+    }
+}
+
+struct Worker {
+    ledger: Arc<ServedLedger>,
+    limits: CommitLimits,
+    shared: Shared,
+    /// The last `recorded_at_us` given, so that times never go backwards along the chain.
+    last_time_us: i64,
+}
+
+impl Worker {
+    fn new(ledger: Arc<ServedLedger>, limits: CommitLimits, shared: Shared) -> Worker {
+        Worker {
+            ledger,
+            limits,
+            shared,
+            last_time_us: i64::MIN,
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut carry: Option<Job> = None;
+        let mut stopping = false;
+        loop {
+            let first = match carry.take() {
+                Some(job) => job,
+                None if stopping => match rx.try_recv() {
+                    Ok(Msg::Job(job)) => job,
+                    Ok(Msg::Stop) => continue,
+                    Err(_) => break,
+                },
+                None => match rx.blocking_recv() {
+                    Some(Msg::Job(job)) => job,
+                    Some(Msg::Stop) | None => {
+                        // Refuse new requests; commit those already queued.
+                        stopping = true;
+                        rx.close();
+                        continue;
+                    }
+                },
+            };
+            let group = self.gather(first, &mut rx, &mut carry, &mut stopping);
+            self.commit(group);
+        }
+        debug!("sequencer stopped");
+    }
+
+    /// The first job plus whatever else is queued, within the commit limits. A job
+    /// that does not fit is carried over to the next group.
+    fn gather(
+        &self,
+        first: Job,
+        rx: &mut mpsc::Receiver<Msg>,
+        carry: &mut Option<Job>,
+        stopping: &mut bool,
+    ) -> Vec<Job> {
+        let mut entries = first.items.len();
+        let mut bytes = first.bytes;
+        let mut group = vec![first];
+        while entries < self.limits.entries_max && bytes < self.limits.bytes_max {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => {
+                    if entries + job.items.len() > self.limits.entries_max
+                        || bytes + job.bytes > self.limits.bytes_max
+                    {
+                        *carry = Some(job);
+                        break;
+                    }
+                    entries += job.items.len();
+                    bytes += job.bytes;
+                    group.push(job);
+                }
+                Ok(Msg::Stop) => {
+                    *stopping = true;
+                    rx.close();
+                }
+                Err(_) => break,
+            }
+        }
+        group
+    }
+
+    fn now_us(&mut self) -> i64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.last_time_us = self.last_time_us.max(now);
+        self.last_time_us
+    }
+
+    fn commit(&mut self, group: Vec<Job>) {
+        let recorded_at_us = self.now_us();
+        let metrics = &self.shared.metrics;
+        metrics
+            .queue_requests
+            .fetch_sub(group.len() as u64, Ordering::Relaxed);
+        let total: usize = group.iter().map(|j| j.items.len()).sum();
+        let mut items = Vec::with_capacity(total);
+        let mut replies = Vec::with_capacity(group.len());
+        for job in group {
+            replies.push((job.reply, job.items.len()));
+            items.extend(job.items);
+        }
+        let started = Instant::now();
+        let result = self.ledger.append(items, recorded_at_us);
+        metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
+        match result {
+            Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
+            Ok(receipts) => {
+                let reason = format!("{} receipts for {total} entries", receipts.len());
+                error!(%reason, "the ledger broke its contract");
+                fail_all(replies, &reason);
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if let Some(poison) = self.ledger.poisoned() {
+                    error!(reason = %poison, "write failed; refusing appends from now on, still serving reads");
+                    self.shared.health.poison(poison);
+                } else {
+                    error!(%reason, "group commit failed");
+                }
+                fail_all(replies, &reason);
+            }
+        }
+    }
+
+    fn answer(&self, replies: Vec<(Reply, usize)>, receipts: Vec<Receipt>) {
+        let metrics = &self.shared.metrics;
+        let duplicates = receipts.iter().filter(|r| r.duplicate).count();
+        metrics
+            .duplicate_entries
+            .fetch_add(duplicates as u64, Ordering::Relaxed);
+        metrics
+            .appended_entries
+            .fetch_add((receipts.len() - duplicates) as u64, Ordering::Relaxed);
+        metrics
+            .append_requests
+            .fetch_add(replies.len() as u64, Ordering::Relaxed);
+        let mut rest = receipts.into_iter();
+        for (reply, n) in replies {
+            // A requester that went away (timeout, disconnect) no longer listens;
+            // its decisions are durable all the same.
+            let _ = reply.send(Ok(rest.by_ref().take(n).collect()));
+        }
+        self.shared.trigger.after_commit(self.ledger.size());
+    }
+}
+
+fn fail_all(replies: Vec<(Reply, usize)>, reason: &str) {
+    for (reply, _) in replies {
+        let _ = reply.send(Err(SubmitError::Failed {
+            reason: reason.to_owned(),
+        }));
+    }
+}

@@ -1,0 +1,322 @@
+//! The daemon's life: start the sequencer and the checkpointer, accept
+//! connections (at most `connections_max`, optionally over TLS) until the
+//! shutdown future resolves, then drain.
+//!
+//! Shutdown, step by step:
+//! 1. stop accepting; `/readyz` answers 503;
+//! 2. every connection finishes the request it is serving and closes
+//!    (at most `shutdown_grace_ms`);
+//! 3. the sequencer commits everything still queued and stops;
+//! 4. a last checkpoint covering every entry is signed;
+//! 5. the store is flushed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use cairn_core::checkpoint::NoteSigner;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::admission::ByteBudget;
+use crate::auth::Auth;
+use crate::checkpointer::{Checkpointer, Trigger};
+use crate::config::Config;
+use crate::error::ServeError;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::routes::{self, AppState};
+use crate::sequencer::{CommitLimits, Sequencer, Shared};
+use crate::store::{self, ServedLedger};
+use crate::tls;
+
+/// An opened ledger with its signing key and configuration, ready to serve.
+#[derive(Debug)]
+pub struct Daemon {
+    config: Config,
+    ledger: Arc<ServedLedger>,
+    signer: NoteSigner,
+}
+
+impl Daemon {
+    /// Open the ledger directory named by the configuration.
+    pub fn open(config: Config) -> Result<Daemon, ServeError> {
+        let (ledger, signer) = store::open(&config.data)?;
+        Ok(Daemon::new(config, ledger, signer))
+    }
+
+    /// Serve an already opened ledger (tests use other backends).
+    pub fn new(config: Config, ledger: ServedLedger, signer: NoteSigner) -> Daemon {
+        Daemon {
+            config,
+            ledger: Arc::new(ledger),
+            signer,
+        }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<ServedLedger> {
+        &self.ledger
+    }
+}
+
+/// What every connection task needs.
+struct Connections {
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    header_read_timeout: Duration,
+    stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+    tracker: TaskTracker,
+}
+
+/// Serve `daemon` on `listener` until `shutdown` resolves, then drain and stop.
+pub async fn serve(
+    listener: TcpListener,
+    daemon: Daemon,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Daemon {
+        config,
+        ledger,
+        signer,
+    } = daemon;
+    let limits = config.limits;
+    let tls = match &config.tls {
+        Some(files) => Some(tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    };
+    let auth = Arc::new(Auth::from_config(&config.tokens)?);
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let last_checkpoint = match ledger.latest_checkpoint() {
+        Ok(latest) => latest.map_or(0, |(size, _)| size),
+        Err(e) => {
+            warn!(error = %e, "cannot read the newest checkpoint; a new one will be signed");
+            0
+        }
+    };
+    metrics
+        .checkpoint_size
+        .store(last_checkpoint, Ordering::Relaxed);
+    let trigger = Trigger::new(config.checkpoints.every_entries, last_checkpoint);
+    let sequencer = Sequencer::start(
+        Arc::clone(&ledger),
+        limits.queue_requests_max,
+        CommitLimits {
+            entries_max: limits.commit_entries_max,
+            bytes_max: limits.commit_bytes_max,
+        },
+        Shared {
+            health: Arc::clone(&health),
+            metrics: Arc::clone(&metrics),
+            trigger: Arc::clone(&trigger),
+        },
+    )
+    .map_err(|source| ServeError::Io {
+        action: "starting the sequencer thread",
+        source,
+    })?;
+    let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
+    let checkpointer = tokio::spawn(
+        Checkpointer {
+            ledger: Arc::clone(&ledger),
+            signer,
+            publish_dir: config.publish_dir.clone(),
+            interval: Duration::from_millis(config.checkpoints.interval_ms),
+            trigger,
+            metrics: Arc::clone(&metrics),
+        }
+        .run(checkpoints_stopped),
+    );
+    let state = AppState {
+        ledger: Arc::clone(&ledger),
+        sequencer: sequencer.handle(),
+        auth: Arc::clone(&auth),
+        metrics: Arc::clone(&metrics),
+        health: Arc::clone(&health),
+        budget: ByteBudget::new(limits.queue_bytes_max),
+        limits,
+    };
+    log_start(&listener, &config, &ledger, &auth);
+    let (connections_stop, connections_stopped) = watch::channel(false);
+    let connections = Arc::new(Connections {
+        router: routes::router(state),
+        tls,
+        header_read_timeout: Duration::from_millis(limits.header_read_timeout_ms),
+        stop: connections_stopped,
+        metrics: Arc::clone(&metrics),
+        tracker: TaskTracker::new(),
+    });
+    accept(&listener, &connections, limits.connections_max, shutdown).await;
+    drop(listener);
+    info!("shutting down: draining requests in flight");
+    health.drain();
+    let _ = connections_stop.send(true);
+    drain(
+        &connections,
+        Duration::from_millis(limits.shutdown_grace_ms),
+    )
+    .await;
+    sequencer.stop().await;
+    let _ = checkpoints_stop.send(true);
+    if checkpointer.await.is_err() {
+        error!("the checkpointer task panicked");
+    }
+    flush(&ledger).await;
+    info!(size = ledger.size(), "stopped");
+    Ok(())
+}
+
+fn log_start(listener: &TcpListener, config: &Config, ledger: &ServedLedger, auth: &Auth) {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    info!(
+        %addr,
+        origin = ledger.origin(),
+        size = ledger.size(),
+        data = %config.data.display(),
+        tls = config.tls.is_some(),
+        "cairnd listening"
+    );
+    if !auth.enabled() {
+        warn!(
+            %addr,
+            "AUTHENTICATION IS OFF: no [[tokens]] are configured, so anyone who can reach this \
+             address may append and read. Configure tokens (see `cairnd hash-token`) before \
+             exposing the daemon beyond this machine."
+        );
+    }
+}
+
+/// Accept connections until `shutdown` resolves.
+async fn accept(
+    listener: &TcpListener,
+    connections: &Arc<Connections>,
+    connections_max: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let limit = Arc::new(Semaphore::new(connections_max));
+    tokio::pin!(shutdown);
+    loop {
+        // Take a connection slot first: past the limit, clients wait in the
+        // kernel's listen backlog instead of costing memory here.
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let c = Arc::clone(connections);
+        connections
+            .tracker
+            .spawn(async move { c.serve(stream, peer, permit).await });
+    }
+}
+
+/// Wait for open connections to finish, at most `grace`.
+async fn drain(connections: &Connections, grace: Duration) {
+    connections.tracker.close();
+    if tokio::time::timeout(grace, connections.tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = connections.tracker.len(),
+            "shutdown_grace_ms is over; leaving connections still open"
+        );
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn flush(ledger: &Arc<ServedLedger>) {
+    let l = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || l.backend().flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(error = %e, "flushing the store failed (the WAL holds every entry)"),
+        Err(e) => error!(error = %e, "flushing the store failed"),
+    }
+}
+
+impl Connections {
+    async fn serve(&self, stream: TcpStream, peer: SocketAddr, _permit: OwnedSemaphorePermit) {
+        self.metrics
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
+        match &self.tls {
+            None => self.http(stream, peer).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(self.header_read_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(tls)) => self.http(tls, peer).await,
+                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => debug!(%peer, "TLS handshake timed out"),
+                }
+            }
+        }
+        self.metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Serve HTTP/1.1 on one connection; on shutdown, finish the request in
+    /// flight and close.
+    async fn http<I>(&self, io: I, peer: SocketAddr)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .keep_alive(true);
+        let service = TowerToHyperService::new(self.router.clone());
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut stop = self.stop.clone();
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Appends: single and NDJSON, receipts in order, idempotency, group commit.
+
+use std::time::Duration;
+
+use cairn_server::Settings;
+use cairn_store::MemoryBackend;
+use serde_json::json;
+
+use crate::support::{decision, reopen, start, start_with, SlowBackend};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_decision_gets_a_receipt_matching_the_stored_entry() {
+    let d = start(Settings::default()).await;
+    let r = d.post_json(&decision(1)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let receipt = r.json();
+    assert_eq!(receipt["seq"], 0);
+    assert_eq!(receipt["duplicate"], false);
+    let leaf = receipt["leaf_hash"].as_str().unwrap().to_owned();
+    assert_eq!(leaf.len(), 64);
+
+    let e = d.get("/v1/entries/0").await.json();
+    assert_eq!(e["kind"], "decision");
+    assert_eq!(e["stream"], "payments.fraud");
+    assert_eq!(e["request_id"], "req-1");
+    assert_eq!(e["input"], json!({"amount": 1, "currency": "EUR"}));
+    assert_eq!(e["output"], json!({"approve": false}));
+    assert_eq!(e["receipt"]["leaf_hash"], leaf.as_str());
+
+    let dir = d.stop().await;
+    let ledger = reopen(dir.path());
+    assert_eq!(ledger.size(), 1);
+    assert_eq!(hex::encode(ledger.entry(0).unwrap().leaf_hash()), leaf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ndjson_batch_gets_receipts_in_line_order() {
+    let d = start(Settings::default()).await;
+    d.post_json(&decision(100)).await;
+    let lines: Vec<String> = (0..5).map(decision).collect();
+    let r = d.post_ndjson(&lines).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let receipts = r.json()["receipts"].as_array().unwrap().clone();
+    assert_eq!(receipts.len(), 5);
+    for (i, receipt) in receipts.iter().enumerate() {
+        let seq = receipt["seq"].as_u64().unwrap();
+        assert_eq!(seq, 1 + i as u64, "receipts follow the lines");
+        let e = d.get(&format!("/v1/entries/{seq}")).await.json();
+        assert_eq!(e["request_id"], format!("req-{i}"));
+        assert_eq!(e["receipt"]["leaf_hash"], receipt["leaf_hash"]);
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_the_same_idempotency_key_returns_the_first_receipt() {
+    let d = start(Settings::default()).await;
+    let with_key = |i: usize, key: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(&decision(i)).unwrap();
+        v["idempotency_key"] = json!(key);
+        v.to_string()
+    };
+    let first = d.post_json(&with_key(1, "k-1")).await.json();
+    assert_eq!(first["duplicate"], false);
+    let retry = d.post_json(&with_key(1, "k-1")).await.json();
+    assert_eq!(retry["seq"], first["seq"]);
+    assert_eq!(retry["leaf_hash"], first["leaf_hash"]);
+    assert_eq!(retry["duplicate"], true);
+    assert_eq!(d.size(), 1, "the retry appended nothing");
+
+    // Within one batch, and a batch retried whole.
+    let batch = vec![with_key(2, "k-2"), with_key(2, "k-2"), with_key(3, "k-3")];
+    let r1 = d.post_ndjson(&batch).await.json();
+    let seqs: Vec<_> = r1["receipts"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 1, 2]);
+    let r2 = d.post_ndjson(&batch).await.json();
+    assert_eq!(r2["receipts"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), seqs);
+    assert!(r2["receipts"].as_array().unwrap().iter().all(|r| r["duplicate"] == true));
+    assert_eq!(d.size(), 3);
+    assert_eq!(d.metric("cairn_duplicate_entries_total").await, 4.0);
+    d.stop().await;
+}
+
+async fn concurrent_singles(d: &crate::support::TestDaemon, n: usize) -> Vec<u64> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let client = d.client.clone();
+        let url = d.url("/v1/decisions");
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(decision(i))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["seq"].as_u64().unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_group_commits() {
+    // A disk where each write takes 20 ms: while one commit is on disk, the
+    // other requests queue and must go into the next commit together.
+    let slow = SlowBackend {
+        inner: MemoryBackend::new(),
+        delay: Duration::from_millis(20),
+    };
+    let d = start_with(slow, Settings::default()).await;
+    let seqs = concurrent_singles(&d, 64).await;
+    assert_eq!(seqs, (0..64).collect::<Vec<u64>>(), "every request got its own seq");
+    assert_eq!(d.metric("cairn_append_requests_total").await, 64.0);
+    let commits = d.metric("cairn_commits_total").await;
+    assert!(commits <= 16.0, "64 requests took {commits} commits: not grouped");
+    assert_eq!(d.metric("cairn_commit_requests_sum").await, 64.0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_on_rocksdb_all_land_with_no_more_commits_than_requests() {
+    let d = start(Settings::default()).await;
+    let seqs = concurrent_singles(&d, 48).await;
+    assert_eq!(seqs, (0..48).collect::<Vec<u64>>());
+    let commits = d.metric("cairn_commits_total").await;
+    assert!((1.0..=48.0).contains(&commits), "{commits}");
+    let dir = d.stop().await;
+    assert_eq!(reopen(dir.path()).size(), 48);
+}

@@ -1,0 +1,119 @@
+//! Saturation and failure: a full queue answers 429 with Retry-After instead of
+//! buffering; a failed write answers 503, refuses appends, keeps serving reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_server::Settings;
+use cairn_store::MemoryBackend;
+
+use crate::support::{decision, start_with, SharedBackend, SlowBackend, TestDaemon};
+
+/// Fire `n` single appends at once; return (status, Retry-After, code, seq) of each.
+async fn burst(d: &TestDaemon, n: usize) -> Vec<(u16, Option<String>, String, Option<u64>)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let req = d
+            .client
+            .post(d.url("/v1/decisions"))
+            .header("content-type", "application/json")
+            .body(decision(i));
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let v: serde_json::Value = r.json().await.unwrap();
+            let code = v["code"].as_str().unwrap_or("").to_owned();
+            (status, retry, code, v["seq"].as_u64())
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+async fn check_overload(d: TestDaemon) {
+    let results = burst(&d, 40).await;
+    let accepted: Vec<u64> = results.iter().filter_map(|r| r.3).collect();
+    let refused: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
+    assert!(!refused.is_empty(), "no 429 under overload: {results:?}");
+    for r in &refused {
+        assert_eq!(r.1.as_deref(), Some("1"), "429 without Retry-After: {r:?}");
+        assert_eq!(r.2, "queue_full");
+    }
+    assert_eq!(accepted.len() + refused.len(), 40, "only 200 or 429: {results:?}");
+    assert_eq!(d.size(), accepted.len() as u64, "every receipt is an entry, nothing more");
+    assert_eq!(d.metric("cairn_rejects_total{reason=\"queue_full\"}").await, refused.len() as f64);
+    assert_eq!(d.metric("cairn_admitted_bytes").await, 0.0, "answered requests give their bytes back");
+    let r = d.post_json(&decision(99)).await;
+    assert_eq!(r.status, 200, "the daemon recovers once the burst is over: {r:?}");
+    d.stop().await;
+}
+
+fn slow() -> SlowBackend {
+    SlowBackend {
+        inner: MemoryBackend::new(),
+        delay: Duration::from_millis(50),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_request_queue_answers_429_with_retry_after() {
+    let d = start_with(
+        slow(),
+        Settings {
+            queue_requests_max: Some(1),
+            ..Settings::default()
+        },
+    )
+    .await;
+    check_overload(d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_byte_budget_answers_429_with_retry_after() {
+    let d = start_with(
+        slow(),
+        Settings {
+            body_bytes_max: Some(1024),
+            line_bytes_max: Some(1024),
+            queue_bytes_max: Some(1024),
+            ..Settings::default()
+        },
+    )
+    .await;
+    check_overload(d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
+    let memory = Arc::new(MemoryBackend::new());
+    let d = start_with(SharedBackend(Arc::clone(&memory)), Settings::default()).await;
+    assert_eq!(d.post_json(&decision(0)).await.status, 200);
+    assert_eq!(d.get("/readyz").await.status, 200);
+
+    memory.fail_writes("disk on fire");
+    let r = d.post_json(&decision(1)).await;
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.json()["code"], "poisoned");
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(r.json()["error"].as_str().unwrap().contains("disk on fire"), "{r:?}");
+
+    let ready = d.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.json()["reason"].as_str().unwrap().contains("disk on fire"), "{ready:?}");
+    let r = d.post_json(&decision(2)).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (503, Some("poisoned")));
+
+    assert_eq!(d.get("/healthz").await.status, 200);
+    let e = d.get("/v1/entries/0").await;
+    assert_eq!(e.status, 200, "reads go on: {e:?}");
+    assert_eq!(d.metric("cairn_poisoned").await, 1.0);
+    assert_eq!(d.size(), 1);
+    d.stop().await;
+}

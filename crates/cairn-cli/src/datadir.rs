@@ -105,9 +105,9 @@ pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     write_new(&dir.join(VERIFIER_KEY), &format!("{verifier}\n"), 0o644)?;
     let backend = RocksBackend::create(&dir.join(DB_DIR))?;
     let ledger = Ledger::create(backend, &origin)?;
-    println!("created ledger {:?} in {}", ledger.origin(), dir.display());
-    println!("verifier key (give this to auditors):");
-    println!("{verifier}");
+    outln!("created ledger {:?} in {}", ledger.origin(), dir.display());
+    outln!("verifier key (give this to auditors):");
+    outln!("{verifier}");
     Ok(ExitCode::SUCCESS)
 }
 

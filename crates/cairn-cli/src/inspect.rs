@@ -78,7 +78,7 @@ pub fn checkpoint(data: Option<PathBuf>, args: CheckpointArgs) -> Result<ExitCod
     if let Some(out) = &args.out {
         std::fs::write(out, &note).with_context(|| format!("writing {}", out.display()))?;
     }
-    print!("{note}");
+    out!("{note}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -121,28 +121,29 @@ pub fn prove(data: Option<PathBuf>, cmd: ProveCommand) -> Result<ExitCode> {
         }
     };
     if json_out {
-        println!("{value}");
+        outln!("{value}");
     } else {
-        print_proof(&value);
+        print_proof(&value)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_proof(v: &Value) {
+fn print_proof(v: &Value) -> Result<()> {
     if let Some(obj) = v.as_object() {
         for (k, val) in obj {
             match val {
                 Value::Array(items) => {
-                    println!("{k:<10} ({} hashes)", items.len());
+                    outln!("{k:<10} ({} hashes)", items.len());
                     for item in items {
-                        println!("  {}", item.as_str().unwrap_or_default());
+                        outln!("  {}", item.as_str().unwrap_or_default());
                     }
                 }
-                Value::String(s) => println!("{k:<10} {s}"),
-                other => println!("{k:<10} {other}"),
+                Value::String(s) => outln!("{k:<10} {s}"),
+                other => outln!("{k:<10} {other}"),
             }
         }
     }
+    Ok(())
 }
 
 /// `cairn get`.
@@ -164,9 +165,9 @@ pub fn get(data: Option<PathBuf>, args: GetArgs) -> Result<ExitCode> {
     }
     v["receipt"] = json!({"seq": args.seq, "leaf_hash": hex::encode(entry.leaf_hash())});
     if args.json {
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,10 @@
 //! `cairn`: create, append to, verify and prove a Cairn ledger.
 
+#[macro_use]
+mod output;
 mod append;
 mod datadir;
 mod inspect;
-mod output;
 mod redact;
 mod verify;
 

@@ -51,7 +51,7 @@ pub fn run(data: Option<PathBuf>, args: RedactArgs) -> Result<ExitCode> {
             "erased the payloads of seq {} by redaction entry {}",
             args.seq, r.seq
         );
-        println!("{}", output::receipt_json(r));
+        outln!("{}", output::receipt_json(r));
     }
     Ok(ExitCode::SUCCESS)
 }

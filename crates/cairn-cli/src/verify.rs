@@ -37,9 +37,9 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
     match check(data, &args) {
         Ok(report) => {
             if args.json {
-                println!("{}", report_json(&report));
+                outln!("{}", report_json(&report));
             } else {
-                print_report(&report);
+                print_report(&report)?;
             }
             Ok(if report.intact() {
                 ExitCode::SUCCESS
@@ -48,7 +48,7 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
             })
         }
         Err(e) if args.json => {
-            println!("{}", json!({"status": "error", "error": format!("{e:#}")}));
+            outln!("{}", json!({"status": "error", "error": format!("{e:#}")}));
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(e),
@@ -87,19 +87,22 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     Ok(report)
 }
 
-fn print_report(r: &VerifyReport) {
-    println!("ledger {} with {} entries", r.origin, r.size);
+fn print_report(r: &VerifyReport) -> Result<()> {
+    outln!("ledger {} with {} entries", r.origin, r.size);
     let range = if r.to > r.from {
         format!("seq {}..={}", r.from, r.to - 1)
     } else {
         "no entries".to_owned()
     };
-    println!(
+    outln!(
         "checked {range}: {} entries, {} payloads ({} bytes), {} signed checkpoints",
-        r.entries_checked, r.payloads_checked, r.payload_bytes, r.checkpoints_checked
+        r.entries_checked,
+        r.payloads_checked,
+        r.payload_bytes,
+        r.checkpoints_checked
     );
     for e in &r.erased {
-        println!(
+        outln!(
             "erased properly: the {} of seq {} by redaction {}",
             e.slot.name(),
             e.seq,
@@ -108,7 +111,7 @@ fn print_report(r: &VerifyReport) {
     }
     if let Some(size) = r.trusted_size {
         if r.intact() {
-            println!("consistent with your checkpoint at size {size}");
+            outln!("consistent with your checkpoint at size {size}");
         }
     }
     match r.first_damage() {
@@ -117,16 +120,16 @@ fn print_report(r: &VerifyReport) {
                 .root
                 .map(hex::encode)
                 .unwrap_or_else(|| "(range only)".into());
-            println!("INTACT: root {root}");
+            outln!("INTACT: root {root}");
         }
         Some(first) => {
             match first.seq {
-                Some(seq) => println!(
+                Some(seq) => outln!(
                     "DAMAGED at seq {seq}: {}: {}",
                     first.kind.name(),
                     first.detail
                 ),
-                None => println!("DAMAGED: {}: {}", first.kind.name(), first.detail),
+                None => outln!("DAMAGED: {}: {}", first.kind.name(), first.detail),
             }
             let rest = r.damage.len() - 1;
             for d in r.damage.iter().filter(|d| *d != first).take(9) {
@@ -134,13 +137,14 @@ fn print_report(r: &VerifyReport) {
                     .seq
                     .map(|s| format!("seq {s}"))
                     .unwrap_or_else(|| "ledger".into());
-                println!("  also {at}: {}: {}", d.kind.name(), d.detail);
+                outln!("  also {at}: {}: {}", d.kind.name(), d.detail);
             }
             if rest > 9 {
-                println!("  ... {} findings in all", r.damage.len());
+                outln!("  ... {} findings in all", r.damage.len());
             }
         }
     }
+    Ok(())
 }
 
 fn report_json(r: &VerifyReport) -> serde_json::Value {

@@ -3,6 +3,7 @@
 #![allow(missing_docs)]
 
 use cairn_benches::{dir_bytes, fill, ledger, prepared};
+use cairn_store::{Backend, Cf};
 
 fn main() {
     let n: u64 = std::env::var("CAIRN_BENCH_ENTRIES")
@@ -10,6 +11,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let (items, raw) = prepared(7, n);
+    let n_f = n as f64;
     println!(
         "footprint of {n} synthetic decisions, raw NDJSON {raw} bytes ({:.0} B/decision)",
         raw as f64 / n as f64
@@ -27,6 +29,14 @@ fn main() {
         l.backend().flush().expect("flush");
         l.backend().compact().expect("compact");
         let bytes = dir_bytes(dir.path());
+        for cf in Cf::ALL {
+            let (mut n, mut kv) = (0u64, 0u64);
+            for (k, v) in l.backend().scan(cf, &[], &[0xff; 32]).flatten() {
+                n += 1;
+                kv += (k.len() + v.len()) as u64;
+            }
+            println!("    {:<12} {n:>9} keys {:>7.1} B/decision (keys + values, before RocksDB)", cf.name(), kv as f64 / n_f);
+        }
         println!(
             "{label:<28} {bytes:>12} bytes  {:>7.1} B/decision  {:>5.1}% of raw",
             bytes as f64 / n as f64,

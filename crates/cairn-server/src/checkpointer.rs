@@ -133,14 +133,18 @@ impl Checkpointer {
             extensions: vec![],
         };
         let note = self.signer.sign_checkpoint(&checkpoint);
+        // Published before it is served, so that whoever read it from the daemon
+        // finds it in the publish directory too; a failure to publish does not
+        // keep it from being stored.
+        let published = match &self.publish_dir {
+            Some(dir) => publish(dir, size, &note),
+            None => Ok(()),
+        };
         self.ledger.put_checkpoint(size, &note)?;
         self.trigger.last_size.store(size, Ordering::Release);
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.metrics.checkpoint_size.store(size, Ordering::Relaxed);
-        if let Some(dir) = &self.publish_dir {
-            publish(dir, size, &note)?;
-        }
-        Ok(Some(size))
+        published.map(|()| Some(size))
     }
 }
 

@@ -99,49 +99,10 @@ pub async fn serve(
     let auth = Arc::new(Auth::from_config(&config.tokens)?);
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let last_checkpoint = match ledger.latest_checkpoint() {
-        Ok(latest) => latest.map_or(0, |(size, _)| size),
-        Err(e) => {
-            warn!(error = %e, "cannot read the newest checkpoint; a new one will be signed");
-            0
-        }
-    };
-    metrics
-        .checkpoint_size
-        .store(last_checkpoint, Ordering::Relaxed);
-    let trigger = Trigger::new(config.checkpoints.every_entries, last_checkpoint);
-    let sequencer = Sequencer::start(
-        Arc::clone(&ledger),
-        limits.queue_requests_max,
-        CommitLimits {
-            entries_max: limits.commit_entries_max,
-            bytes_max: limits.commit_bytes_max,
-        },
-        Shared {
-            health: Arc::clone(&health),
-            metrics: Arc::clone(&metrics),
-            trigger: Arc::clone(&trigger),
-        },
-    )
-    .map_err(|source| ServeError::Io {
-        action: "starting the sequencer thread",
-        source,
-    })?;
-    let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
-    let checkpointer = tokio::spawn(
-        Checkpointer {
-            ledger: Arc::clone(&ledger),
-            signer,
-            publish_dir: config.publish_dir.clone(),
-            interval: Duration::from_millis(config.checkpoints.interval_ms),
-            trigger,
-            metrics: Arc::clone(&metrics),
-        }
-        .run(checkpoints_stopped),
-    );
+    let background = Background::start(&config, &ledger, signer, &health, &metrics)?;
     let state = AppState {
         ledger: Arc::clone(&ledger),
-        sequencer: sequencer.handle(),
+        sequencer: background.sequencer.handle(),
         auth: Arc::clone(&auth),
         metrics: Arc::clone(&metrics),
         health: Arc::clone(&health),
@@ -155,7 +116,7 @@ pub async fn serve(
         tls,
         header_read_timeout: Duration::from_millis(limits.header_read_timeout_ms),
         stop: connections_stopped,
-        metrics: Arc::clone(&metrics),
+        metrics,
         tracker: TaskTracker::new(),
     });
     accept(&listener, &connections, limits.connections_max, shutdown).await;
@@ -168,14 +129,83 @@ pub async fn serve(
         Duration::from_millis(limits.shutdown_grace_ms),
     )
     .await;
-    sequencer.stop().await;
-    let _ = checkpoints_stop.send(true);
-    if checkpointer.await.is_err() {
-        error!("the checkpointer task panicked");
-    }
+    background.stop().await;
     flush(&ledger).await;
     info!(size = ledger.size(), "stopped");
     Ok(())
+}
+
+/// The sequencer thread and the checkpointer task.
+struct Background {
+    sequencer: Sequencer,
+    checkpointer: tokio::task::JoinHandle<()>,
+    checkpoints_stop: watch::Sender<bool>,
+}
+
+impl Background {
+    fn start(
+        config: &Config,
+        ledger: &Arc<ServedLedger>,
+        signer: NoteSigner,
+        health: &Arc<Health>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Background, ServeError> {
+        let last_checkpoint = match ledger.latest_checkpoint() {
+            Ok(latest) => latest.map_or(0, |(size, _)| size),
+            Err(e) => {
+                warn!(error = %e, "cannot read the newest checkpoint; a new one will be signed");
+                0
+            }
+        };
+        metrics
+            .checkpoint_size
+            .store(last_checkpoint, Ordering::Relaxed);
+        let trigger = Trigger::new(config.checkpoints.every_entries, last_checkpoint);
+        let limits = config.limits;
+        let sequencer = Sequencer::start(
+            Arc::clone(ledger),
+            limits.queue_requests_max,
+            CommitLimits {
+                entries_max: limits.commit_entries_max,
+                bytes_max: limits.commit_bytes_max,
+            },
+            Shared {
+                health: Arc::clone(health),
+                metrics: Arc::clone(metrics),
+                trigger: Arc::clone(&trigger),
+            },
+        )
+        .map_err(|source| ServeError::Io {
+            action: "starting the sequencer thread",
+            source,
+        })?;
+        let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
+        let checkpointer = tokio::spawn(
+            Checkpointer {
+                ledger: Arc::clone(ledger),
+                signer,
+                publish_dir: config.publish_dir.clone(),
+                interval: Duration::from_millis(config.checkpoints.interval_ms),
+                trigger,
+                metrics: Arc::clone(metrics),
+            }
+            .run(checkpoints_stopped),
+        );
+        Ok(Background {
+            sequencer,
+            checkpointer,
+            checkpoints_stop,
+        })
+    }
+
+    /// Commit what is queued, then sign the last checkpoint.
+    async fn stop(self) {
+        self.sequencer.stop().await;
+        let _ = self.checkpoints_stop.send(true);
+        if self.checkpointer.await.is_err() {
+            error!("the checkpointer task panicked");
+        }
+    }
 }
 
 fn log_start(listener: &TcpListener, config: &Config, ledger: &ServedLedger, auth: &Auth) {

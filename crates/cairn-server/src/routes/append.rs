@@ -48,6 +48,7 @@ enum Framing {
 }
 
 /// A parsed decision and the line it came from.
+#[derive(Debug)]
 struct Numbered {
     line: usize,
     decision: DecisionInput,
@@ -546,14 +547,45 @@ mod tests {
     }
 
     #[test]
-    fn params_that_grow_past_the_entry_limit_are_refused_not_encoded() {
+    fn the_entry_size_bound_is_an_upper_bound() {
+        let attributes: serde_json::Map<String, serde_json::Value> = (0..64)
+            .map(|i| (format!("k{i:03}"), serde_json::json!("v".repeat(1000))))
+            .collect();
+        let line = serde_json::json!({
+            "stream": "s".repeat(1024), "model": {"name": "m", "version": "1", "digest": "d"},
+            "input": 1, "output": 2, "request_id": "r", "trace_id": "t", "span_id": "s",
+            "subject": "x", "session": "y", "operation": "o", "decision": "d", "score": 0.5,
+            "latency_ms": 1.0, "idempotency_key": "k", "event_time": "2026-01-01T00:00:00Z",
+            "params": {"p": "q".repeat(60_000)}, "attributes": attributes,
+        })
+        .to_string();
+        let mut parsed = parse_single(line.as_bytes(), &Limits::default()).unwrap();
+        let d = parsed
+            .remove(0)
+            .decision
+            .prepare([0; SALT_LEN], [0; SALT_LEN]);
+        let entry = cairn_core::entry::Entry {
+            seq: u64::MAX,
+            prev_hash: [0; 32],
+            recorded_at_us: i64::MAX,
+            body: cairn_core::entry::EntryBody::DecisionV1(d.body.clone()),
+        };
+        let encoded = entry.encode().len();
+        let bound = entry_bytes_bound(&d.body);
+        assert!(encoded <= bound, "encoded {encoded} > bound {bound}");
+        assert!(bound < ENTRY_BYTES_MAX);
+    }
+
+    #[test]
+    fn oversized_params_are_refused_before_anything_is_encoded() {
         // `1e9` is 3 bytes of JSON but 12 once re-serialised as a float.
         let params = vec!["1e9"; 200_000].join(",");
         let line = format!(
             r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":1,"output":2,"params":{{"p":[{params}]}}}}"#
         );
-        let parsed = parse_single(line.as_bytes(), &Limits::default()).unwrap();
-        let err = prepare(parsed, Framing::Single).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::DecisionTooLarge);
+        let err = parse_single(line.as_bytes(), &Limits::default())
+            .and_then(|parsed| prepare(parsed, Framing::Single).map(|_| ()))
+            .unwrap_err();
+        assert!(err.message().contains("params"), "{}", err.message());
     }
 }

@@ -71,13 +71,30 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_receipt() {
     // Within one batch, and a batch retried whole.
     let batch = vec![with_key(2, "k-2"), with_key(2, "k-2"), with_key(3, "k-3")];
     let r1 = d.post_ndjson(&batch).await.json();
-    let seqs: Vec<_> = r1["receipts"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<_> = r1["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [1, 1, 2]);
     let r2 = d.post_ndjson(&batch).await.json();
-    assert_eq!(r2["receipts"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), seqs);
-    assert!(r2["receipts"].as_array().unwrap().iter().all(|r| r["duplicate"] == true));
+    assert_eq!(
+        r2["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        seqs
+    );
+    assert!(r2["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["duplicate"] == true));
     assert_eq!(d.size(), 3);
-    assert_eq!(d.metric("cairn_duplicate_entries_total").await, 4.0);
+    assert_eq!(d.metric("cairn_duplicate_entries_total").await, 5.0);
     d.stop().await;
 }
 
@@ -117,10 +134,17 @@ async fn concurrent_requests_share_group_commits() {
     };
     let d = start_with(slow, Settings::default()).await;
     let seqs = concurrent_singles(&d, 64).await;
-    assert_eq!(seqs, (0..64).collect::<Vec<u64>>(), "every request got its own seq");
+    assert_eq!(
+        seqs,
+        (0..64).collect::<Vec<u64>>(),
+        "every request got its own seq"
+    );
     assert_eq!(d.metric("cairn_append_requests_total").await, 64.0);
     let commits = d.metric("cairn_commits_total").await;
-    assert!(commits <= 16.0, "64 requests took {commits} commits: not grouped");
+    assert!(
+        commits <= 16.0,
+        "64 requests took {commits} commits: not grouped"
+    );
     assert_eq!(d.metric("cairn_commit_requests_sum").await, 64.0);
     d.stop().await;
 }

@@ -46,12 +46,30 @@ async fn check_overload(d: TestDaemon) {
         assert_eq!(r.1.as_deref(), Some("1"), "429 without Retry-After: {r:?}");
         assert_eq!(r.2, "queue_full");
     }
-    assert_eq!(accepted.len() + refused.len(), 40, "only 200 or 429: {results:?}");
-    assert_eq!(d.size(), accepted.len() as u64, "every receipt is an entry, nothing more");
-    assert_eq!(d.metric("cairn_rejects_total{reason=\"queue_full\"}").await, refused.len() as f64);
-    assert_eq!(d.metric("cairn_admitted_bytes").await, 0.0, "answered requests give their bytes back");
+    assert_eq!(
+        accepted.len() + refused.len(),
+        40,
+        "only 200 or 429: {results:?}"
+    );
+    assert_eq!(
+        d.size(),
+        accepted.len() as u64,
+        "every receipt is an entry, nothing more"
+    );
+    assert_eq!(
+        d.metric("cairn_rejects_total{reason=\"queue_full\"}").await,
+        refused.len() as f64
+    );
+    assert_eq!(
+        d.metric("cairn_admitted_bytes").await,
+        0.0,
+        "answered requests give their bytes back"
+    );
     let r = d.post_json(&decision(99)).await;
-    assert_eq!(r.status, 200, "the daemon recovers once the burst is over: {r:?}");
+    assert_eq!(
+        r.status, 200,
+        "the daemon recovers once the burst is over: {r:?}"
+    );
     d.stop().await;
 }
 
@@ -102,13 +120,25 @@ async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
     assert_eq!(r.status, 503, "{r:?}");
     assert_eq!(r.json()["code"], "poisoned");
     assert!(r.headers.contains_key("retry-after"));
-    assert!(r.json()["error"].as_str().unwrap().contains("disk on fire"), "{r:?}");
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("disk on fire"),
+        "{r:?}"
+    );
 
     let ready = d.get("/readyz").await;
     assert_eq!(ready.status, 503);
-    assert!(ready.json()["reason"].as_str().unwrap().contains("disk on fire"), "{ready:?}");
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("disk on fire"),
+        "{ready:?}"
+    );
     let r = d.post_json(&decision(2)).await;
-    assert_eq!((r.status, r.json()["code"].as_str()), (503, Some("poisoned")));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("poisoned"))
+    );
 
     assert_eq!(d.get("/healthz").await.status, 200);
     let e = d.get("/v1/entries/0").await;

@@ -38,16 +38,29 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     assert_eq!(signed.checkpoint.origin, crate::support::ORIGIN);
     assert_eq!(signed.checkpoint.size, 10);
     for (seq, receipt) in receipts.as_array().unwrap().iter().enumerate() {
-        let p = d.get(&format!("/v1/proofs/inclusion?seq={seq}")).await.json();
+        let p = d
+            .get(&format!("/v1/proofs/inclusion?seq={seq}"))
+            .await
+            .json();
         assert_eq!(p["size"], 10, "defaults to the newest checkpoint");
         assert_eq!(p["checkpoint"], note.as_str());
         let leaf = hash(&receipt["leaf_hash"]);
-        verify_inclusion(&Blake3Hasher, seq as u64, 10, &leaf, &hashes(&p["proof"]), &signed.checkpoint.root)
-            .unwrap_or_else(|e| panic!("seq {seq}: {e}"));
+        verify_inclusion(
+            &Blake3Hasher,
+            seq as u64,
+            10,
+            &leaf,
+            &hashes(&p["proof"]),
+            &signed.checkpoint.root,
+        )
+        .unwrap_or_else(|e| panic!("seq {seq}: {e}"));
     }
     let published = std::fs::read_to_string(publish.path().join("latest.checkpoint")).unwrap();
     assert_eq!(published, note);
-    assert_eq!(std::fs::read_to_string(publish.path().join("10.checkpoint")).unwrap(), note);
+    assert_eq!(
+        std::fs::read_to_string(publish.path().join("10.checkpoint")).unwrap(),
+        note
+    );
 
     // Grow, then prove the new checkpoint extends the old one.
     let more: Vec<String> = (10..15).map(decision).collect();
@@ -56,8 +69,15 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     let signed2 = open_checkpoint(&note2, &verifier).unwrap();
     let c = d.get("/v1/proofs/consistency?from=10").await.json();
     assert_eq!(c["to"], 15);
-    verify_consistency(&Blake3Hasher, 10, 15, &signed.checkpoint.root, &signed2.checkpoint.root, &hashes(&c["proof"]))
-        .expect("the new checkpoint extends the old");
+    verify_consistency(
+        &Blake3Hasher,
+        10,
+        15,
+        &signed.checkpoint.root,
+        &signed2.checkpoint.root,
+        &hashes(&c["proof"]),
+    )
+    .expect("the new checkpoint extends the old");
     // An explicit, uncheckpointed size works too.
     let p = d.get("/v1/proofs/inclusion?seq=3&size=12").await.json();
     assert_eq!(p["size"], 12);
@@ -65,7 +85,15 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
 
     let dir = d.stop().await;
     let ledger = reopen(dir.path());
-    let report = verify(&ledger, VerifyOptions { verifier: Some(&verifier), trusted: Some(&note), ..VerifyOptions::default() }).unwrap();
+    let report = verify(
+        &ledger,
+        VerifyOptions {
+            verifier: Some(&verifier),
+            trusted: Some(&note),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
     assert!(report.intact(), "{:?}", report.damage);
     assert!(report.checkpoints_checked >= 2);
     assert_eq!(report.trusted_size, Some(10));
@@ -91,7 +119,13 @@ async fn a_seq_newer_than_the_checkpoint_is_404_with_a_hint() {
     d.post_json(&decision(1)).await;
     let r = d.get("/v1/proofs/inclusion?seq=1").await;
     assert_eq!(r.status, 404);
-    assert!(r.json()["error"].as_str().unwrap().contains("newer than the newest checkpoint"), "{r:?}");
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("newer than the newest checkpoint"),
+        "{r:?}"
+    );
     let r = d.get("/v1/proofs/inclusion?seq=1&size=2").await;
     assert_eq!(r.status, 200, "{r:?}");
     // Shutdown signs a last checkpoint that covers everything.

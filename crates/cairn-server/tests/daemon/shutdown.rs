@@ -64,9 +64,20 @@ async fn shutdown_drains_requests_in_flight_and_everything_acknowledged_is_durab
     let ledger = reopen(dir.path());
     for r in &acknowledged {
         let entry = ledger.entry(r["seq"].as_u64().unwrap()).unwrap();
-        assert_eq!(hex::encode(entry.leaf_hash()), r["leaf_hash"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(entry.leaf_hash()),
+            r["leaf_hash"].as_str().unwrap()
+        );
     }
-    assert_eq!(ledger.size(), acknowledged.len() as u64, "nothing unacknowledged either");
+    assert_eq!(
+        ledger.size(),
+        acknowledged.len() as u64,
+        "nothing unacknowledged either"
+    );
     let (size, _) = ledger.latest_checkpoint().unwrap().unwrap();
-    assert_eq!(size, ledger.size(), "the last checkpoint covers every entry");
+    assert_eq!(
+        size,
+        ledger.size(),
+        "the last checkpoint covers every entry"
+    );
 }

@@ -140,7 +140,10 @@ impl TestDaemon {
             if r.status == 200 && r.text.lines().nth(1) == Some(&size.to_string()) {
                 return r.text;
             }
-            assert!(Instant::now() < deadline, "no checkpoint of size {size}: {r:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint of size {size}: {r:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -201,7 +204,7 @@ pub fn decision(i: usize) -> String {
         "stream": "payments.fraud",
         "model": {"name": "fraud", "version": "7"},
         "input": {"amount": i, "currency": "EUR"},
-        "output": {"approve": i % 2 == 0},
+        "output": {"approve": i & 1 == 0},
         "request_id": format!("req-{i}"),
     })
     .to_string()

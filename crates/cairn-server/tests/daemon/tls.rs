@@ -34,7 +34,10 @@ async fn serves_https_with_the_configured_certificate() {
         .get(format!("{plain}/healthz"))
         .send()
         .await;
-    assert!(over_plain_http.is_err(), "plain HTTP must not be served: {over_plain_http:?}");
+    assert!(
+        over_plain_http.is_err(),
+        "plain HTTP must not be served: {over_plain_http:?}"
+    );
     d.stop().await;
 }
 
@@ -46,10 +49,14 @@ fn a_key_that_is_not_a_key_is_a_clear_error() {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, "not a key\n").unwrap();
-    let err = cairn_server::tls::acceptor(&cert, &key).unwrap_err().to_string();
+    let err = cairn_server::tls::acceptor(&cert, &key)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("key.pem"), "{err}");
     let err = cairn_server::tls::acceptor(&dir.path().join("missing.pem"), &key)
-        .unwrap_err()
+        .err()
+        .unwrap()
         .to_string();
     assert!(err.contains("missing.pem"), "{err}");
 }

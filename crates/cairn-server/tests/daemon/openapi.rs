@@ -1,0 +1,103 @@
+//! `schemas/openapi.yaml` and the router agree: same routes and methods, same
+//! error codes; and every route of the table is really served.
+
+use std::collections::BTreeSet;
+
+use cairn_server::{ErrorCode, Settings, ROUTES};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::support::start;
+
+fn spec() -> Yaml {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/openapi.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+
+fn spec_routes(spec: &Yaml) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in spec["paths"].as_hash().expect("paths") {
+        for (method, _) in item.as_hash().unwrap() {
+            let method = method.as_str().unwrap();
+            if METHODS.contains(&method) {
+                out.insert((method.to_uppercase(), path.as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_spec_describes_exactly_the_routes_served() {
+    let spec = spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(spec_routes(&spec), served);
+}
+
+#[test]
+fn every_operation_documents_its_answers_and_the_error_codes_match() {
+    let spec = spec();
+    for (method, path) in ROUTES {
+        let op = &spec["paths"][*path][method.to_lowercase().as_str()];
+        assert!(
+            op["operationId"].as_str().is_some(),
+            "{method} {path}: operationId"
+        );
+        let responses = op["responses"]
+            .as_hash()
+            .unwrap_or_else(|| panic!("{method} {path}: responses"));
+        assert!(
+            responses.contains_key(&Yaml::String("200".into())),
+            "{method} {path}: 200"
+        );
+    }
+    let append = &spec["paths"]["/v1/decisions"]["post"]["responses"];
+    for status in [
+        "200", "400", "401", "403", "408", "413", "415", "429", "503",
+    ] {
+        assert!(
+            !append[status].is_badvalue(),
+            "POST /v1/decisions does not document {status}"
+        );
+    }
+    let codes: BTreeSet<&str> = spec["components"]["schemas"]["Error"]["properties"]["code"]
+        ["enum"]
+        .as_vec()
+        .expect("Error.code enum")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let ours: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, ours);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_in_the_table_is_served_and_nothing_else() {
+    let d = start(Settings::default()).await;
+    for (method, path) in ROUTES {
+        let url = d.url(&path.replace("{seq}", "0"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = d.client.request(method.clone(), url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(
+            !text.contains("no route"),
+            "{method} {path} is not routed: {text}"
+        );
+    }
+    let r = d.get("/v1/secret").await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    d.stop().await;
+}

@@ -176,15 +176,47 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Entries checked per window: the leaves of one window are held in memory
+/// (32 bytes each) between the parallel entry checks and the tree pass.
+const WINDOW: u64 = 1 << 20;
+/// Windows shorter than this are checked on one thread.
+const PARALLEL_MIN: u64 = 4096;
+
+/// The sequential part of a verification: checkpoints, the tree, the report.
 struct Walk<'l, B: Backend> {
+    ledger: &'l Ledger<B>,
+    report: VerifyReport,
+    edge: Option<TreeEdge>,
+    /// One cursor per tree level, over the stored nodes the tree pass compares.
+    node_cursors: Vec<Option<Cursor<'l>>>,
+    /// Checkpoint roots to compare with, by size.
+    roots: BTreeMap<u64, (Hash, bool)>,
+}
+
+/// What checking one chunk of consecutive entries found. Chunks are checked in
+/// parallel; the tree and the links between chunks are checked afterwards.
+#[derive(Default)]
+struct ChunkReport {
+    /// The leaf each seq contributes to the tree, in order.
+    leaves: Vec<Hash>,
+    /// `prev_hash` of the chunk's first entry, when it could be read.
+    first_prev: Option<Hash>,
+    entries: u64,
+    payloads: u64,
+    payload_bytes: u64,
+    erased: Vec<Erasure>,
+    damage: Vec<Damage>,
+}
+
+/// Checks consecutive entries `[from, to)`: decoding, seq, leaf, chain link and
+/// payload commitments.
+struct Chunk<'l, B: Backend> {
     ledger: &'l Ledger<B>,
     payloads: Cursor<'l>,
     leaves: Cursor<'l>,
-    report: VerifyReport,
-    edge: Option<TreeEdge>,
-    prev: Hash,
-    /// Checkpoint roots to compare with, by size.
-    roots: BTreeMap<u64, (Hash, bool)>,
+    /// The leaf before the current entry, when known.
+    prev: Option<Hash>,
+    out: ChunkReport,
 }
 
 /// Verify a ledger. See the module docs for what `Ok` and `Err` mean.
@@ -197,21 +229,8 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
             size,
         });
     }
-    let backend = ledger.backend();
     let mut walk = Walk {
         ledger,
-        payloads: Cursor::new(
-            backend,
-            Cf::Payloads,
-            &keys::payload_key(opts.from, PayloadSlot::Input),
-            &keys::payload_key(to, PayloadSlot::Input),
-        ),
-        leaves: Cursor::new(
-            backend,
-            Cf::Nodes,
-            &keys::node_key(0, opts.from),
-            &keys::node_key(0, to),
-        ),
         report: VerifyReport {
             origin: ledger.origin().to_owned(),
             size,
@@ -220,7 +239,7 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
             ..VerifyReport::default()
         },
         edge: (opts.from == 0).then(TreeEdge::new),
-        prev: ZERO_HASH,
+        node_cursors: Vec::new(),
         roots: BTreeMap::new(),
     };
     walk.check_beyond_size()?;
@@ -229,16 +248,58 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
         Some(note) => Some(walk.load_trusted(note, opts.verifier)?),
         None => None,
     };
-    if opts.from > 0 {
-        walk.prev = node_or_zero(ledger, opts.from - 1);
+    let mut prev = match opts.from {
+        0 => ZERO_HASH,
+        from => node_or_zero(ledger, from - 1),
+    };
+    let mut at = opts.from;
+    while at < to {
+        let end = to.min(at + WINDOW);
+        prev = walk.window(at, end, prev)?;
+        at = end;
+        if let Some(p) = opts.progress.as_mut() {
+            p(at - opts.from, to - opts.from);
+        }
     }
-    walk.entries(opts.from, to, &mut opts.progress)?;
     walk.finish_tree(trusted.as_ref())?;
     walk.read_the_rest()?;
     walk.report
         .damage
         .sort_by_key(|d| (d.seq.is_none(), d.seq, d.kind));
+    walk.report.damage.truncate(DAMAGE_MAX);
     Ok(walk.report)
+}
+
+/// Check entries `[from, to)` on its own cursors.
+fn check_chunk<B: Backend>(
+    ledger: &Ledger<B>,
+    from: u64,
+    to: u64,
+    prev: Option<Hash>,
+) -> Result<ChunkReport> {
+    let backend = ledger.backend();
+    let mut chunk = Chunk {
+        ledger,
+        payloads: Cursor::new(
+            backend,
+            Cf::Payloads,
+            &keys::payload_key(from, PayloadSlot::Input),
+            &keys::payload_key(to, PayloadSlot::Input),
+        ),
+        leaves: Cursor::new(
+            backend,
+            Cf::Nodes,
+            &keys::node_key(0, from),
+            &keys::node_key(0, to),
+        ),
+        prev,
+        out: ChunkReport {
+            leaves: Vec::with_capacity((to - from) as usize),
+            ..ChunkReport::default()
+        },
+    };
+    chunk.entries(from, to)?;
+    Ok(chunk.out)
 }
 
 fn node_or_zero<B: Backend>(ledger: &Ledger<B>, seq: u64) -> Hash {
@@ -251,11 +312,195 @@ fn is_engine_corruption(e: &StoreError) -> bool {
     matches!(e, StoreError::Backend { reason, .. } if reason.contains("Corruption"))
 }
 
+fn push_damage(list: &mut Vec<Damage>, seq: Option<u64>, kind: DamageKind, detail: String) {
+    if list.len() < DAMAGE_MAX {
+        list.push(Damage { seq, kind, detail });
+    }
+}
+
+impl<'l, B: Backend> Chunk<'l, B> {
+    fn damage(&mut self, seq: Option<u64>, kind: DamageKind, detail: String) {
+        push_damage(&mut self.out.damage, seq, kind, detail);
+    }
+
+    fn entries(&mut self, from: u64, to: u64) -> Result<()> {
+        let ledger = self.ledger;
+        let mut expected = from;
+        for row in ledger
+            .backend()
+            .scan(Cf::Entries, &keys::seq_key(from), &keys::seq_key(to))
+        {
+            let (k, v) = match row {
+                Ok(kv) => kv,
+                Err(e) if is_engine_corruption(&e) => {
+                    self.damage(Some(expected), DamageKind::Unreadable, e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let seq = keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?;
+            while expected < seq {
+                self.missing(expected);
+                expected += 1;
+            }
+            self.entry(seq, &v)?;
+            expected = seq + 1;
+        }
+        while expected < to {
+            self.missing(expected);
+            expected += 1;
+        }
+        Ok(())
+    }
+
+    fn missing(&mut self, seq: u64) {
+        let detail = format!("entry {seq} is missing");
+        self.damage(Some(seq), DamageKind::Missing, detail);
+        let stored = node_or_zero(self.ledger, seq);
+        self.advance(stored);
+    }
+
+    /// Move past an entry whose leaf (for the chain and the tree) is `leaf`.
+    fn advance(&mut self, leaf: Hash) {
+        self.prev = Some(leaf);
+        self.out.leaves.push(leaf);
+    }
+
+    fn entry(&mut self, seq: u64, stored: &[u8]) -> Result<()> {
+        self.out.entries += 1;
+        let stored_leaf = self
+            .leaves
+            .take(&keys::node_key(0, seq))
+            .ok()
+            .flatten()
+            .and_then(|v| Hash::try_from(v.as_slice()).ok());
+        let bytes = match self.ledger.decompress_entry(seq, stored) {
+            Ok(b) => b,
+            Err(e) => {
+                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq}: {e}"));
+                self.advance(stored_leaf.unwrap_or(ZERO_HASH));
+                return Ok(());
+            }
+        };
+        let leaf = leaf_hash(&bytes);
+        let entry = match Entry::decode(&bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                self.damage(
+                    Some(seq),
+                    DamageKind::Altered,
+                    format!("entry {seq} does not decode: {e}"),
+                );
+                self.advance(stored_leaf.unwrap_or(leaf));
+                return Ok(());
+            }
+        };
+        if entry.seq != seq {
+            let detail = format!("the entry stored at seq {seq} says it is seq {}", entry.seq);
+            self.damage(Some(seq), DamageKind::Reordered, detail);
+            self.advance(stored_leaf.unwrap_or(leaf));
+            return Ok(());
+        }
+        if stored_leaf != Some(leaf) {
+            let detail = format!(
+                "entry {seq} was altered: its hash differs from the leaf recorded in the tree"
+            );
+            self.damage(Some(seq), DamageKind::Altered, detail);
+            self.advance(stored_leaf.unwrap_or(leaf));
+            return Ok(());
+        }
+        match self.prev {
+            None => self.out.first_prev = Some(entry.prev_hash),
+            Some(prev) if entry.prev_hash != prev && seq > 0 => {
+                let detail = format!(
+                    "entry {} was altered: entry {seq} records a different hash for it",
+                    seq - 1
+                );
+                self.damage(Some(seq - 1), DamageKind::Altered, detail);
+            }
+            Some(_) if entry.prev_hash != ZERO_HASH && seq == 0 => {
+                self.damage(
+                    Some(0),
+                    DamageKind::Altered,
+                    "entry 0 must have a zero prev_hash".into(),
+                );
+            }
+            Some(_) => {}
+        }
+        self.payloads(&entry)?;
+        self.advance(leaf);
+        Ok(())
+    }
+
+    fn payloads(&mut self, entry: &Entry) -> Result<()> {
+        let EntryBody::DecisionV1(d) = &entry.body else {
+            return Ok(());
+        };
+        let seq = entry.seq;
+        for slot in PayloadSlot::ALL {
+            let committed = d.payload(slot);
+            let stored = self.payloads.take(&keys::payload_key(seq, slot));
+            let payload = match stored.and_then(|v| match v {
+                Some(v) => self.ledger.decode_payload(seq, slot, &v).map(Some),
+                None => Ok(None),
+            }) {
+                Ok(p) => p,
+                Err(e) if is_engine_corruption(&e) => {
+                    self.damage(Some(seq), DamageKind::Unreadable, e.to_string());
+                    continue;
+                }
+                Err(StoreError::Corrupt { what, reason }) => {
+                    let detail = format!("{what}: {reason}");
+                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match payload {
+                Some(p) => {
+                    self.out.payloads += 1;
+                    self.out.payload_bytes += p.bytes.len() as u64;
+                    let ok = p.bytes.len() as u64 == committed.len
+                        && payload_commitment(&p.salt, &p.bytes) == committed.commitment;
+                    if !ok {
+                        let detail = format!(
+                            "the {} of entry {seq} does not match its commitment",
+                            slot.name()
+                        );
+                        self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
+                    }
+                }
+                None => self.erased_or_missing(seq, slot)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn erased_or_missing(&mut self, seq: u64, slot: PayloadSlot) -> Result<()> {
+        for by in self.ledger.redactions_of(seq)? {
+            let Ok(entry) = self.ledger.entry(by) else {
+                continue;
+            };
+            if let EntryBody::RedactionV1(r) = &entry.body {
+                if r.target_seq == seq && r.slots.contains(&slot) && by > seq {
+                    self.out.erased.push(Erasure { seq, slot, by });
+                    return Ok(());
+                }
+            }
+        }
+        let detail = format!(
+            "the {} of entry {seq} is gone and no redaction entry erased it",
+            slot.name()
+        );
+        self.damage(Some(seq), DamageKind::PayloadMissing, detail);
+        Ok(())
+    }
+}
+
 impl<B: Backend> Walk<'_, B> {
     fn damage(&mut self, seq: Option<u64>, kind: DamageKind, detail: String) {
-        if self.report.damage.len() < DAMAGE_MAX {
-            self.report.damage.push(Damage { seq, kind, detail });
-        }
+        push_damage(&mut self.report.damage, seq, kind, detail);
     }
 
     fn check_beyond_size(&mut self) -> Result<()> {
@@ -344,50 +589,6 @@ impl<B: Backend> Walk<'_, B> {
         Ok(cp)
     }
 
-    fn entries(
-        &mut self,
-        from: u64,
-        to: u64,
-        progress: &mut Option<&mut dyn FnMut(u64, u64)>,
-    ) -> Result<()> {
-        let ledger = self.ledger;
-        let mut expected = from;
-        for row in ledger
-            .backend()
-            .scan(Cf::Entries, &keys::seq_key(from), &keys::seq_key(to))
-        {
-            let (k, v) = match row {
-                Ok(kv) => kv,
-                Err(e) if is_engine_corruption(&e) => {
-                    self.damage(Some(expected), DamageKind::Unreadable, e.to_string());
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            let seq = keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?;
-            while expected < seq {
-                self.missing(expected, to);
-                expected += 1;
-            }
-            self.entry(seq, &v)?;
-            expected = seq + 1;
-            if let Some(p) = progress.as_mut() {
-                if (expected - from).is_multiple_of(PROGRESS_EVERY) {
-                    p(expected - from, to - from);
-                }
-            }
-        }
-        while expected < to {
-            self.missing(expected, to);
-            expected += 1;
-        }
-        if let Some(p) = progress.as_mut() {
-            p(to - from, to - from);
-        }
-        Ok(())
-    }
-
     /// Read every other column family once, so that damage the storage engine can
     /// detect anywhere (a checksum mismatch in an index table) is reported.
     fn read_the_rest(&mut self) -> Result<()> {
@@ -406,45 +607,83 @@ impl<B: Backend> Walk<'_, B> {
         Ok(())
     }
 
-    fn missing(&mut self, seq: u64, to: u64) {
-        let detail = format!(
-            "entry {seq} is missing (the ledger should hold entries up to {})",
-            to.saturating_sub(1)
-        );
-        self.damage(Some(seq), DamageKind::Missing, detail);
-        let stored = node_or_zero(self.ledger, seq);
-        self.advance(seq, stored);
+    /// Check entries `[from, to)` (in parallel chunks), then their links and the
+    /// tree; returns the last leaf.
+    fn window(&mut self, from: u64, to: u64, prev: Hash) -> Result<Hash> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64;
+        let parts = if to - from < PARALLEL_MIN { 1 } else { threads };
+        let step = (to - from).div_ceil(parts);
+        let bounds: Vec<(u64, u64)> = (0..parts)
+            .map(|i| (from + i * step, to.min(from + (i + 1) * step)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        let ledger = self.ledger;
+        let chunks: Vec<Result<ChunkReport>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, &(a, b))| {
+                    let known = (i == 0).then_some(prev);
+                    s.spawn(move || check_chunk(ledger, a, b, known))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut last = prev;
+        for ((a, _), chunk) in bounds.iter().zip(chunks) {
+            let chunk = chunk?;
+            if let Some(first_prev) = chunk.first_prev {
+                if first_prev != last && *a > 0 {
+                    let detail = format!(
+                        "entry {} was altered: entry {a} records a different hash for it",
+                        a - 1
+                    );
+                    self.damage(Some(a - 1), DamageKind::Altered, detail);
+                }
+            }
+            self.report.entries_checked += chunk.entries;
+            self.report.payloads_checked += chunk.payloads;
+            self.report.payload_bytes += chunk.payload_bytes;
+            self.report.erased.extend(chunk.erased);
+            for d in chunk.damage {
+                self.damage(d.seq, d.kind, d.detail);
+            }
+            self.tree_pass(*a, &chunk.leaves);
+            last = chunk.leaves.last().copied().unwrap_or(last);
+        }
+        Ok(last)
     }
 
-    /// Move the chain and the tree past `seq`, whose leaf is taken to be `leaf`.
-    fn advance(&mut self, seq: u64, leaf: Hash) {
-        self.prev = leaf;
-        let Some(edge) = self.edge.as_mut() else {
+    /// Push leaves `from..` into the recomputed tree, comparing every completed
+    /// node with the stored one and every checkpointed size with its root.
+    fn tree_pass(&mut self, from: u64, leaves: &[Hash]) {
+        let Some(mut edge) = self.edge.take() else {
             return;
         };
-        let completed = edge.push(&Blake3Hasher, leaf);
-        let size = edge.size();
-        let mut mismatches = Vec::new();
-        for (level, index, hash) in completed {
-            if level == 0 {
-                continue;
+        for (i, leaf) in leaves.iter().enumerate() {
+            let seq = from + i as u64;
+            for (level, index, hash) in edge.push(&Blake3Hasher, *leaf) {
+                if level == 0 {
+                    continue;
+                }
+                let stored = self.stored_node(level, index);
+                let problem = match stored {
+                    Ok(Some(v)) if v.as_slice() == hash => continue,
+                    Ok(Some(_)) => {
+                        format!("tree node ({level}, {index}) differs from the hash of its entries")
+                    }
+                    Ok(None) => format!("tree node ({level}, {index}) is missing"),
+                    Err(e) => format!("tree node ({level}, {index}): {e}"),
+                };
+                self.damage(Some(seq), DamageKind::TreeMismatch, problem);
             }
-            match StoredNodes(self.ledger.backend()).subtree(level, index) {
-                Ok(stored) if stored == hash => {}
-                Ok(_) => mismatches.push(format!(
-                    "tree node ({level}, {index}) differs from the hash of its entries"
-                )),
-                Err(e) => mismatches.push(format!("tree node ({level}, {index}): {e}")),
-            }
-        }
-        for m in mismatches {
-            self.damage(Some(seq), DamageKind::TreeMismatch, m);
-        }
-        if let Some((root, seen)) = self.roots.get_mut(&size) {
-            *seen = true;
-            let root = *root;
-            if let Some(edge) = self.edge.as_ref() {
-                if edge.root(&Blake3Hasher) != root {
+            let size = edge.size();
+            if let Some((root, seen)) = self.roots.get_mut(&size) {
+                *seen = true;
+                if edge.root(&Blake3Hasher) != *root {
                     self.damage(
                         None,
                         DamageKind::Rewritten,
@@ -453,131 +692,21 @@ impl<B: Backend> Walk<'_, B> {
                 }
             }
         }
+        self.edge = Some(edge);
     }
 
-    fn entry(&mut self, seq: u64, stored: &[u8]) -> Result<()> {
-        self.report.entries_checked += 1;
-        let stored_leaf = self
-            .leaves
-            .take(&keys::node_key(0, seq))
-            .ok()
-            .flatten()
-            .and_then(|v| Hash::try_from(v.as_slice()).ok());
-        let bytes = match self.ledger.decompress_entry(seq, stored) {
-            Ok(b) => b,
-            Err(e) => {
-                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq}: {e}"));
-                self.advance(seq, stored_leaf.unwrap_or(ZERO_HASH));
-                return Ok(());
-            }
-        };
-        let leaf = leaf_hash(&bytes);
-        let entry = match Entry::decode(&bytes) {
-            Ok(e) => e,
-            Err(e) => {
-                self.damage(
-                    Some(seq),
-                    DamageKind::Altered,
-                    format!("entry {seq} does not decode: {e}"),
-                );
-                self.advance(seq, stored_leaf.unwrap_or(leaf));
-                return Ok(());
-            }
-        };
-        if entry.seq != seq {
-            let detail = format!("the entry stored at seq {seq} says it is seq {}", entry.seq);
-            self.damage(Some(seq), DamageKind::Reordered, detail);
-            self.advance(seq, stored_leaf.unwrap_or(leaf));
-            return Ok(());
+    /// A stored node, read through one ascending cursor per level.
+    fn stored_node(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
+        let l = usize::from(level);
+        if self.node_cursors.len() <= l {
+            self.node_cursors.resize_with(l + 1, || None);
         }
-        if stored_leaf != Some(leaf) {
-            let detail = format!(
-                "entry {seq} was altered: its hash differs from the leaf recorded in the tree"
-            );
-            self.damage(Some(seq), DamageKind::Altered, detail);
-            self.advance(seq, stored_leaf.unwrap_or(leaf));
-            return Ok(());
-        }
-        if entry.prev_hash != self.prev && seq > 0 {
-            let detail = format!(
-                "entry {} was altered: entry {seq} records a different hash for it",
-                seq - 1
-            );
-            self.damage(Some(seq - 1), DamageKind::Altered, detail);
-        } else if entry.prev_hash != ZERO_HASH && seq == 0 {
-            self.damage(
-                Some(0),
-                DamageKind::Altered,
-                "entry 0 must have a zero prev_hash".into(),
-            );
-        }
-        self.payloads(&entry)?;
-        self.advance(seq, leaf);
-        Ok(())
-    }
-
-    fn payloads(&mut self, entry: &Entry) -> Result<()> {
-        let EntryBody::DecisionV1(d) = &entry.body else {
-            return Ok(());
-        };
-        let seq = entry.seq;
-        for slot in PayloadSlot::ALL {
-            let committed = d.payload(slot);
-            let stored = self.payloads.take(&keys::payload_key(seq, slot));
-            let payload = match stored.and_then(|v| match v {
-                Some(v) => self.ledger.decode_payload(seq, slot, &v).map(Some),
-                None => Ok(None),
-            }) {
-                Ok(p) => p,
-                Err(e) if is_engine_corruption(&e) => {
-                    self.damage(Some(seq), DamageKind::Unreadable, e.to_string());
-                    continue;
-                }
-                Err(StoreError::Corrupt { what, reason }) => {
-                    let detail = format!("{what}: {reason}");
-                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match payload {
-                Some(p) => {
-                    self.report.payloads_checked += 1;
-                    self.report.payload_bytes += p.bytes.len() as u64;
-                    let ok = p.bytes.len() as u64 == committed.len
-                        && payload_commitment(&p.salt, &p.bytes) == committed.commitment;
-                    if !ok {
-                        let detail = format!(
-                            "the {} of entry {seq} does not match its commitment",
-                            slot.name()
-                        );
-                        self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
-                    }
-                }
-                None => self.erased_or_missing(seq, slot)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn erased_or_missing(&mut self, seq: u64, slot: PayloadSlot) -> Result<()> {
-        for by in self.ledger.redactions_of(seq)? {
-            let Ok(entry) = self.ledger.entry(by) else {
-                continue;
-            };
-            if let EntryBody::RedactionV1(r) = &entry.body {
-                if r.target_seq == seq && r.slots.contains(&slot) && by > seq {
-                    self.report.erased.push(Erasure { seq, slot, by });
-                    return Ok(());
-                }
-            }
-        }
-        let detail = format!(
-            "the {} of entry {seq} is gone and no redaction entry erased it",
-            slot.name()
-        );
-        self.damage(Some(seq), DamageKind::PayloadMissing, detail);
-        Ok(())
+        let backend = self.ledger.backend();
+        let cursor = self.node_cursors[l].get_or_insert_with(|| {
+            let end = keys::node_key(level.saturating_add(1), 0);
+            Cursor::new(backend, Cf::Nodes, &keys::node_key(level, index), &end)
+        });
+        cursor.take(&keys::node_key(level, index))
     }
 
     fn finish_tree(&mut self, trusted: Option<&Checkpoint>) -> Result<()> {

@@ -313,6 +313,37 @@ fn tampering_is_diagnosed<H: Harness>() {
         .any(|d| d.seq == Some(11) && d.kind == DamageKind::PayloadMissing));
 }
 
+fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link<H: Harness>() {
+    // Large enough that verification splits the walk across threads; the rewritten
+    // entry sits right before the split, so only the next chunk's link can see it.
+    let h = H::new();
+    let l = new_ledger(&h, 9000);
+    let target = 4499u64;
+    let mut bytes = l.entry_bytes(target).unwrap().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let leaf = cairn_core::hash::leaf_hash(&bytes);
+    let codec = cairn_store::codec::Codec::new();
+    tamper(l.backend(), |b| {
+        b.put(Cf::Entries, keys::seq_key(target), codec.compress(&bytes));
+        b.put(Cf::Nodes, keys::node_key(0, target), leaf);
+    });
+    let r = verify_all(&l);
+    let d = r.first_damage().unwrap();
+    assert_eq!(
+        (d.seq, d.kind),
+        (Some(target), DamageKind::Altered),
+        "{:?}",
+        r.damage
+    );
+    assert!(
+        d.detail.contains("records a different hash"),
+        "{}",
+        d.detail
+    );
+    assert_eq!(r.entries_checked, 9000);
+}
+
 fn a_damaged_tail_refuses_appends<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 30);
@@ -365,6 +396,10 @@ macro_rules! conformance {
             #[test]
             fn tampering_is_diagnosed() {
                 super::tampering_is_diagnosed::<$harness>();
+            }
+            #[test]
+            fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link() {
+                super::rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link::<$harness>();
             }
             #[test]
             fn a_damaged_tail_refuses_appends() {

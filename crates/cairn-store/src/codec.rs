@@ -5,8 +5,8 @@
 //! `codec (u8) ‖ dict_id (u32 LE) ‖ raw_len (u32 LE) ‖ bytes`, where codec 0 is
 //! stored as is, 1 is zstd without a dictionary, 2 is zstd with dictionary `dict_id`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use zstd::zstd_safe::{CCtx, CDict, DCtx, DDict};
 
@@ -23,12 +23,17 @@ pub const LEVEL: i32 = 3;
 /// Target size of a trained dictionary.
 pub const DICT_BYTES: usize = 110 * 1024;
 
+thread_local! {
+    // zstd contexts are independent of the dictionary (it is passed per call), so
+    // one per thread serves every codec without locking.
+    static CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
+    static DCTX: RefCell<DCtx<'static>> = RefCell::new(DCtx::create());
+}
+
 /// Compresses and decompresses values; holds the ledger's dictionaries.
 pub struct Codec {
     current: Option<(u32, CDict<'static>)>,
     ddicts: HashMap<u32, DDict<'static>>,
-    cctx: Mutex<Vec<CCtx<'static>>>,
-    dctx: Mutex<Vec<DCtx<'static>>>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -51,8 +56,6 @@ impl Codec {
         Codec {
             current: None,
             ddicts: HashMap::new(),
-            cctx: Mutex::new(Vec::new()),
-            dctx: Mutex::new(Vec::new()),
         }
     }
 
@@ -76,12 +79,6 @@ impl Codec {
 
     /// Compress one value.
     pub fn compress(&self, raw: &[u8]) -> Vec<u8> {
-        let mut ctx = self
-            .cctx
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_else(CCtx::create);
         let bound = zstd::zstd_safe::compress_bound(raw.len());
         let mut out = Vec::with_capacity(HEADER_LEN + bound);
         let (codec, dict_id) = match &self.current {
@@ -92,13 +89,10 @@ impl Codec {
         out.extend_from_slice(&dict_id.to_le_bytes());
         out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
         let mut frame = Vec::with_capacity(bound);
-        let res = match &self.current {
+        let res = CCTX.with_borrow_mut(|ctx| match &self.current {
             Some((_, cdict)) => ctx.compress_using_cdict(&mut frame, raw, cdict),
             None => ctx.compress(&mut frame, raw, LEVEL),
-        };
-        if let Ok(mut p) = self.cctx.lock() {
-            p.push(ctx);
-        }
+        });
         match res {
             Ok(_) if frame.len() < raw.len() => out.extend_from_slice(&frame),
             // Incompressible (or a zstd failure): store as is, which always works.
@@ -148,16 +142,12 @@ impl Codec {
         body: &[u8],
         what: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
-        let mut ctx = self
-            .dctx
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_else(DCtx::create);
         let mut out = Vec::with_capacity(raw_len);
         let res = if codec == ZSTD_DICT {
             match self.ddicts.get(&dict_id) {
-                Some(d) => ctx.decompress_using_ddict(&mut out, body, d),
+                Some(d) => {
+                    DCTX.with_borrow_mut(|ctx| ctx.decompress_using_ddict(&mut out, body, d))
+                }
                 None => {
                     return Err(StoreError::corrupt(
                         what(),
@@ -166,11 +156,8 @@ impl Codec {
                 }
             }
         } else {
-            ctx.decompress(&mut out, body)
+            DCTX.with_borrow_mut(|ctx| ctx.decompress(&mut out, body))
         };
-        if let Ok(mut p) = self.dctx.lock() {
-            p.push(ctx);
-        }
         match res {
             Ok(n) if n == raw_len => Ok(out),
             Ok(n) => Err(StoreError::corrupt(

@@ -575,11 +575,7 @@ impl<B: Backend> Ledger<B> {
 
     /// Decompress and split a stored payload value.
     pub fn decode_payload(&self, seq: u64, slot: PayloadSlot, stored: &[u8]) -> Result<Payload> {
-        let what = || format!("{} payload of entry {seq}", slot.name());
-        let raw = self.codec().decompress(stored, &what)?;
-        if raw.len() < SALT_LEN {
-            return Err(StoreError::corrupt(what(), "shorter than its salt"));
-        }
+        let raw = self.payload_raw(seq, slot, stored)?;
         let (salt, bytes) = raw.split_at(SALT_LEN);
         let mut s = [0u8; SALT_LEN];
         s.copy_from_slice(salt);
@@ -587,6 +583,17 @@ impl<B: Backend> Ledger<B> {
             salt: s,
             bytes: bytes.to_vec(),
         })
+    }
+
+    /// Decompress a stored payload value to `salt ‖ payload` (at least the salt long).
+    /// Its commitment is the BLAKE3 hash of exactly these bytes.
+    pub fn payload_raw(&self, seq: u64, slot: PayloadSlot, stored: &[u8]) -> Result<Vec<u8>> {
+        let what = || format!("{} payload of entry {seq}", slot.name());
+        let raw = self.codec().decompress(stored, &what)?;
+        if raw.len() < SALT_LEN {
+            return Err(StoreError::corrupt(what(), "shorter than its salt"));
+        }
+        Ok(raw)
     }
 
     /// The redaction entries that erased payloads of `target`, by index.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteVerifier};
+use cairn_core::decision::SALT_LEN;
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
 use cairn_core::merkle::{self, NodeSource, TreeEdge};
@@ -442,7 +443,7 @@ impl<'l, B: Backend> Chunk<'l, B> {
             let committed = d.payload(slot);
             let stored = self.payloads.take(&keys::payload_key(seq, slot));
             let payload = match stored.and_then(|v| match v {
-                Some(v) => self.ledger.decode_payload(seq, slot, &v).map(Some),
+                Some(v) => self.ledger.payload_raw(seq, slot, &v).map(Some),
                 None => Ok(None),
             }) {
                 Ok(p) => p,
@@ -458,11 +459,13 @@ impl<'l, B: Backend> Chunk<'l, B> {
                 Err(e) => return Err(e),
             };
             match payload {
-                Some(p) => {
+                Some(raw) => {
+                    // `raw` is salt ‖ payload, so its hash is the commitment.
+                    let len = (raw.len() - SALT_LEN) as u64;
                     self.out.payloads += 1;
-                    self.out.payload_bytes += p.bytes.len() as u64;
-                    let ok = p.bytes.len() as u64 == committed.len
-                        && payload_commitment(&p.salt, &p.bytes) == committed.commitment;
+                    self.out.payload_bytes += len;
+                    let ok = len == committed.len
+                        && payload_commitment(&raw, &[]) == committed.commitment;
                     if !ok {
                         let detail = format!(
                             "the {} of entry {seq} does not match its commitment",

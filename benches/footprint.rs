@@ -35,7 +35,11 @@ fn main() {
                 n += 1;
                 kv += (k.len() + v.len()) as u64;
             }
-            println!("    {:<12} {n:>9} keys {:>7.1} B/decision (keys + values, before RocksDB)", cf.name(), kv as f64 / n_f);
+            println!(
+                "    {:<12} {n:>9} keys {:>7.1} B/decision (keys + values, before RocksDB)",
+                cf.name(),
+                kv as f64 / n_f
+            );
         }
         println!(
             "{label:<28} {bytes:>12} bytes  {:>7.1} B/decision  {:>5.1}% of raw",

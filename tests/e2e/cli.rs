@@ -17,8 +17,15 @@ fn hash(v: &serde_json::Value) -> Hash {
 fn appended_decisions_verify_and_prove_against_a_signed_checkpoint() {
     let l = TestLedger::new("e2e.example/main");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(l.data.join("signing.key")).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the signing key is readable by its owner only");
+    let mode = std::fs::metadata(l.data.join("signing.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the signing key is readable by its owner only"
+    );
     let receipts = l.append_synth(11, 1500);
     assert_eq!(receipts.len(), 1500);
     for (i, r) in receipts.iter().enumerate() {

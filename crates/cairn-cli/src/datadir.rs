@@ -42,6 +42,28 @@ pub fn open_unchecked(dir: &Path) -> Result<Ledger<RocksBackend>> {
         .with_context(|| format!("opening the ledger in {}", dir.display()))
 }
 
+/// Open the ledger read-only, without taking its lock: for reading a ledger that
+/// a running `cairnd` is writing to. Sees the ledger as it was when opened.
+pub fn open_read_only(dir: &Path) -> Result<Ledger<RocksBackend>> {
+    let db = db_path(dir)?;
+    let backend = RocksBackend::open_read_only(&db)
+        .with_context(|| format!("opening {} read-only", db.display()))?;
+    Ledger::open_unchecked(backend)
+        .with_context(|| format!("opening the ledger in {}", dir.display()))
+}
+
+fn db_path(dir: &Path) -> Result<PathBuf> {
+    let db = dir.join(DB_DIR);
+    if !db.exists() {
+        bail!(
+            "no ledger in {}: create one with `cairn init --data {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(db)
+}
+
 fn open_backend(dir: &Path) -> Result<RocksBackend> {
     let db = dir.join(DB_DIR);
     if !db.exists() {

@@ -3,9 +3,12 @@
 #[macro_use]
 mod output;
 mod append;
+mod bundle;
 mod datadir;
+mod incident;
 mod inspect;
 mod redact;
+mod replay;
 mod verify;
 
 use std::path::PathBuf;
@@ -64,6 +67,15 @@ enum Command {
     /// saying who and why. The chain and every proof still verify; `verify`
     /// reports the payloads as erased, not tampered.
     Redact(redact::RedactArgs),
+    /// Reconstruct an incident: the decisions for a subject, request, trace,
+    /// session, model version or time window, in order, with version changes marked.
+    Incident(incident::IncidentArgs),
+    /// Evidence bundles: export selected decisions with proofs and a signed
+    /// checkpoint as one file, and verify such a file offline.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+    /// Replay recorded decisions against a candidate model and report what changes.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +88,9 @@ fn main() -> ExitCode {
         Command::Prove(cmd) => inspect::prove(cli.data, cmd),
         Command::Get(args) => inspect::get(cli.data, args),
         Command::Redact(args) => redact::run(cli.data, args),
+        Command::Incident(args) => incident::run(cli.data, args),
+        Command::Bundle(cmd) => bundle::run(cli.data, cmd),
+        Command::Replay(args) => replay::run(cli.data, args),
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,27 @@ impl RocksBackend {
         RocksBackend::open_with(path, false)
     }
 
+    /// Open a database read-only: no lock is taken, so this works while a daemon
+    /// holds the ledger open for writing; it sees the state at the time of opening.
+    /// Writes through it fail.
+    pub fn open_read_only(path: &Path) -> Result<RocksBackend> {
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::NotALedger {
+                path: path.display().to_string(),
+            });
+        }
+        let mut opts = db_options(false);
+        // A writer may be in the middle of its WAL: a torn last record is the
+        // writer's business, not damage, so tolerate it here (read-only).
+        opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        let cfs = Cf::ALL
+            .iter()
+            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
+        let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)
+            .map_err(engine("open read-only"))?;
+        Ok(RocksBackend { db })
+    }
+
     fn open_with(path: &Path, create: bool) -> Result<RocksBackend> {
         let cfs = Cf::ALL
             .iter()

@@ -65,14 +65,7 @@ fn db_path(dir: &Path) -> Result<PathBuf> {
 }
 
 fn open_backend(dir: &Path) -> Result<RocksBackend> {
-    let db = dir.join(DB_DIR);
-    if !db.exists() {
-        bail!(
-            "no ledger in {}: create one with `cairn init --data {}`",
-            dir.display(),
-            dir.display()
-        );
-    }
+    let db = db_path(dir)?;
     RocksBackend::open(&db).with_context(|| format!("opening {}", db.display()))
 }
 

@@ -89,7 +89,7 @@ fn hexes(proof: &[Hash]) -> Vec<String> {
 /// `cairn prove`.
 pub fn prove(data: Option<PathBuf>, cmd: ProveCommand) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
-    let ledger = datadir::open(&dir)?;
+    let ledger = datadir::open_read_only(&dir)?;
     let (value, json_out) = match cmd {
         ProveCommand::Inclusion { seq, size, json } => {
             let size = size.unwrap_or(ledger.size());
@@ -149,7 +149,7 @@ fn print_proof(v: &Value) -> Result<()> {
 /// `cairn get`.
 pub fn get(data: Option<PathBuf>, args: GetArgs) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
-    let ledger = datadir::open_unchecked(&dir)?;
+    let ledger = datadir::open_read_only(&dir)?;
     let entry = ledger.entry(args.seq)?;
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {

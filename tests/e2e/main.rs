@@ -7,6 +7,7 @@
 mod cli;
 mod deps;
 mod flips;
+mod live;
 mod reference;
 mod support;
 mod tamper;

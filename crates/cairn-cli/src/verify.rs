@@ -47,6 +47,21 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        // The storage engine refusing to open damaged files is damage, not a
+        // failure to check.
+        Err(e) if mentions(&e, "Corruption") => {
+            let detail = format!("{e:#}");
+            if args.json {
+                let first = json!({"seq": null, "kind": "unreadable", "detail": detail});
+                outln!(
+                    "{}",
+                    json!({"status": "damaged", "first_damage": first, "damage": [first]})
+                );
+            } else {
+                outln!("DAMAGED: unreadable: {detail}");
+            }
+            Ok(ExitCode::from(1))
+        }
         Err(e) if args.json => {
             outln!("{}", json!({"status": "error", "error": format!("{e:#}")}));
             Ok(ExitCode::from(2))
@@ -55,9 +70,27 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
+fn mentions(e: &anyhow::Error, word: &str) -> bool {
+    e.chain().any(|c| c.to_string().contains(word))
+}
+
+/// Open exclusively; if a running daemon holds the ledger, read it as it is now.
+fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksBackend>> {
+    match datadir::open_unchecked(dir) {
+        Err(e) if mentions(&e, "lock file") => {
+            eprintln!(
+                "note: the ledger is open in another process (a running cairnd?); \
+                 checking it read-only as it is now"
+            );
+            datadir::open_read_only(dir)
+        }
+        other => other,
+    }
+}
+
 fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     let dir = datadir::data_dir(data)?;
-    let ledger = datadir::open_unchecked(&dir)?;
+    let ledger = open(&dir)?;
     let verifier = datadir::verifier(&dir, args.key.as_deref())?;
     let trusted = match &args.checkpoint {
         Some(p) => {

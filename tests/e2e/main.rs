@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod cli;
+mod crash;
 mod deps;
 mod flips;
 mod live;
+mod overload;
 mod reference;
 mod support;
 mod tamper;

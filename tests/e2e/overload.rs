@@ -1,0 +1,149 @@
+//! The overload test: `cairnd` with a tiny admission budget is flooded by
+//! `cairn-load` on 64 connections. Excess load must be turned away with `429`
+//! (or `503`) and `Retry-After`, every `200` must have stored what it
+//! acknowledged, and the daemon's memory must stay bounded while the flood
+//! offers far more bytes than that bound.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::crash::Cairnd;
+use crate::support::run;
+
+/// The resident-memory bound, in KiB.
+///
+/// What the daemon may hold: its code and runtime (about 20 MiB resident at
+/// start), RocksDB's memtables and block cache holding what this test gets
+/// appended (at most a few tens of MiB: acknowledged decisions are a small
+/// fraction of what is offered), the 256 KiB admission budget, and per
+/// connection a request head plus hyper's read buffer (64 connections × well
+/// under 1 MiB). That is under 150 MiB; the bound leaves room for allocator
+/// slack. The flood offers several times the bound in bodies, so a daemon
+/// that buffered what it is offered could not stay under it.
+const RSS_BOUND_KIB: u64 = 200 << 10;
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_flood_is_turned_away_with_retry_after_and_memory_stays_bounded() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let data = tmp.path().join("ledger-dir");
+    let daemon = Cairnd::start(
+        &data,
+        &[
+            "--queue-bytes-max",
+            "262144",
+            "--body-bytes-max",
+            "131072",
+            "--line-bytes-max",
+            "65536",
+            "--queue-requests-max",
+            "4",
+        ],
+    );
+    let pid = daemon.pid();
+    let start_kib = rss_kib(pid).unwrap();
+
+    let flooding = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let flooding = Arc::clone(&flooding);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while flooding.load(Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let receipts = tmp.path().join("receipts.ndjson");
+    let flood = run(
+        "cairn-load",
+        &[
+            "--url",
+            &daemon.url(),
+            "--duration",
+            "2",
+            "--pool",
+            "10000",
+            "--batch",
+            "20",
+            "--connections",
+            "64",
+            "--check-all",
+            "--json",
+            "--receipts",
+            receipts.to_str().unwrap(),
+        ],
+    );
+    flooding.store(false, Ordering::Relaxed);
+    let peak_kib = sampler.join().unwrap();
+    assert_eq!(flood.code, 0, "{}{}", flood.stdout, flood.stderr);
+    let report = flood.json();
+
+    let turned_away = report["rejects"]["429"].as_u64().unwrap_or(0)
+        + report["rejects"]["503"].as_u64().unwrap_or(0);
+    assert!(turned_away > 0, "no 429 or 503 under a flood: {report:#}");
+    assert_eq!(
+        report["rejects_without_retry_after"], 0,
+        "every 429 and 503 says when to retry: {report:#}"
+    );
+    let acked = report["acked_decisions"].as_u64().unwrap();
+    assert!(
+        acked > 0,
+        "the daemon kept acknowledging some load: {report:#}"
+    );
+    let check = &report["check"];
+    assert_eq!(
+        check["checked"], check["distinct"],
+        "every receipt fetched back"
+    );
+    assert_eq!(
+        (check["missing"].as_u64(), check["mismatched"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let offered_kib = report["bytes_sent"].as_u64().unwrap() >> 10;
+    eprintln!(
+        "overload: {offered_kib} KiB offered, {acked} decisions acknowledged, {turned_away} \
+         requests turned away; cairnd's RSS {start_kib} KiB at start, {peak_kib} KiB at peak"
+    );
+    assert!(
+        offered_kib > 2 * RSS_BOUND_KIB,
+        "the flood offered only {offered_kib} KiB: not enough to show a bound"
+    );
+    assert!(
+        peak_kib < RSS_BOUND_KIB,
+        "cairnd's resident memory peaked at {peak_kib} KiB (from {start_kib} KiB) while \
+         offered {offered_kib} KiB; the bound is {RSS_BOUND_KIB} KiB"
+    );
+
+    assert!(daemon.stop().success(), "cairnd exits 0 on SIGTERM");
+    let verify = run(
+        "cairn",
+        &["verify", "--json", "--data", data.to_str().unwrap()],
+    )
+    .ok();
+    assert_eq!(verify.json()["status"], "intact");
+    run(
+        "cairn-load",
+        &[
+            "check",
+            "--data",
+            data.to_str().unwrap(),
+            "--receipts",
+            receipts.to_str().unwrap(),
+        ],
+    )
+    .ok();
+}

@@ -10,6 +10,9 @@ use rocksdb::{
 use crate::backend::{Backend, Cf, KeyValue, Op, WriteBatch};
 use crate::error::{Result, StoreError};
 
+/// Most memory all memtables of a ledger may hold before RocksDB flushes them.
+pub const DB_WRITE_BUFFER_BYTES_MAX: usize = 256 << 20;
+
 /// A ledger's RocksDB database.
 pub struct RocksBackend {
     db: DB,
@@ -42,6 +45,9 @@ fn db_options(create: bool) -> Options {
     opts.increase_parallelism(2);
     opts.set_max_background_jobs(2);
     opts.set_keep_log_file_num(4);
+    // Bound the memory of all memtables together, so that a long flood of appends
+    // cannot grow the process without limit (RocksDB flushes when it is reached).
+    opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES_MAX);
     opts
 }
 

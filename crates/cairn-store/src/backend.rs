@@ -108,4 +108,45 @@ pub trait Backend: Send + Sync {
 
     /// The greatest key in `[from, to)`, with its value.
     fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>>;
+
+    /// Push buffered state to its final place on disk. Writes are already durable
+    /// when `write` returns; this only makes reopening cheaper.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
+
+/// Forwards every call, so that a boxed or shared backend is a backend too.
+macro_rules! forward_backend {
+    ($ty:ty) => {
+        impl<T: Backend + ?Sized> Backend for $ty {
+            fn write(&self, batch: WriteBatch) -> Result<()> {
+                (**self).write(batch)
+            }
+
+            fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                (**self).get(cf, key)
+            }
+
+            fn scan<'a>(
+                &'a self,
+                cf: Cf,
+                from: &[u8],
+                to: &[u8],
+            ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
+                (**self).scan(cf, from, to)
+            }
+
+            fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>> {
+                (**self).last_in(cf, from, to)
+            }
+
+            fn flush(&self) -> Result<()> {
+                (**self).flush()
+            }
+        }
+    };
+}
+
+forward_backend!(Box<T>);
+forward_backend!(std::sync::Arc<T>);

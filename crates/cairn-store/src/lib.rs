@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod codec;
+pub mod datadir;
 pub mod error;
 pub mod keys;
 pub mod ledger;

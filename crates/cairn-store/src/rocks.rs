@@ -202,4 +202,8 @@ impl Backend for RocksBackend {
                 .map_err(engine("scan")),
         }
     }
+
+    fn flush(&self) -> Result<()> {
+        RocksBackend::flush(self)
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_core::checkpoint::NoteSigner;
-use cairn_server::store::{self, AnyStore, DurableBackend, ServedLedger};
+use cairn_server::store::{self, AnyStore, ServedLedger};
 use cairn_server::{serve, Config, Daemon, ServeError, Settings};
 use cairn_store::backend::KeyValue;
 use cairn_store::{Backend, Cf, Ledger, MemoryBackend, RocksBackend, StoreError, WriteBatch};
@@ -60,9 +60,9 @@ pub async fn start_in(dir: TempDir, settings: Settings) -> TestDaemon {
 }
 
 /// Start a daemon over any backend (slow or failing ones).
-pub async fn start_with(backend: impl DurableBackend, settings: Settings) -> TestDaemon {
+pub async fn start_with(backend: impl Backend + 'static, settings: Settings) -> TestDaemon {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let ledger = Ledger::create(AnyStore::new(backend), ORIGIN).unwrap();
+    let ledger = Ledger::create(Box::new(backend) as AnyStore, ORIGIN).unwrap();
     let signer = NoteSigner::new(ORIGIN, &[7; 32]).unwrap();
     let daemon = Daemon::new(config(dir.path(), settings), ledger, signer);
     launch(dir, daemon, None).await
@@ -242,12 +242,6 @@ impl Backend for SlowBackend {
     }
 }
 
-impl DurableBackend for SlowBackend {
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
 /// A memory backend shared with the test, which can make its writes fail.
 pub struct SharedBackend(pub Arc<MemoryBackend>);
 
@@ -268,11 +262,5 @@ impl Backend for SharedBackend {
     }
     fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         self.0.last_in(cf, from, to)
-    }
-}
-
-impl DurableBackend for SharedBackend {
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }

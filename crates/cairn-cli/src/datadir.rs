@@ -53,7 +53,7 @@ pub fn verifier(dir: &Path, key: Option<&str>) -> Result<NoteVerifier> {
             k.to_owned(),
         ),
         Some(k) => (k.to_owned(), "--key".to_owned()),
-        None => return Ok(datadir::verifier(dir).context("or pass --key")?),
+        None => return datadir::verifier(dir).context("or pass --key"),
     };
     NoteVerifier::parse(text.trim())
         .with_context(|| format!("parsing the verifier key from {from}"))
@@ -63,7 +63,11 @@ pub fn verifier(dir: &Path, key: Option<&str>) -> Result<NoteVerifier> {
 pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     let dir = data_dir(data)?;
     let verifier = datadir::init(&dir, args.origin.as_deref())?.to_string();
-    outln!("created ledger {:?} in {}", verifier.split('+').next().unwrap_or_default(), dir.display());
+    outln!(
+        "created ledger {:?} in {}",
+        verifier.split('+').next().unwrap_or_default(),
+        dir.display()
+    );
     outln!("verifier key (give this to auditors):");
     outln!("{verifier}");
     Ok(ExitCode::SUCCESS)

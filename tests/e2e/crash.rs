@@ -8,94 +8,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{bin, run};
+use crate::support::{bin, run, Cairnd};
 
 /// Rounds of start, load, kill, verify.
 const ROUNDS: u64 = 20;
-
-/// A `cairnd` child process on port 0 of loopback.
-pub struct Cairnd {
-    child: Option<Child>,
-    /// The address it listens on.
-    pub addr: String,
-}
-
-impl Cairnd {
-    /// Start `cairnd --init --data DIR --listen 127.0.0.1:0 EXTRA...` and wait
-    /// until it logs the address it listens on.
-    pub fn start(data: &Path, extra: &[&str]) -> Cairnd {
-        let mut child = Command::new(bin("cairnd"))
-            .args(["--init", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(extra)
-            .env("CAIRND_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel::<String>();
-        // Keep reading after the address is found, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if v["fields"]["message"] == "cairnd listening" {
-                    let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("cairnd logs the address it listens on");
-        Cairnd {
-            child: Some(child),
-            addr,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// SIGKILL, and reap it.
-    pub fn kill(mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    /// SIGTERM, and wait for it to exit.
-    pub fn stop(mut self) -> ExitStatus {
-        let mut c = self.child.take().unwrap();
-        let sent = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        c.wait().unwrap()
-    }
-}
-
-impl Drop for Cairnd {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A seeded generator (splitmix64): the kill moments repeat from run to run.
 struct Moments(u64);

@@ -1,18 +1,11 @@
 //! Reading a ledger while `cairnd` holds it open for writing.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
 
-use crate::support::{bin, run};
+use crate::support::{run, Cairnd};
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn post_ndjson(port: u16, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn post_ndjson(addr: &str, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
         "POST /v1/decisions HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -28,31 +21,10 @@ fn post_ndjson(port: u16, body: &str) -> String {
 fn verify_get_and_prove_work_beside_a_running_daemon() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("ledger");
-    let port = free_port();
-    let mut daemon = Command::new(bin("cairnd"))
-        .args([
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "cairnd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let daemon = Cairnd::start(&data, &[]);
     let line =
         r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"x":1},"output":{"y":2}}"#;
-    let body = format!("{line}\n{line}\n{line}\n");
-    let answer = post_ndjson(port, &body);
+    let answer = post_ndjson(&daemon.addr, &format!("{line}\n{line}\n{line}\n"));
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     let d = data.to_str().unwrap();
@@ -64,22 +36,17 @@ fn verify_get_and_prove_work_beside_a_running_daemon() {
         .ok()
         .json();
     assert_eq!(e["output"]["y"], 2);
-    run(
-        "cairn",
-        &[
-            "prove",
-            "inclusion",
-            "--json",
-            "--data",
-            d,
-            "--seq",
-            "1",
-            "--size",
-            "3",
-        ],
-    )
-    .ok();
-
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    let p = [
+        "prove",
+        "inclusion",
+        "--json",
+        "--data",
+        d,
+        "--seq",
+        "1",
+        "--size",
+        "3",
+    ];
+    run("cairn", &p).ok();
+    daemon.kill();
 }

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::crash::Cairnd;
-use crate::support::run;
+use crate::support::{run, Cairnd};
 
 /// The resident-memory bound, in KiB.
 ///

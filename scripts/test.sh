@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, conformance, property,
-# end-to-end (real `cairn` binary on real RocksDB), format vectors checked by an
+# end-to-end (real `cairn` and `cairnd` on real RocksDB, HTML pages in headless
+# Chromium), format vectors checked by an
 # independent Python verifier, and a build of the fuzz targets.
 #
 # Everything runs in the release profile, so RocksDB is built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/browser.sh   # headless Chromium for the HTML report tests
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -4,10 +4,12 @@
 //! Build the binaries first (`scripts/test.sh` does): `cargo build --release --workspace --bins`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod bundle;
 mod cli;
 mod crash;
 mod deps;
 mod flips;
+mod incident;
 mod live;
 mod overload;
 mod reference;

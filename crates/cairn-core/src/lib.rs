@@ -4,6 +4,7 @@
 //! This crate does no I/O: no files, no sockets, no clocks, no randomness. Callers
 //! pass in salts, times and keys.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod decision;
 pub mod entry;

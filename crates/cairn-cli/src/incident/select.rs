@@ -1,0 +1,407 @@
+//! Selecting decisions: the filters `cairn incident` and `cairn bundle export`
+//! share, and how they are answered from the store's secondary indexes.
+//!
+//! The most selective index that applies gives the candidates (request id,
+//! trace id, session, subject, then model, stream, then the time index); every
+//! filter is then checked on the entry itself, so an index only ever narrows
+//! the work. Only a selection with no indexed filter at all (none, or a
+//! decision label alone) reads the whole ledger or the whole time window.
+
+use std::collections::HashSet;
+
+use anyhow::{bail, Context, Result};
+use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot};
+use cairn_core::hash::Hash;
+use cairn_store::keys::{self, IndexKind};
+use cairn_store::{Backend, Cf, Ledger};
+use serde_json::{json, Value};
+
+use super::timespec::{parse_duration_us, parse_time};
+
+/// Above this many candidates from a value index, a time window is also looked
+/// up in the time index and the two are intersected before reading entries.
+const NARROW_MIN: usize = 4096;
+/// The time window is intersected only if it holds at most this many times as
+/// many entries as the value index gave (else reading the candidates is cheaper).
+const NARROW_RATIO: usize = 4;
+
+/// The filters, as given on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Filters {
+    /// Start of the time window, inclusive: RFC 3339, or relative to now like
+    /// `-2h`, `-30m`, `-7d`. Times are event times (recorded times for entries
+    /// without one).
+    #[arg(
+        long,
+        value_name = "TIME",
+        conflicts_with = "around",
+        allow_hyphen_values = true
+    )]
+    pub from: Option<String>,
+    /// End of the time window, exclusive: RFC 3339, `now`, or relative like `-1h`.
+    #[arg(
+        long,
+        value_name = "TIME",
+        conflicts_with = "around",
+        allow_hyphen_values = true
+    )]
+    pub to: Option<String>,
+    /// Only this stream.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Only decisions about this subject (customer, account).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only this session or conversation.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only this request id.
+    #[arg(long = "request-id", value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Only this trace id.
+    #[arg(long = "trace-id", value_name = "ID")]
+    pub trace_id: Option<String>,
+    /// Only this model, and version if given.
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub model: Option<String>,
+    /// Only decisions with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub decision: Option<String>,
+    /// Centre the time window on the time of entry SEQ (see --window).
+    #[arg(long, value_name = "SEQ")]
+    pub around: Option<u64>,
+    /// With --around: how far before and after that time [default: 5m].
+    #[arg(long, value_name = "DURATION", requires = "around")]
+    pub window: Option<String>,
+    /// At most this many decisions (the first ones, in ledger order).
+    #[arg(long, default_value_t = 100_000)]
+    pub limit: usize,
+}
+
+/// The filters, resolved: times in microseconds, the model split.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Window start, inclusive.
+    pub from_us: Option<i64>,
+    /// Window end, exclusive.
+    pub to_us: Option<i64>,
+    /// Stream.
+    pub stream: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Session.
+    pub session: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Trace id.
+    pub trace_id: Option<String>,
+    /// Model name and, optionally, version.
+    pub model: Option<(String, Option<String>)>,
+    /// Decision label.
+    pub decision: Option<String>,
+    /// Most decisions selected.
+    pub limit: usize,
+}
+
+/// A selected decision, and what of it was erased.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The entry's seq.
+    pub seq: u64,
+    /// The entry's link to the one before.
+    pub prev_hash: Hash,
+    /// When the ledger accepted it, µs.
+    pub recorded_at_us: i64,
+    /// The decision.
+    pub decision: DecisionV1,
+    /// Erased payloads and the redaction entry that erased each.
+    pub erased: Vec<(PayloadSlot, u64)>,
+}
+
+impl Row {
+    /// Event time, or recorded time without one (the time the index uses).
+    pub fn time_us(&self) -> i64 {
+        self.decision.event_time_us.unwrap_or(self.recorded_at_us)
+    }
+
+    /// `name@version`.
+    pub fn model(&self) -> String {
+        format!(
+            "{}@{}",
+            self.decision.model.name, self.decision.model.version
+        )
+    }
+
+    /// The ledger entry this row was read from.
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            seq: self.seq,
+            prev_hash: self.prev_hash,
+            recorded_at_us: self.recorded_at_us,
+            body: EntryBody::DecisionV1(self.decision.clone()),
+        }
+    }
+}
+
+/// The result of a selection.
+#[derive(Debug)]
+pub struct Selection {
+    /// Matching decisions in ledger (seq) order.
+    pub rows: Vec<Row>,
+    /// More decisions matched than `limit`.
+    pub truncated: bool,
+    /// Which index gave the candidates.
+    pub index: &'static str,
+    /// Entries read and checked.
+    pub examined: u64,
+}
+
+impl Filters {
+    /// Resolves times (relative ones against `now_us`) and `--around`.
+    pub fn resolve<B: Backend>(&self, ledger: &Ledger<B>, now_us: i64) -> Result<Query> {
+        let mut q = Query {
+            stream: self.stream.clone(),
+            subject: self.subject.clone(),
+            session: self.session.clone(),
+            request_id: self.request_id.clone(),
+            trace_id: self.trace_id.clone(),
+            model: self.model.as_deref().map(split_model),
+            decision: self.decision.clone(),
+            limit: self.limit,
+            ..Query::default()
+        };
+        let time = |t: &Option<String>, flag: &str| -> Result<Option<i64>> {
+            t.as_deref()
+                .map(|t| parse_time(t, now_us).with_context(|| format!("--{flag}")))
+                .transpose()
+        };
+        q.from_us = time(&self.from, "from")?;
+        q.to_us = time(&self.to, "to")?;
+        if let Some(seq) = self.around {
+            let w =
+                parse_duration_us(self.window.as_deref().unwrap_or("5m")).context("--window")?;
+            let centre = entry_time(
+                &ledger
+                    .entry(seq)
+                    .with_context(|| format!("--around {seq}"))?,
+            );
+            q.from_us = Some(centre.saturating_sub(w));
+            q.to_us = Some(centre.saturating_add(w).saturating_add(1));
+        }
+        if let (Some(f), Some(t)) = (q.from_us, q.to_us) {
+            if f >= t {
+                bail!("the window is empty: --from is not before --to");
+            }
+        }
+        Ok(q)
+    }
+}
+
+fn split_model(text: &str) -> (String, Option<String>) {
+    match text.rsplit_once('@') {
+        Some((name, version)) if !name.is_empty() => (name.to_owned(), Some(version.to_owned())),
+        _ => (text.to_owned(), None),
+    }
+}
+
+/// The time the time index files an entry under.
+pub fn entry_time(e: &Entry) -> i64 {
+    match &e.body {
+        EntryBody::DecisionV1(d) => d.event_time_us.unwrap_or(e.recorded_at_us),
+        _ => e.recorded_at_us,
+    }
+}
+
+impl Query {
+    /// Whether a decision passes every filter.
+    pub fn matches(&self, d: &DecisionV1, time_us: i64) -> bool {
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+        };
+        self.from_us.is_none_or(|f| time_us >= f)
+            && self.to_us.is_none_or(|t| time_us < t)
+            && self.stream.as_ref().is_none_or(|s| *s == d.stream)
+            && same(&self.subject, &d.subject)
+            && same(&self.session, &d.session)
+            && same(&self.request_id, &d.request_id)
+            && same(&self.trace_id, &d.trace_id)
+            && same(&self.decision, &d.decision)
+            && self.model.as_ref().is_none_or(|(name, version)| {
+                *name == d.model.name && version.as_ref().is_none_or(|v| *v == d.model.version)
+            })
+    }
+
+    /// The filters as JSON, for reports.
+    pub fn to_json(&self) -> Value {
+        let time = |t: Option<i64>| t.map(cairn_core::decision::format_time_us);
+        json!({
+            "from": time(self.from_us),
+            "to": time(self.to_us),
+            "stream": self.stream,
+            "subject": self.subject,
+            "session": self.session,
+            "request_id": self.request_id,
+            "trace_id": self.trace_id,
+            "model": self.model.as_ref().map(|(n, v)| match v {
+                Some(v) => format!("{n}@{v}"),
+                None => n.clone(),
+            }),
+            "decision": self.decision,
+            "limit": self.limit,
+        })
+    }
+}
+
+/// Where candidates come from.
+enum Plan {
+    Index(IndexKind, String, &'static str),
+    ModelName(String),
+    Time,
+    Everything,
+}
+
+fn plan(q: &Query) -> Plan {
+    let values = [
+        (IndexKind::Request, &q.request_id, "request_id"),
+        (IndexKind::Trace, &q.trace_id, "trace_id"),
+        (IndexKind::Session, &q.session, "session"),
+        (IndexKind::Subject, &q.subject, "subject"),
+    ];
+    if let Some((kind, Some(v), name)) = values.into_iter().find(|(_, v, _)| v.is_some()) {
+        return Plan::Index(kind, v.clone(), name);
+    }
+    match (&q.model, &q.stream) {
+        (Some((name, Some(version))), _) => {
+            Plan::Index(IndexKind::Model, format!("{name}\0{version}"), "model")
+        }
+        (Some((name, None)), _) => Plan::ModelName(name.clone()),
+        (None, Some(s)) => Plan::Index(IndexKind::Stream, s.clone(), "stream"),
+        (None, None) if q.from_us.is_some() || q.to_us.is_some() => Plan::Time,
+        (None, None) => Plan::Everything,
+    }
+}
+
+/// Selects the decisions matching `q`, in ledger order.
+pub fn select<B: Backend>(ledger: &Ledger<B>, q: &Query) -> Result<Selection> {
+    let plan = plan(q);
+    let (candidates, index): (Box<dyn Iterator<Item = u64>>, &'static str) = match plan {
+        Plan::Index(kind, value, name) => {
+            let seqs = ledger.index_seqs(kind, &value, usize::MAX)?;
+            (Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()), name)
+        }
+        Plan::ModelName(name) => {
+            let seqs = model_name_seqs(ledger, &name)?;
+            (
+                Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()),
+                "model",
+            )
+        }
+        Plan::Time => (
+            Box::new(time_seqs(ledger, q, usize::MAX)?.into_iter()),
+            "time",
+        ),
+        Plan::Everything => (Box::new(0..ledger.size()), "none (every entry)"),
+    };
+    let mut sel = Selection {
+        rows: Vec::new(),
+        truncated: false,
+        index,
+        examined: 0,
+    };
+    for seq in candidates {
+        sel.examined += 1;
+        let entry = ledger
+            .entry(seq)
+            .with_context(|| format!("reading entry {seq} (run `cairn verify`)"))?;
+        let time = entry_time(&entry);
+        let EntryBody::DecisionV1(d) = entry.body else {
+            continue;
+        };
+        if !q.matches(&d, time) {
+            continue;
+        }
+        if sel.rows.len() >= q.limit {
+            sel.truncated = true;
+            break;
+        }
+        sel.rows.push(Row {
+            seq,
+            prev_hash: entry.prev_hash,
+            recorded_at_us: entry.recorded_at_us,
+            erased: erasures(ledger, seq)?,
+            decision: d,
+        });
+    }
+    Ok(sel)
+}
+
+/// Seqs in the query's time window, ascending; at most `cap` of them.
+fn time_seqs<B: Backend>(ledger: &Ledger<B>, q: &Query, cap: usize) -> Result<Vec<u64>> {
+    let from = q.from_us.unwrap_or(i64::MIN);
+    let to = q.to_us.unwrap_or(i64::MAX);
+    let mut seqs = ledger.time_range(from, to, cap)?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Intersects many candidates with a time window when that is the cheaper way.
+fn narrow_by_time<B: Backend>(ledger: &Ledger<B>, q: &Query, seqs: Vec<u64>) -> Result<Vec<u64>> {
+    if seqs.len() < NARROW_MIN || (q.from_us.is_none() && q.to_us.is_none()) {
+        return Ok(seqs);
+    }
+    let cap = seqs.len().saturating_mul(NARROW_RATIO);
+    let window = time_seqs(ledger, q, cap.saturating_add(1))?;
+    if window.len() > cap {
+        return Ok(seqs);
+    }
+    let window: HashSet<u64> = window.into_iter().collect();
+    Ok(seqs.into_iter().filter(|s| window.contains(s)).collect())
+}
+
+/// Seqs of every version of model `name`, ascending.
+fn model_name_seqs<B: Backend>(ledger: &Ledger<B>, name: &str) -> Result<Vec<u64>> {
+    // Keys are `m` name 0x00 version 0x00 seq; the prefix up to the name's 0x00
+    // covers every version of this name and no other name.
+    let from = IndexKind::Model.prefix(name);
+    let to = keys::prefix_end(&from);
+    let mut seqs = Vec::new();
+    for row in ledger.backend().scan(Cf::Index, &from, &to) {
+        let (k, _) = row?;
+        let tail = k.len().checked_sub(8).filter(|&t| t > from.len());
+        seqs.extend(tail.and_then(|t| keys::parse_seq(&k[t..])));
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// The erased payloads of decision `seq`, with the redaction that erased each.
+fn erasures<B: Backend>(ledger: &Ledger<B>, seq: u64) -> Result<Vec<(PayloadSlot, u64)>> {
+    let mut out = Vec::new();
+    for by in ledger.redactions_of(seq)? {
+        let entry = ledger
+            .entry(by)
+            .with_context(|| format!("reading redaction entry {by}"))?;
+        if let EntryBody::RedactionV1(r) = entry.body {
+            for slot in r.slots {
+                if !out.iter().any(|(s, _)| *s == slot) {
+                    out.push((slot, by));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_split_at_the_last_at_sign() {
+        assert_eq!(split_model("fraud@7"), ("fraud".into(), Some("7".into())));
+        assert_eq!(split_model("fraud"), ("fraud".into(), None));
+        assert_eq!(split_model("org@x@v2"), ("org@x".into(), Some("v2".into())));
+        assert_eq!(split_model("@x"), ("@x".into(), None));
+    }
+}

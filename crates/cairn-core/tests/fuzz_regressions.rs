@@ -31,3 +31,8 @@ fn checkpoint_parse_regressions() {
 fn proof_verify_regressions() {
     assert!(replay("proof_verify", cairn_core::merkle::fuzz_verify_proofs) >= 2);
 }
+
+#[test]
+fn bundle_verify_regressions() {
+    assert!(replay("bundle_verify", cairn_core::bundle::fuzz_verify) >= 2);
+}

@@ -13,5 +13,6 @@ mod incident;
 mod live;
 mod overload;
 mod reference;
+mod replay;
 mod support;
 mod tamper;

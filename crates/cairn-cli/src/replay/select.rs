@@ -1,0 +1,211 @@
+//! Selecting the decisions to replay, through the ledger's secondary indexes.
+//!
+//! The most selective index given is scanned (request ids, then session, subject,
+//! model version, stream, time window; the whole ledger without any), every other
+//! criterion is checked on the entry, the deterministic sample is applied, and the
+//! first `--limit` in seq order are kept. A selected decision whose input or output
+//! was erased is reported as not replayable, with the redaction that erased it.
+
+use std::collections::{BTreeSet, HashSet};
+
+use anyhow::{Context, Result};
+use cairn_core::entry::{DecisionV1, EntryBody, PayloadSlot};
+use cairn_replay::selection::{sampled, seqs_digest};
+use cairn_replay::{NotReplayable, Record, Selection};
+use cairn_store::keys::IndexKind;
+use cairn_store::{Backend, Ledger};
+use serde_json::Value;
+
+/// What to select.
+#[derive(Debug, Clone, Default)]
+pub struct Criteria {
+    pub stream: Option<String>,
+    pub model_name: Option<String>,
+    pub model_version: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub subject: Option<String>,
+    pub session: Option<String>,
+    pub request_ids: Vec<String>,
+    /// Fraction and seed.
+    pub sample: Option<(f64, u64)>,
+    pub limit: Option<u64>,
+}
+
+/// The selected decisions.
+pub struct Selected {
+    /// Replayable decisions, in seq order.
+    pub records: Vec<Record>,
+    /// Selected decisions that cannot be replayed.
+    pub not_replayable: Vec<NotReplayable>,
+    /// The criteria as recorded.
+    pub selection: Selection,
+}
+
+/// Select from `ledger` (as it is now).
+pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> {
+    let size = ledger.size();
+    let limit = c.limit.unwrap_or(u64::MAX);
+    let mut records = Vec::new();
+    let mut not_replayable = Vec::new();
+    let mut seqs = Vec::new();
+    for seq in candidates(ledger, c, size)? {
+        if seqs.len() as u64 >= limit {
+            break;
+        }
+        if let Some((fraction, seed)) = c.sample {
+            if !sampled(seed, seq, fraction) {
+                continue;
+            }
+        }
+        let entry = ledger
+            .entry(seq)
+            .with_context(|| format!("reading entry {seq}"))?;
+        let EntryBody::DecisionV1(d) = &entry.body else {
+            continue;
+        };
+        let time = d.event_time_us.unwrap_or(entry.recorded_at_us);
+        if !matches(d, time, c) {
+            continue;
+        }
+        seqs.push(seq);
+        match load(ledger, seq, d)? {
+            Ok(r) => records.push(r),
+            Err(reason) => not_replayable.push(NotReplayable { seq, reason }),
+        }
+    }
+    let selection = Selection {
+        stream: c.stream.clone(),
+        model: c.model_name.clone(),
+        model_version: c.model_version.clone(),
+        from: c.from.clone(),
+        to: c.to.clone(),
+        subject: c.subject.clone(),
+        session: c.session.clone(),
+        request_ids: c.request_ids.clone(),
+        sample: c.sample.map(|s| s.0),
+        seed: c.sample.map(|s| s.1),
+        limit: c.limit,
+        ledger_size: size,
+        seqs_blake3: seqs_digest(&seqs),
+    };
+    Ok(Selected {
+        records,
+        not_replayable,
+        selection,
+    })
+}
+
+/// The seqs to look at, ascending, from the most selective index given.
+fn candidates<B: Backend>(
+    ledger: &Ledger<B>,
+    c: &Criteria,
+    size: u64,
+) -> Result<Box<dyn Iterator<Item = u64>>> {
+    let all = usize::MAX;
+    let indexed: Option<Vec<u64>> = if !c.request_ids.is_empty() {
+        let mut set = BTreeSet::new();
+        for id in &c.request_ids {
+            set.extend(ledger.index_seqs(IndexKind::Request, id, all)?);
+        }
+        Some(set.into_iter().collect())
+    } else if let Some(s) = &c.session {
+        Some(ledger.index_seqs(IndexKind::Session, s, all)?)
+    } else if let Some(s) = &c.subject {
+        Some(ledger.index_seqs(IndexKind::Subject, s, all)?)
+    } else if let (Some(n), Some(v)) = (&c.model_name, &c.model_version) {
+        Some(ledger.index_seqs(IndexKind::Model, &format!("{n}\u{0}{v}"), all)?)
+    } else if let Some(s) = &c.stream {
+        Some(ledger.index_seqs(IndexKind::Stream, s, all)?)
+    } else if c.from_us.is_some() || c.to_us.is_some() {
+        let from = c.from_us.unwrap_or(i64::MIN);
+        let to = c.to_us.unwrap_or(i64::MAX);
+        let mut v = ledger.time_range(from, to, all)?;
+        v.sort_unstable();
+        Some(v)
+    } else {
+        None
+    };
+    Ok(match indexed {
+        // Entries appended after the size was read are not part of this selection.
+        Some(v) => Box::new(v.into_iter().filter(move |&s| s < size)),
+        None => Box::new(0..size),
+    })
+}
+
+fn matches(d: &DecisionV1, time: i64, c: &Criteria) -> bool {
+    let eq =
+        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    eq(&c.stream, Some(&d.stream))
+        && eq(&c.model_name, Some(&d.model.name))
+        && eq(&c.model_version, Some(&d.model.version))
+        && eq(&c.subject, d.subject.as_deref())
+        && eq(&c.session, d.session.as_deref())
+        && (c.request_ids.is_empty()
+            || d.request_id
+                .as_ref()
+                .is_some_and(|r| c.request_ids.contains(r)))
+        && c.from_us.is_none_or(|f| time >= f)
+        && c.to_us.is_none_or(|t| time < t)
+}
+
+/// The record of decision `seq`, or why it cannot be replayed.
+fn load<B: Backend>(
+    ledger: &Ledger<B>,
+    seq: u64,
+    d: &DecisionV1,
+) -> Result<std::result::Result<Record, String>> {
+    let mut payloads = Vec::with_capacity(2);
+    let mut erased = Vec::new();
+    for slot in PayloadSlot::ALL {
+        match ledger.payload(seq, slot)? {
+            Some(p) => match serde_json::from_slice::<Value>(&p.bytes) {
+                Ok(v) => payloads.push(v),
+                Err(e) => return Ok(Err(format!("{} payload is not JSON: {e}", slot.name()))),
+            },
+            None => erased.push(slot.name()),
+        }
+    }
+    if !erased.is_empty() {
+        let by: Vec<String> = ledger
+            .redactions_of(seq)?
+            .iter()
+            .map(u64::to_string)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let reason = if by.is_empty() {
+            format!(
+                "{} payload missing (not erased by any redaction)",
+                erased.join(" and ")
+            )
+        } else {
+            format!(
+                "{} erased by redaction {}",
+                erased.join(" and "),
+                by.join(", ")
+            )
+        };
+        return Ok(Err(reason));
+    }
+    let output = payloads.pop().unwrap_or(Value::Null);
+    let input = payloads.pop().unwrap_or(Value::Null);
+    Ok(Ok(Record {
+        seq,
+        input,
+        output,
+        params: d
+            .params
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        model: d.model.clone(),
+        session: d.session.clone(),
+        latency_ms: d.latency_ms,
+        decision: d.decision.clone(),
+        score: d.score,
+    }))
+}

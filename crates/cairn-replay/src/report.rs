@@ -1,0 +1,698 @@
+//! The report of a run: what was replayed, what agreed, which labels flipped, which
+//! paths differ (and which of those are noise), how scores and latency shifted,
+//! which calls failed, and the top examples. [`analyze`] builds it from the records
+//! and their outcomes; it is a pure function.
+//!
+//! Its JSON form (field order fixed, `format` = [`FORMAT`]) is the "full JSON
+//! results" whose BLAKE3 digest the replay entry carries.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::candidate::FailureKind;
+use crate::diff::{diff, diff_paths, DiffRules, Difference};
+use crate::noise::{NoiseRule, Verdict};
+use crate::path::PathPattern;
+use crate::record::{NotReplayable, Record};
+use crate::run::{Outcome, Reply};
+use crate::selection::Selection;
+use crate::stats::{self, Histogram, KsTest};
+
+/// The `format` of the JSON results.
+pub const FORMAT: &str = "cairn-replay-results/1";
+/// Bins of the score histograms.
+const SCORE_BINS: usize = 20;
+/// The label of a candidate output without one.
+pub const NO_LABEL: &str = "(none)";
+
+/// How to analyse.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Tolerances and ignored paths.
+    pub rules: DiffRules,
+    /// Where the decision label is in an output.
+    pub label_path: PathPattern,
+    /// Where the score is in an output.
+    pub score_path: PathPattern,
+    /// Most examples in the report.
+    pub examples_max: usize,
+    /// The noise rule (used with a baseline).
+    pub noise: NoiseRule,
+}
+
+/// An endpoint as reported: its URL or command and the model it serves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoint {
+    /// URL or command line.
+    pub endpoint: String,
+    /// `NAME@VERSION[#DIGEST]`, as the user gave it.
+    pub model: Option<String>,
+}
+
+/// The settings of a run, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Most sessions in flight.
+    pub concurrency: usize,
+    /// Most records started per second.
+    pub rate_per_s: Option<f64>,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// Retries after a retryable failure.
+    pub retries: u32,
+    /// Tolerances, as `PATH=ABS,REL`.
+    pub tolerances: Vec<String>,
+    /// Ignored paths.
+    pub ignore: Vec<String>,
+    /// Where the label is.
+    pub label_path: String,
+    /// Where the score is.
+    pub score_path: String,
+}
+
+/// What the caller knows about the run and the analysis does not.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The candidate.
+    pub candidate: Endpoint,
+    /// The baseline, if any.
+    pub baseline: Option<Endpoint>,
+    /// What was selected.
+    pub selection: Selection,
+    /// The settings.
+    pub settings: Settings,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// How long the replay took.
+    pub duration_ms: f64,
+    /// Whether it was cut short (Ctrl-C).
+    pub interrupted: bool,
+}
+
+/// The label comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelSummary {
+    /// Where the label was read.
+    pub path: String,
+    /// Replayed entries with a recorded label.
+    pub compared: u64,
+    /// Of those, entries whose label changed.
+    pub changed: u64,
+    /// `1 − changed / compared`.
+    pub agreement_rate: Option<f64>,
+}
+
+/// Differences at one path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathSummary {
+    /// The path.
+    pub path: String,
+    /// Entries where the candidate differs here.
+    pub candidate: u64,
+    /// `candidate / replayed`.
+    pub candidate_rate: f64,
+    /// Counts by kind of difference.
+    pub kinds: BTreeMap<&'static str, u64>,
+    /// With a baseline: entries answered by both where the candidate differs here.
+    pub paired_candidate: Option<u64>,
+    /// With a baseline: entries answered by both where the baseline differs here.
+    pub paired_baseline: Option<u64>,
+    /// `difference` or `noise`.
+    pub verdict: Verdict,
+    /// The test statistic, when the test was run.
+    pub z: Option<f64>,
+}
+
+/// The noise cancellation, with a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoiseSummary {
+    /// The rule and its parameters.
+    pub rule: NoiseRule,
+    /// Entries answered by both the candidate and the baseline.
+    pub paired: u64,
+    /// Paths judged noise.
+    pub noise_paths: Vec<String>,
+    /// Baseline calls that failed.
+    pub baseline_errors: u64,
+}
+
+/// The score shift.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreSummary {
+    /// Where the score was read.
+    pub path: String,
+    /// Entries with both a recorded and a candidate score.
+    pub compared: u64,
+    /// Of those, entries whose score changed.
+    pub changed: u64,
+    /// Mean recorded score.
+    pub mean_recorded: Option<f64>,
+    /// Mean candidate score.
+    pub mean_candidate: Option<f64>,
+    /// Mean of (candidate − recorded).
+    pub mean_delta: Option<f64>,
+    /// Mean of |candidate − recorded|.
+    pub mean_abs_delta: Option<f64>,
+    /// Two-sample Kolmogorov–Smirnov test between the two distributions.
+    pub ks: Option<KsTest>,
+    /// Histograms of both, on shared bins.
+    pub histogram: Option<Histogram>,
+}
+
+/// Latency percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quantiles {
+    /// Values.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Latency, recorded against measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// The recorded model latency of the replayed entries.
+    pub recorded: Option<Quantiles>,
+    /// The candidate's round-trip time.
+    pub candidate: Option<Quantiles>,
+    /// The baseline's round-trip time.
+    pub baseline: Option<Quantiles>,
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorDetail {
+    /// The entry.
+    pub seq: u64,
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What went wrong.
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// An entry that differs, by path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DifferingEntry {
+    /// The entry.
+    pub seq: u64,
+    /// The paths where it really differs.
+    pub paths: Vec<String>,
+}
+
+/// A label before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelPair {
+    /// Recorded.
+    pub recorded: String,
+    /// Candidate's.
+    pub candidate: String,
+}
+
+/// A score before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScorePair {
+    /// Recorded.
+    pub recorded: f64,
+    /// Candidate's.
+    pub candidate: f64,
+    /// Candidate's minus recorded.
+    pub delta: f64,
+}
+
+/// One example of a differing entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Example {
+    /// The entry.
+    pub seq: u64,
+    /// Its session.
+    pub session: Option<String>,
+    /// The label, when it was compared.
+    pub label: Option<LabelPair>,
+    /// The score, when it was compared.
+    pub score: Option<ScorePair>,
+    /// The paths, kinds and values that differ (real differences only).
+    pub differences: Vec<Difference>,
+}
+
+/// The report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// [`FORMAT`].
+    pub format: &'static str,
+    /// The candidate.
+    pub candidate: Endpoint,
+    /// The baseline.
+    pub baseline: Option<Endpoint>,
+    /// What was selected.
+    pub selection: Selection,
+    /// The settings.
+    pub settings: Settings,
+    /// When the run started.
+    pub started_at: String,
+    /// How long the replay took.
+    pub duration_ms: f64,
+    /// Cut short by Ctrl-C.
+    pub interrupted: bool,
+    /// Entries selected, replayable or not.
+    pub selected: u64,
+    /// Selected entries whose payloads were erased, with why.
+    pub not_replayable: Vec<NotReplayable>,
+    /// Entries the candidate answered.
+    pub replayed: u64,
+    /// Entries on which every attempt to call the candidate failed.
+    pub errors: u64,
+    /// Entries not sent or not answered because the run was cancelled.
+    pub cancelled: u64,
+    /// Replayed entries without a real difference.
+    pub agreeing: u64,
+    /// `agreeing / replayed`.
+    pub agreement_rate: Option<f64>,
+    /// The label comparison.
+    pub label: LabelSummary,
+    /// Recorded label → candidate label → entries (the diagonal is agreement).
+    pub flips: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per-path differences, most frequent first.
+    pub paths: Vec<PathSummary>,
+    /// The noise cancellation, with a baseline.
+    pub noise: Option<NoiseSummary>,
+    /// The score shift.
+    pub score: Option<ScoreSummary>,
+    /// Latency.
+    pub latency_ms: LatencySummary,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Every failed call, by seq.
+    pub error_details: Vec<ErrorDetail>,
+    /// Every entry with a real difference, by seq.
+    pub differing: Vec<DifferingEntry>,
+    /// The top examples: label flips first, then the largest score changes, then
+    /// the most differing paths.
+    pub examples: Vec<Example>,
+}
+
+impl Report {
+    /// The full JSON results: compact JSON and a newline. These exact bytes are
+    /// printed by `--json`, written by `--json-out`, and digested into the ledger.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
+
+/// BLAKE3 of the full JSON results ([`Report::to_json_bytes`]), as recorded in the
+/// replay entry's `results_digest`.
+pub fn results_digest(json: &[u8]) -> [u8; 32] {
+    *blake3::hash(json).as_bytes()
+}
+
+/// Per-entry facts kept between the two passes.
+struct Compared<'a> {
+    record: &'a Record,
+    answer: &'a Value,
+    diffs: Vec<Difference>,
+    label: Option<LabelPair>,
+    score: Option<ScorePair>,
+}
+
+/// Entries below this are diffed on one thread.
+const PARALLEL_MIN: usize = 2048;
+
+/// Diff every answered entry against its record, candidate and baseline, on several
+/// threads for large runs: this is most of the analysis' work.
+fn diff_all<'a>(
+    records: &'a [Record],
+    outcomes: &'a [Outcome],
+    rules: &DiffRules,
+) -> Vec<(Vec<Difference>, Option<Vec<Difference>>)> {
+    let one = |(record, outcome): (&Record, &Outcome)| {
+        let Reply::Answered(a) = &outcome.candidate else {
+            return (Vec::new(), None);
+        };
+        let candidate = diff_paths(&record.output, &a.output, rules);
+        let baseline = match &outcome.baseline {
+            Some(Reply::Answered(b)) => Some(diff_paths(&record.output, &b.output, rules)),
+            _ => None,
+        };
+        (candidate, baseline)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if records.len() < PARALLEL_MIN || threads < 2 {
+        return records.iter().zip(outcomes).map(one).collect();
+    }
+    let chunk = records.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = records
+            .chunks(chunk)
+            .zip(outcomes.chunks(chunk))
+            .map(|(r, o)| s.spawn(move || r.iter().zip(o).map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Build the report. `outcomes` are in the order of `records`.
+pub fn analyze(
+    records: &[Record],
+    outcomes: &[Outcome],
+    not_replayable: Vec<NotReplayable>,
+    info: RunInfo,
+    options: &AnalyzeOptions,
+) -> Report {
+    let with_baseline = info.baseline.is_some();
+    let all_diffs = diff_all(records, outcomes, &options.rules);
+    let mut counts = PathCounts::default();
+    let mut compared = Vec::new();
+    let mut errors = Vec::new();
+    let mut cancelled = 0u64;
+    let mut paired = 0u64;
+    let mut baseline_errors = 0u64;
+    let mut lat = (Vec::new(), Vec::new(), Vec::new());
+    for ((record, outcome), (diffs, base)) in records.iter().zip(outcomes).zip(all_diffs) {
+        match &outcome.candidate {
+            Reply::Answered(a) => {
+                counts.add_candidate(&diffs);
+                if let Some(base) = &base {
+                    paired += 1;
+                    counts.add_paired(&diffs, base);
+                }
+                lat.0.extend(record.latency_ms);
+                lat.1.push(a.latency_ms);
+                compared.push(Compared {
+                    record,
+                    answer: &a.output,
+                    label: label_pair(record, &a.output, &options.label_path),
+                    score: score_pair(record, &a.output, &options.score_path),
+                    diffs,
+                });
+            }
+            Reply::Failed { failure, attempts } => errors.push(ErrorDetail {
+                seq: record.seq,
+                kind: failure.kind,
+                message: failure.message.clone(),
+                attempts: *attempts,
+            }),
+            Reply::Cancelled => cancelled += 1,
+        }
+        match &outcome.baseline {
+            Some(Reply::Answered(b)) => lat.2.push(b.latency_ms),
+            Some(Reply::Failed { .. }) => baseline_errors += 1,
+            _ => {}
+        }
+    }
+    let replayed = compared.len() as u64;
+    let paths = counts.summaries(replayed, with_baseline.then_some(paired), &options.noise);
+    let real: HashSet<&str> = paths
+        .iter()
+        .filter(|p| p.verdict == Verdict::Difference)
+        .map(|p| p.path.as_str())
+        .collect();
+    let mut differing = Vec::new();
+    let mut ranked = Vec::new();
+    for (i, c) in compared.iter().enumerate() {
+        let paths: Vec<String> = c
+            .diffs
+            .iter()
+            .filter(|d| real.contains(d.path.as_str()))
+            .map(|d| d.path.clone())
+            .collect();
+        if paths.is_empty() {
+            continue;
+        }
+        ranked.push((i, paths.len()));
+        differing.push(DifferingEntry {
+            seq: c.record.seq,
+            paths,
+        });
+    }
+    let examples = examples(&compared, ranked, &real, options);
+    let agreeing = replayed - differing.len() as u64;
+    let noise = with_baseline.then(|| NoiseSummary {
+        rule: options.noise,
+        paired,
+        noise_paths: paths
+            .iter()
+            .filter(|p| p.verdict == Verdict::Noise)
+            .map(|p| p.path.clone())
+            .collect(),
+        baseline_errors,
+    });
+    let mut error_kinds = BTreeMap::new();
+    for e in &errors {
+        let name = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *error_kinds.entry(name).or_insert(0) += 1;
+    }
+    let (label, flips) = labels(&compared, &options.label_path);
+    Report {
+        format: FORMAT,
+        candidate: info.candidate,
+        baseline: info.baseline,
+        selection: info.selection,
+        settings: info.settings,
+        started_at: info.started_at,
+        duration_ms: info.duration_ms,
+        interrupted: info.interrupted,
+        selected: records.len() as u64 + not_replayable.len() as u64,
+        not_replayable,
+        replayed,
+        errors: errors.len() as u64,
+        cancelled,
+        agreeing,
+        agreement_rate: ratio(agreeing, replayed),
+        label,
+        flips,
+        paths,
+        noise,
+        score: scores(&compared, &options.score_path),
+        latency_ms: LatencySummary {
+            recorded: quantiles(lat.0),
+            candidate: quantiles(lat.1),
+            baseline: with_baseline.then(|| quantiles(lat.2)).flatten(),
+        },
+        error_kinds,
+        error_details: errors,
+        differing,
+        examples,
+    }
+}
+
+/// The top examples: label flips first, then the largest score changes, then the
+/// most differing paths, then by seq. Only these are diffed again with values.
+fn examples(
+    compared: &[Compared<'_>],
+    mut ranked: Vec<(usize, usize)>,
+    real: &HashSet<&str>,
+    options: &AnalyzeOptions,
+) -> Vec<Example> {
+    let flipped = |c: &Compared<'_>| c.label.as_ref().is_some_and(|l| l.recorded != l.candidate);
+    let shift = |c: &Compared<'_>| c.score.as_ref().map_or(0.0, |s| s.delta.abs());
+    ranked.sort_by(|&(a, na), &(b, nb)| {
+        let (ca, cb) = (&compared[a], &compared[b]);
+        flipped(cb)
+            .cmp(&flipped(ca))
+            .then_with(|| shift(cb).total_cmp(&shift(ca)))
+            .then_with(|| nb.cmp(&na))
+            .then_with(|| ca.record.seq.cmp(&cb.record.seq))
+    });
+    ranked
+        .into_iter()
+        .take(options.examples_max)
+        .map(|(i, _)| {
+            let c = &compared[i];
+            let differences = diff(&c.record.output, c.answer, &options.rules)
+                .into_iter()
+                .filter(|d| real.contains(d.path.as_str()))
+                .collect();
+            Example {
+                seq: c.record.seq,
+                session: c.record.session.clone(),
+                label: c.label.clone(),
+                score: c.score.clone(),
+                differences,
+            }
+        })
+        .collect()
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Counts per path: all candidate differences, and over paired entries the
+/// candidate's and the baseline's.
+#[derive(Default)]
+struct PathCounts {
+    candidate: HashMap<String, (u64, BTreeMap<&'static str, u64>)>,
+    paired: HashMap<String, (u64, u64)>,
+}
+
+impl PathCounts {
+    fn add_candidate(&mut self, diffs: &[Difference]) {
+        for d in diffs {
+            // Most paths repeat from entry to entry: look up before allocating a key.
+            let e = match self.candidate.get_mut(d.path.as_str()) {
+                Some(e) => e,
+                None => self.candidate.entry(d.path.clone()).or_default(),
+            };
+            e.0 += 1;
+            *e.1.entry(d.kind.name()).or_insert(0) += 1;
+        }
+    }
+
+    fn add_paired(&mut self, candidate: &[Difference], baseline: &[Difference]) {
+        let mut bump = |path: &str, which: usize| {
+            let e = match self.paired.get_mut(path) {
+                Some(e) => e,
+                None => self.paired.entry(path.to_owned()).or_default(),
+            };
+            if which == 0 {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        };
+        for d in candidate {
+            bump(&d.path, 0);
+        }
+        for d in baseline {
+            bump(&d.path, 1);
+        }
+    }
+
+    fn summaries(&self, replayed: u64, paired: Option<u64>, rule: &NoiseRule) -> Vec<PathSummary> {
+        let mut out: Vec<PathSummary> = self
+            .candidate
+            .iter()
+            .map(|(path, (n, kinds))| {
+                let (pc, pb) = self.paired.get(path).copied().unwrap_or((0, 0));
+                let judged = paired.map(|p| rule.judge(p, pc, pb));
+                PathSummary {
+                    path: path.clone(),
+                    candidate: *n,
+                    candidate_rate: ratio(*n, replayed).unwrap_or(0.0),
+                    kinds: kinds.clone(),
+                    paired_candidate: paired.map(|_| pc),
+                    paired_baseline: paired.map(|_| pb),
+                    verdict: judged.map_or(Verdict::Difference, |j| j.verdict),
+                    z: judged.and_then(|j| j.z),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.candidate
+                .cmp(&a.candidate)
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        out
+    }
+}
+
+/// A label as text: strings as they are, other scalars as JSON.
+fn label_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn label_pair(record: &Record, output: &Value, path: &PathPattern) -> Option<LabelPair> {
+    let recorded = path
+        .lookup(&record.output)
+        .and_then(label_text)
+        .or_else(|| record.decision.clone())?;
+    let candidate = path
+        .lookup(output)
+        .and_then(label_text)
+        .unwrap_or_else(|| NO_LABEL.to_owned());
+    Some(LabelPair {
+        recorded,
+        candidate,
+    })
+}
+
+fn score_pair(record: &Record, output: &Value, path: &PathPattern) -> Option<ScorePair> {
+    let recorded = path
+        .lookup(&record.output)
+        .and_then(Value::as_f64)
+        .or(record.score)?;
+    let candidate = path.lookup(output).and_then(Value::as_f64)?;
+    Some(ScorePair {
+        recorded,
+        candidate,
+        delta: candidate - recorded,
+    })
+}
+
+type Flips = BTreeMap<String, BTreeMap<String, u64>>;
+
+fn labels(compared: &[Compared<'_>], path: &PathPattern) -> (LabelSummary, Flips) {
+    let mut flips: Flips = BTreeMap::new();
+    let (mut n, mut changed) = (0u64, 0u64);
+    for l in compared.iter().filter_map(|c| c.label.as_ref()) {
+        n += 1;
+        changed += u64::from(l.recorded != l.candidate);
+        *flips
+            .entry(l.recorded.clone())
+            .or_default()
+            .entry(l.candidate.clone())
+            .or_insert(0) += 1;
+    }
+    let summary = LabelSummary {
+        path: path.to_string(),
+        compared: n,
+        changed,
+        agreement_rate: ratio(n - changed, n),
+    };
+    (summary, flips)
+}
+
+fn scores(compared: &[Compared<'_>], path: &PathPattern) -> Option<ScoreSummary> {
+    let pairs: Vec<&ScorePair> = compared.iter().filter_map(|c| c.score.as_ref()).collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let old = stats::sorted_finite(pairs.iter().map(|p| p.recorded));
+    let new = stats::sorted_finite(pairs.iter().map(|p| p.candidate));
+    let deltas: Vec<f64> = pairs
+        .iter()
+        .map(|p| p.delta)
+        .filter(|d| d.is_finite())
+        .collect();
+    let abs: Vec<f64> = deltas.iter().map(|d| d.abs()).collect();
+    Some(ScoreSummary {
+        path: path.to_string(),
+        compared: pairs.len() as u64,
+        changed: pairs.iter().filter(|p| p.delta != 0.0).count() as u64,
+        mean_recorded: stats::mean(&old),
+        mean_candidate: stats::mean(&new),
+        mean_delta: stats::mean(&deltas),
+        mean_abs_delta: stats::mean(&abs),
+        ks: stats::ks_two_sample(&old, &new),
+        histogram: stats::histogram(&old, &new, SCORE_BINS),
+    })
+}
+
+fn quantiles(values: Vec<f64>) -> Option<Quantiles> {
+    let sorted = stats::sorted_finite(values);
+    Some(Quantiles {
+        count: sorted.len() as u64,
+        p50: stats::percentile(&sorted, 0.5)?,
+        p99: stats::percentile(&sorted, 0.99)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

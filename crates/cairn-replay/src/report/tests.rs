@@ -1,0 +1,201 @@
+use std::collections::BTreeMap;
+
+use cairn_core::entry::ModelRef;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::candidate::CallFailure;
+use crate::run::Answer;
+
+fn record(seq: u64, output: Value) -> Record {
+    Record {
+        seq,
+        input: json!({}),
+        output,
+        params: None,
+        model: ModelRef {
+            name: "m".into(),
+            version: "1".into(),
+            digest: None,
+        },
+        session: None,
+        latency_ms: Some(10.0 + seq as f64),
+        decision: None,
+        score: None,
+    }
+}
+
+fn answered(output: Value) -> Reply {
+    Reply::Answered(Answer {
+        output,
+        latency_ms: 2.0,
+        attempts: 1,
+    })
+}
+
+fn info(baseline: bool) -> RunInfo {
+    let endpoint = |e: &str| Endpoint {
+        endpoint: e.into(),
+        model: None,
+    };
+    RunInfo {
+        candidate: endpoint("cand"),
+        baseline: baseline.then(|| endpoint("base")),
+        selection: Selection::default(),
+        settings: Settings {
+            concurrency: 1,
+            rate_per_s: None,
+            timeout_ms: 1000,
+            retries: 0,
+            tolerances: vec![],
+            ignore: vec![],
+            label_path: "$.decision".into(),
+            score_path: "$.score".into(),
+        },
+        started_at: "2026-11-20T10:00:00Z".into(),
+        duration_ms: 1.0,
+        interrupted: false,
+    }
+}
+
+fn options() -> AnalyzeOptions {
+    AnalyzeOptions {
+        rules: DiffRules::default(),
+        label_path: PathPattern::parse("$.decision").expect("parses"),
+        score_path: PathPattern::parse("$.score").expect("parses"),
+        examples_max: 10,
+        noise: NoiseRule::default(),
+    }
+}
+
+#[test]
+fn flips_errors_and_examples_are_counted_per_entry() {
+    let out = |d: &str, s: f64| json!({"decision": d, "score": s});
+    let records: Vec<Record> = vec![
+        record(0, out("approve", 0.1)),
+        record(1, out("approve", 0.45)),
+        record(2, out("review", 0.6)),
+        record(3, out("approve", 0.2)),
+        record(4, out("approve", 0.2)),
+    ];
+    let outcomes = vec![
+        Outcome {
+            seq: 0,
+            candidate: answered(out("approve", 0.1)),
+            baseline: None,
+        },
+        Outcome {
+            seq: 1,
+            candidate: answered(out("review", 0.45)),
+            baseline: None,
+        },
+        Outcome {
+            seq: 2,
+            candidate: answered(out("review", 0.7)),
+            baseline: None,
+        },
+        Outcome {
+            seq: 3,
+            candidate: Reply::Failed {
+                failure: CallFailure::new(FailureKind::Timeout, "slow", true),
+                attempts: 2,
+            },
+            baseline: None,
+        },
+        Outcome {
+            seq: 4,
+            candidate: Reply::Cancelled,
+            baseline: None,
+        },
+    ];
+    let nr = vec![NotReplayable {
+        seq: 9,
+        reason: "input erased by redaction 10".into(),
+    }];
+    let r = analyze(&records, &outcomes, nr, info(false), &options());
+    assert_eq!(
+        (r.selected, r.replayed, r.errors, r.cancelled),
+        (6, 3, 1, 1)
+    );
+    assert_eq!(r.agreeing, 1);
+    assert_eq!(r.agreement_rate, Some(1.0 / 3.0));
+    let mut want: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    want.entry("approve".into())
+        .or_default()
+        .insert("approve".into(), 1);
+    want.entry("approve".into())
+        .or_default()
+        .insert("review".into(), 1);
+    want.entry("review".into())
+        .or_default()
+        .insert("review".into(), 1);
+    assert_eq!(r.flips, want);
+    assert_eq!((r.label.compared, r.label.changed), (3, 1));
+    let seqs: Vec<u64> = r.differing.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, vec![1, 2]);
+    // The flip ranks before the larger score change.
+    assert_eq!(
+        r.examples.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(r.error_details[0].seq, 3);
+    assert_eq!(r.error_kinds.get("timeout"), Some(&1));
+    let score = r.score.as_ref().expect("scores compared");
+    assert_eq!(score.compared, 3);
+    assert!((score.mean_delta.unwrap_or(0.0) - 0.1 / 3.0).abs() < 1e-9);
+    let json: Value = serde_json::from_slice(&r.to_json_bytes()).expect("json");
+    for key in [
+        "selected",
+        "replayed",
+        "agreement_rate",
+        "flips",
+        "errors",
+        "examples",
+        "not_replayable",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(json["examples"][0]["differences"][0]["path"], "$.decision");
+}
+
+#[test]
+fn a_baseline_turns_shared_nondeterminism_into_noise() {
+    // `nonce` differs on every entry for both; `price` only for the candidate, on 1 in 4.
+    let n = 200u64;
+    let records: Vec<Record> = (0..n)
+        .map(|s| record(s, json!({"nonce": 0, "price": 1.0})))
+        .collect();
+    let outcomes: Vec<Outcome> = (0..n)
+        .map(|s| {
+            let price = if s % 4 == 0 { 2.0 } else { 1.0 };
+            Outcome {
+                seq: s,
+                candidate: answered(json!({"nonce": s + 1, "price": price})),
+                baseline: Some(answered(json!({"nonce": s + 7, "price": 1.0}))),
+            }
+        })
+        .collect();
+    let r = analyze(&records, &outcomes, vec![], info(true), &options());
+    let verdict = |p: &str| r.paths.iter().find(|x| x.path == p).map(|x| x.verdict);
+    assert_eq!(verdict("$.nonce"), Some(Verdict::Noise));
+    assert_eq!(verdict("$.price"), Some(Verdict::Difference));
+    assert_eq!(
+        r.noise.as_ref().map(|x| x.noise_paths.clone()),
+        Some(vec!["$.nonce".to_owned()])
+    );
+    assert_eq!(r.differing.len(), 50);
+    assert!(r.differing.iter().all(|d| d.paths == ["$.price"]));
+    // Without the baseline the nonce is a difference on every entry.
+    let mut info = info(false);
+    info.baseline = None;
+    let plain: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| Outcome {
+            baseline: None,
+            ..o
+        })
+        .collect();
+    let r = analyze(&records, &plain, vec![], info, &options());
+    assert_eq!(r.differing.len(), n as usize);
+    assert!(r.noise.is_none());
+}

@@ -1,0 +1,403 @@
+//! Running a replay: every record to the candidate (and the baseline), with bounded
+//! concurrency, an optional rate limit, a timeout and retries per request, and the
+//! decisions of one session in their recorded order.
+//!
+//! Scheduling: records are grouped by session (a record without a session is a
+//! group of its own) and the groups are taken in order of their first record by
+//! `concurrency` workers. A worker replays its group's records one after the other,
+//! so a session's decisions reach the candidate in seq order, while different
+//! sessions run in parallel. The candidate and the baseline receive each record at
+//! the same time.
+//!
+//! Cancelling (Ctrl-C) stops the workers: requests in flight are abandoned, and
+//! every record not answered is reported as cancelled.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::candidate::{CallFailure, Candidate, FailureKind};
+use crate::record::Record;
+
+/// First pause before a retry; doubled each time, up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(25);
+/// Longest pause before a retry.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Most sessions replayed at once (and so most requests in flight per endpoint).
+    pub concurrency: usize,
+    /// Most records started per second, if limited.
+    pub rate_per_s: Option<f64>,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+    /// Further attempts after a retryable failure (timeout, broken connection, 5xx).
+    pub retries: u32,
+    /// Cancelled on Ctrl-C.
+    pub cancel: CancellationToken,
+    /// Records finished so far, for a progress bar.
+    pub progress: Arc<AtomicU64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 16,
+            rate_per_s: None,
+            timeout: Duration::from_secs(10),
+            retries: 1,
+            cancel: CancellationToken::new(),
+            progress: Arc::default(),
+        }
+    }
+}
+
+/// A candidate's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The output JSON.
+    pub output: Value,
+    /// Time from sending to the complete answer, of the successful attempt.
+    pub latency_ms: f64,
+    /// Attempts made, from 1.
+    pub attempts: u32,
+}
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The candidate answered.
+    Answered(Answer),
+    /// Every attempt failed.
+    Failed {
+        /// The last failure.
+        failure: CallFailure,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The run was cancelled before an answer came.
+    Cancelled,
+}
+
+impl Reply {
+    /// The answer, if there is one.
+    pub fn answer(&self) -> Option<&Answer> {
+        match self {
+            Reply::Answered(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The record's seq.
+    pub seq: u64,
+    /// The candidate's reply.
+    pub candidate: Reply,
+    /// The baseline's reply, when there is a baseline.
+    pub baseline: Option<Reply>,
+}
+
+/// Replay `records` (in seq order) and return one outcome per record, in the same order.
+pub async fn replay(
+    records: Arc<Vec<Record>>,
+    candidate: Arc<Candidate>,
+    baseline: Option<Arc<Candidate>>,
+    options: &RunOptions,
+) -> Vec<Outcome> {
+    let groups = Arc::new(session_groups(&records));
+    let next = Arc::new(AtomicUsize::new(0));
+    let pacer = Arc::new(options.rate_per_s.map(Pacer::new));
+    let workers = options.concurrency.clamp(1, groups.len().max(1));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let w = Worker {
+            records: records.clone(),
+            groups: groups.clone(),
+            next: next.clone(),
+            candidate: candidate.clone(),
+            baseline: baseline.clone(),
+            pacer: pacer.clone(),
+            options: options.clone(),
+        };
+        set.spawn(w.work());
+    }
+    let mut slots: Vec<Option<Outcome>> = vec![None; records.len()];
+    while let Some(done) = set.join_next().await {
+        // A worker only panics on a bug; its records are reported as cancelled.
+        for (i, o) in done.unwrap_or_default() {
+            slots[i] = Some(o);
+        }
+    }
+    slots
+        .into_iter()
+        .zip(records.iter())
+        .map(|(o, r)| {
+            o.unwrap_or(Outcome {
+                seq: r.seq,
+                candidate: Reply::Cancelled,
+                baseline: baseline.as_ref().map(|_| Reply::Cancelled),
+            })
+        })
+        .collect()
+}
+
+/// Indexes of records grouped by session, each group in record order; the longest
+/// groups first (then by first record), so that long sessions, which cannot be
+/// parallelised, start early instead of trailing at the end of the run.
+fn session_groups(records: &[Record]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_session: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        match &r.session {
+            Some(s) => match by_session.get(s.as_str()) {
+                Some(&g) => groups[g].push(i),
+                None => {
+                    by_session.insert(s, groups.len());
+                    groups.push(vec![i]);
+                }
+            },
+            None => groups.push(vec![i]),
+        }
+    }
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+    groups
+}
+
+struct Worker {
+    records: Arc<Vec<Record>>,
+    groups: Arc<Vec<Vec<usize>>>,
+    next: Arc<AtomicUsize>,
+    candidate: Arc<Candidate>,
+    baseline: Option<Arc<Candidate>>,
+    pacer: Arc<Option<Pacer>>,
+    options: RunOptions,
+}
+
+impl Worker {
+    async fn work(self) -> Vec<(usize, Outcome)> {
+        let mut done = Vec::new();
+        loop {
+            let g = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(group) = self.groups.get(g) else {
+                return done;
+            };
+            for &i in group {
+                if self.options.cancel.is_cancelled() {
+                    return done;
+                }
+                if let Some(p) = self.pacer.as_ref() {
+                    tokio::select! {
+                        () = self.options.cancel.cancelled() => return done,
+                        () = p.wait() => {}
+                    }
+                }
+                let record = &self.records[i];
+                let (candidate, baseline) = match &self.baseline {
+                    Some(b) => {
+                        let (c, b) = tokio::join!(
+                            call(&self.candidate, record, &self.options),
+                            call(b, record, &self.options)
+                        );
+                        (c, Some(b))
+                    }
+                    None => (call(&self.candidate, record, &self.options).await, None),
+                };
+                let cancelled = candidate == Reply::Cancelled;
+                done.push((
+                    i,
+                    Outcome {
+                        seq: record.seq,
+                        candidate,
+                        baseline,
+                    },
+                ));
+                if cancelled {
+                    return done;
+                }
+                self.options.progress.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One record to one candidate, with the timeout and the retries.
+async fn call(candidate: &Candidate, record: &Record, options: &RunOptions) -> Reply {
+    let mut attempts = 0u32;
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        attempts += 1;
+        let start = Instant::now();
+        let result = tokio::select! {
+            biased;
+            () = options.cancel.cancelled() => return Reply::Cancelled,
+            r = tokio::time::timeout(options.timeout, candidate.call(record)) => r,
+        };
+        let failure = match result {
+            Ok(Ok(output)) => {
+                return Reply::Answered(Answer {
+                    output,
+                    latency_ms: start.elapsed().as_secs_f64() * 1000.0,
+                    attempts,
+                })
+            }
+            Ok(Err(f)) => f,
+            Err(_) => CallFailure::new(
+                FailureKind::Timeout,
+                format!("no answer within {} ms", options.timeout.as_millis()),
+                true,
+            ),
+        };
+        if !failure.retryable || attempts > options.retries {
+            return Reply::Failed { failure, attempts };
+        }
+        tokio::select! {
+            () = options.cancel.cancelled() => return Reply::Cancelled,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Spaces starts evenly: at most `rate` per second over the whole run.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate_per_s: f64) -> Pacer {
+        let interval = if rate_per_s > 0.0 {
+            Duration::from_secs_f64(1.0 / rate_per_s)
+        } else {
+            Duration::ZERO
+        };
+        Pacer {
+            interval,
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::entry::ModelRef;
+    use serde_json::json;
+
+    fn rec(seq: u64, session: Option<&str>) -> Record {
+        Record {
+            seq,
+            input: json!({"n": seq}),
+            output: json!({"n": seq}),
+            params: None,
+            model: ModelRef {
+                name: "m".into(),
+                version: "1".into(),
+                digest: None,
+            },
+            session: session.map(str::to_owned),
+            latency_ms: None,
+            decision: None,
+            score: None,
+        }
+    }
+
+    #[test]
+    fn sessions_group_in_record_order() {
+        let r = [
+            rec(0, Some("a")),
+            rec(1, None),
+            rec(2, Some("b")),
+            rec(3, Some("a")),
+            rec(4, None),
+        ];
+        assert_eq!(
+            session_groups(&r),
+            vec![vec![0, 3], vec![1], vec![2], vec![4]]
+        );
+        let long = [rec(0, None), rec(1, Some("b")), rec(2, Some("b"))];
+        assert_eq!(session_groups(&long), vec![vec![1, 2], vec![0]]);
+    }
+
+    #[tokio::test]
+    async fn every_record_gets_an_outcome_and_failures_are_per_record() {
+        // Echo the request back, except for seqs divisible by 3.
+        let script = r#"while IFS= read -r l; do case "$l" in *'"seq":3,'*|*'"seq":6,'*) echo '{"error":"nope"}';; *) echo "$l";; esac; done"#;
+        let c = Arc::new(Candidate::command(script).await.expect("starts"));
+        let records: Vec<Record> = (0..8)
+            .map(|s| rec(s, Some(if s % 2 == 0 { "x" } else { "y" })))
+            .collect();
+        let opts = RunOptions {
+            concurrency: 4,
+            ..RunOptions::default()
+        };
+        let out = replay(Arc::new(records), c.clone(), None, &opts).await;
+        c.shutdown().await;
+        let failed: Vec<u64> = out
+            .iter()
+            .filter(|o| matches!(o.candidate, Reply::Failed { .. }))
+            .map(|o| o.seq)
+            .collect();
+        assert_eq!(failed, vec![3, 6]);
+        assert_eq!(
+            out.iter().map(|o| o.seq).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
+        assert_eq!(opts.progress.load(Ordering::Relaxed), 8);
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_retried_then_reported() {
+        let c = Arc::new(Candidate::command("sleep 5").await.expect("starts"));
+        let opts = RunOptions {
+            timeout: Duration::from_millis(50),
+            retries: 2,
+            ..RunOptions::default()
+        };
+        let out = replay(Arc::new(vec![rec(0, None)]), c.clone(), None, &opts).await;
+        match &out[0].candidate {
+            Reply::Failed { failure, attempts } => {
+                assert_eq!((failure.kind, *attempts), (FailureKind::Timeout, 3));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn cancelling_reports_the_rest_as_cancelled() {
+        let c = Arc::new(Candidate::command("sleep 5").await.expect("starts"));
+        let opts = RunOptions {
+            timeout: Duration::from_secs(30),
+            ..RunOptions::default()
+        };
+        let cancel = opts.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancel.cancel();
+        });
+        let records: Vec<Record> = (0..5).map(|s| rec(s, Some("one"))).collect();
+        let out = replay(Arc::new(records), c.clone(), None, &opts).await;
+        assert!(out.iter().all(|o| o.candidate == Reply::Cancelled));
+        c.shutdown().await;
+    }
+}

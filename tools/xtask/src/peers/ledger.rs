@@ -1,0 +1,118 @@
+//! The measurements taken on a Cairn ledger once its writer is done, the same
+//! for the daemon's ledger and the embedded one: a full `verify`, the
+//! subject's hour through the subject index, and the settled size on disk.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cairn_core::checkpoint::NoteVerifier;
+use cairn_core::entry::{EntryBody, PayloadSlot};
+use cairn_store::keys::IndexKind;
+use cairn_store::verify::{verify, VerifyOptions};
+use cairn_store::{Backend, Ledger, RocksBackend};
+
+use super::stats::{Disk, Fetch, Verify};
+use super::workload::{SubjectHour, Workload};
+
+/// Verify the whole ledger: chain, tree, payload commitments and, with a key,
+/// every stored checkpoint's signature and root.
+pub fn verify_whole<B: Backend>(
+    ledger: &Ledger<B>,
+    key: Option<&NoteVerifier>,
+    w: &Workload,
+) -> Result<Verify> {
+    let started = Instant::now();
+    let report = verify(
+        ledger,
+        VerifyOptions {
+            verifier: key,
+            ..VerifyOptions::default()
+        },
+    )
+    .context("verifying the ledger")?;
+    let took = started.elapsed();
+    if let Some(d) = report.first_damage() {
+        eprintln!("bench-peers: the ledger is damaged: {d:?}");
+    }
+    let how = if key.is_some() {
+        "cairn_store::verify: chain, Merkle tree, payload commitments, checkpoint signatures"
+    } else {
+        "cairn_store::verify: chain, Merkle tree, payload commitments"
+    };
+    Ok(Verify::new(
+        took,
+        report.entries_checked,
+        report.intact() && report.entries_checked == w.decisions,
+        w.bytes,
+        how,
+    ))
+}
+
+/// Fetch the subject's hour whole: seqs from the subject index, each entry
+/// (for its event time), and both payloads of those in the hour.
+pub fn subject_hour<B: Backend>(ledger: &Ledger<B>, q: &SubjectHour) -> Result<u64> {
+    let seqs = ledger
+        .index_seqs(IndexKind::Subject, &q.subject, usize::MAX)
+        .context("reading the subject index")?;
+    let mut rows = 0u64;
+    for seq in seqs {
+        let entry = ledger.entry(seq)?;
+        let EntryBody::DecisionV1(d) = &entry.body else {
+            continue;
+        };
+        let at = d.event_time_us.unwrap_or(entry.recorded_at_us);
+        if at < q.from_us || at >= q.to_us {
+            continue;
+        }
+        for slot in PayloadSlot::ALL {
+            std::hint::black_box(ledger.payload(seq, slot)?);
+        }
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// The subject's hour, timed.
+pub fn fetch<B: Backend>(ledger: &Ledger<B>, q: &SubjectHour) -> Result<Fetch> {
+    Fetch::measure(
+        "subject index, then each entry and both payloads (in process)",
+        || subject_hour(ledger, q),
+    )
+}
+
+/// Flush the memtables and compact, then count the directory: the size the
+/// ledger settles at. Returns (settled, before settling).
+pub fn settled_size(ledger: &Ledger<RocksBackend>, db: &Path, w: &Workload) -> Result<(Disk, u64)> {
+    let before = dir_bytes(db);
+    ledger.backend().flush().context("flushing the ledger")?;
+    ledger
+        .backend()
+        .compact()
+        .context("compacting the ledger")?;
+    let disk = Disk::new(
+        dir_bytes(db),
+        w.decisions,
+        w.bytes,
+        "the RocksDB directory after flush and compaction",
+    );
+    Ok((disk, before))
+}
+
+/// Bytes of all files under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(path, m)| {
+            if m.is_dir() {
+                dir_bytes(&path)
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}

@@ -1,5 +1,5 @@
 //! The result of a run: one JSON document (`peers.json`) and its Markdown
-//! rendering, with the comparison against the targets.
+//! rendering, with the comparison against Cairn's targets.
 
 use std::fmt::Write;
 
@@ -49,7 +49,7 @@ pub struct WorkloadInfo {
     pub subject_hour: SubjectHour,
 }
 
-/// Cairn (the daemon) against PostgreSQL, as the targets put it.
+/// Cairn (the daemon) against PostgreSQL, as Cairn's targets put it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// cairnd's decisions/s over PostgreSQL's.

@@ -704,3 +704,42 @@ fn the_html_report_renders_in_headless_chromium() {
         "paths shown"
     );
 }
+
+#[test]
+fn a_run_is_recorded_through_a_running_daemon_that_holds_the_ledger() {
+    let r = Recorded::new(12, 60, &[]);
+    let daemon = crate::support::Cairnd::start(&r.ledger.data, &[]);
+    let candidate = cmd("--version v2");
+
+    // The daemon holds the lock: recording locally fails and says what to do.
+    let local = r.replay(&["--candidate-cmd", &candidate]);
+    assert_ne!(local.code, 0);
+    assert!(local.stderr.contains("--daemon"), "{}", local.stderr);
+
+    let results = r.ledger.path("results.json");
+    let url = daemon.url();
+    let run = r
+        .replay(&[
+            "--candidate-cmd",
+            &candidate,
+            "--daemon",
+            &url,
+            "--json-out",
+            p(&results),
+        ])
+        .ok();
+    assert!(
+        run.stderr.contains("recorded as replay entry 60"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+
+    let verify = crate::support::verify_json(&r.ledger.data, &[]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    let shown = r
+        .ledger
+        .cairn(&["replay", "show"], &["60", "--results", p(&results)])
+        .ok();
+    assert!(shown.stdout.contains("replay"), "{}", shown.stdout);
+}

@@ -91,7 +91,17 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
     write_outputs(&args, &report)?;
     if !args.no_record {
         let json = report.to_json_bytes();
-        let seq = evidence::record(dir, &report, &plan.candidate_model, results_digest(&json))?;
+        let daemon = args
+            .daemon
+            .as_deref()
+            .map(|url| (url, args.token.as_deref()));
+        let seq = evidence::record(
+            dir,
+            daemon,
+            &report,
+            &plan.candidate_model,
+            results_digest(&json),
+        )?;
         eprintln!(
             "recorded as replay entry {seq}; results digest {}",
             hex::encode(results_digest(&json))

@@ -146,6 +146,24 @@ pub(super) struct RunArgs {
     /// Do not append a replay entry to the ledger.
     #[arg(long, help_heading = "Output")]
     pub no_record: bool,
+    /// Record the run through this running `cairnd` (e.g. `http://127.0.0.1:7070`)
+    /// instead of opening the ledger: needed while the daemon holds it.
+    #[arg(
+        long,
+        env = "CAIRN_DAEMON",
+        value_name = "URL",
+        help_heading = "Output"
+    )]
+    pub daemon: Option<String>,
+    /// Bearer token for `--daemon` (needs write rights to `cairn.replay`).
+    #[arg(
+        long,
+        env = "CAIRN_TOKEN",
+        value_name = "TOKEN",
+        help_heading = "Output",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// A run, checked and parsed.

@@ -15,9 +15,16 @@ use cairn_store::Append;
 use super::args::ShowArgs;
 use crate::{datadir, output};
 
-/// Append the run's `replay` entry; returns its seq. This is the only moment the
+/// Append the run's `replay` entry, locally or through a running daemon
+/// (`daemon` = URL and token); returns its seq. This is the only moment the
 /// ledger's lock is taken.
-pub fn record(dir: &Path, report: &Report, model: &Option<ModelRef>, digest: Hash) -> Result<u64> {
+pub fn record(
+    dir: &Path,
+    daemon: Option<(&str, Option<&str>)>,
+    report: &Report,
+    model: &Option<ModelRef>,
+    digest: Hash,
+) -> Result<u64> {
     let entry = ReplayV1 {
         candidate: report.candidate.endpoint.clone(),
         candidate_model: model.clone(),
@@ -27,8 +34,12 @@ pub fn record(dir: &Path, report: &Report, model: &Option<ModelRef>, digest: Has
         errors: report.errors,
         results_digest: digest,
     };
+    if let Some((url, token)) = daemon {
+        return record_through_daemon(url, token, &entry);
+    }
     let ledger = datadir::open(dir).context(
-        "opening the ledger to record the run (if cairnd holds it, rerun with --no-record)",
+        "opening the ledger to record the run (if cairnd holds it, pass --daemon URL to \
+         record through it, or --no-record)",
     )?;
     let receipts = ledger
         .append(vec![Append::Replay(entry)], output::now_us())
@@ -38,6 +49,47 @@ pub fn record(dir: &Path, report: &Report, model: &Option<ModelRef>, digest: Has
         .first()
         .map(|r| r.seq)
         .context("the ledger returned no receipt")
+}
+
+/// `POST /v1/replays` to a running daemon; returns the entry's seq.
+fn record_through_daemon(url: &str, token: Option<&str>, entry: &ReplayV1) -> Result<u64> {
+    let body = serde_json::json!({
+        "candidate": entry.candidate,
+        "candidate_model": entry.candidate_model.as_ref().map(|m| serde_json::json!({
+            "name": m.name, "version": m.version, "digest": m.digest,
+        })),
+        "selection": serde_json::from_str::<serde_json::Value>(&entry.selection)
+            .unwrap_or_else(|_| serde_json::Value::String(entry.selection.clone())),
+        "selected": entry.selected,
+        "replayed": entry.replayed,
+        "errors": entry.errors,
+        "results_digest": hex::encode(entry.results_digest),
+    });
+    let endpoint = format!("{}/v1/replays", url.trim_end_matches('/'));
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .context("making an HTTP client")?;
+    let mut request = client.post(&endpoint).json(&body);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request
+        .send()
+        .with_context(|| format!("recording the run through {endpoint}"))?;
+    let status = response.status();
+    let answer: serde_json::Value = response
+        .json()
+        .with_context(|| format!("reading the answer of {endpoint} ({status})"))?;
+    if !status.is_success() {
+        bail!(
+            "{endpoint} refused the replay record ({status}): {}",
+            answer["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    answer["seq"]
+        .as_u64()
+        .with_context(|| format!("{endpoint} answered without a seq: {answer}"))
 }
 
 /// `cairn replay show SEQ`.

@@ -40,7 +40,7 @@ const DRAIN_BYTES_MAX: usize = 1 << 20;
 
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// One JSON decision; answered with one receipt.
     Single,
     /// NDJSON, one decision per line; answered with `{"receipts": [...]}`.
@@ -55,7 +55,7 @@ struct Numbered {
 }
 
 #[derive(Serialize)]
-struct ReceiptJson {
+pub(super) struct ReceiptJson {
     seq: u64,
     leaf_hash: String,
     duplicate: bool,
@@ -114,7 +114,10 @@ pub async fn decisions(
 }
 
 /// Checks that need no body: token, content type, readiness.
-fn admit<'a>(app: &'a AppState, headers: &HeaderMap) -> Result<(Access<'a>, Framing), ApiError> {
+pub(super) fn admit<'a>(
+    app: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<(Access<'a>, Framing), ApiError> {
     let access = app.auth.authenticate(headers).map_err(unauthorized)?;
     let framing = framing(headers)?;
     if let Err(reason @ NotReady::Poisoned(_)) = app.health.ready() {
@@ -152,7 +155,7 @@ fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
 }
 
 /// Read and drop a body that will not be used, up to [`DRAIN_BYTES_MAX`].
-async fn discard(mut body: Body, headers: &HeaderMap) {
+pub(super) async fn discard(mut body: Body, headers: &HeaderMap) {
     // A client waiting for `100 Continue` has sent nothing; do not invite it to.
     if headers.contains_key(EXPECT) {
         return;
@@ -191,7 +194,7 @@ fn queue_full(app: &AppState) -> ApiError {
 
 /// Read the body within `body_bytes_max`, holding its bytes in the admission
 /// budget until the answer is sent.
-async fn read_body(
+pub(super) async fn read_body(
     app: &AppState,
     headers: &HeaderMap,
     mut body: Body,
@@ -472,7 +475,7 @@ fn prepare(parsed: Vec<Numbered>, framing: Framing) -> Result<Vec<Append>, ApiEr
     }
 }
 
-fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
+pub(super) fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
     let retry = app.limits.retry_after_s;
     match e {
         SubmitError::QueueFull => ApiError::new(

@@ -7,6 +7,9 @@
 mod append;
 mod ops;
 mod read;
+mod replay;
+
+pub use replay::REPLAY_STREAM;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +34,7 @@ use crate::store::ServedLedger;
 /// OpenAPI's `{param}` syntax.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/decisions"),
+    ("POST", "/v1/replays"),
     ("GET", "/v1/checkpoint"),
     ("GET", "/v1/proofs/inclusion"),
     ("GET", "/v1/proofs/consistency"),
@@ -62,6 +66,7 @@ pub struct AppState {
 fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
     Some(match (method, path) {
         ("POST", "/v1/decisions") => post(append::decisions),
+        ("POST", "/v1/replays") => post(replay::replays),
         ("GET", "/v1/checkpoint") => get(read::checkpoint),
         ("GET", "/v1/proofs/inclusion") => get(read::inclusion),
         ("GET", "/v1/proofs/consistency") => get(read::consistency),

@@ -9,7 +9,7 @@ use std::path::Path;
 use cairn_core::decision::{format_time_us, parse_time_us};
 use serde_json::Value;
 
-use crate::support::{run, Run, TestLedger};
+use crate::support::{run, TestLedger};
 
 /// One appended decision, as the brute-force pass sees it.
 #[derive(Debug, Clone)]
@@ -463,49 +463,6 @@ fn works_while_the_daemon_holds_the_ledger() {
     assert!(daemon.stop().success());
 }
 
-/// Opens `page` in headless Chromium and returns the DOM after its scripts ran.
-fn rendered_dom(page: &Path, profile: &Path) -> Run {
-    let chromium = Path::new("/usr/bin/chromium");
-    assert!(
-        chromium.exists(),
-        "Chromium is not installed: run scripts/browser.sh (it installs the Debian package chromium)"
-    );
-    let url = format!("file://{}", page.display());
-    let profile = format!("--user-data-dir={}", profile.display());
-    run_program(
-        "timeout",
-        &[
-            "120",
-            "/usr/bin/chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &profile,
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            &url,
-        ],
-    )
-}
-
-fn run_program(program: &str, args: &[&str]) -> Run {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 #[test]
 fn the_html_page_renders_in_chromium_without_errors() {
     let (l, _) = synthetic("e2e.example/incident-html", 3000, &[]);
@@ -530,7 +487,7 @@ fn the_html_page_renders_in_chromium_without_errors() {
         .len();
     let streams = report["summary"]["by_stream"].as_object().unwrap().len();
 
-    let dom = rendered_dom(&page, &l.path("chromium-profile"));
+    let dom = crate::support::rendered_dom(&page);
     assert_eq!(dom.code, 0, "chromium failed: {}", dom.stderr);
     let body = dom.stdout;
     assert!(

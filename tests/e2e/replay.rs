@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -644,11 +644,6 @@ fn ctrl_c_stops_cleanly_and_writes_the_partial_report() {
 
 #[test]
 fn the_html_report_renders_in_headless_chromium() {
-    let chromium = PathBuf::from("/usr/bin/chromium");
-    assert!(
-        chromium.exists(),
-        "Chromium is missing: run scripts/browser.sh to install it (the HTML report test opens the page headless)"
-    );
     let r = Recorded::new(13, 300, &["--noisy"]);
     let page = r.ledger.path("report.html");
     let candidate = cmd("--version v3");
@@ -668,24 +663,8 @@ fn the_html_report_renders_in_headless_chromium() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "self-contained"
     );
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let out = crate::support::rendered_dom(&page);
+    let dom = &out.stdout;
     let body = dom
         .split("<body")
         .nth(1)
@@ -695,7 +674,7 @@ fn the_html_report_renders_in_headless_chromium() {
     assert!(
         body.contains("data-rendered=\"ok\""),
         "not rendered: {body}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     // The charts were drawn: SVG for the flip matrix, the histograms and the path bars.
     assert!(dom.matches("<svg").count() >= 3, "charts drawn");

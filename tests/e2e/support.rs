@@ -228,3 +228,35 @@ impl Drop for Cairnd {
         }
     }
 }
+
+/// Opens `page` in headless Chromium (installed by `scripts/browser.sh`) and
+/// returns the DOM after its scripts ran, on stdout.
+pub fn rendered_dom(page: &Path) -> Run {
+    let chromium = Path::new("/usr/bin/chromium");
+    assert!(
+        chromium.exists(),
+        "Chromium is not installed: run scripts/browser.sh (it installs the Debian package chromium)"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    Run::from(out)
+}

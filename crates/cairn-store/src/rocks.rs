@@ -38,9 +38,10 @@ fn db_options(create: bool) -> Options {
     opts.create_if_missing(create);
     opts.create_missing_column_families(create);
     opts.set_error_if_exists(create);
-    // Damage must surface as an error, never be skipped: refuse to open on any
-    // WAL corruption instead of silently dropping a corrupted tail.
-    opts.set_wal_recovery_mode(DBRecoveryMode::AbsoluteConsistency);
+    // A process killed in the middle of a WAL write leaves an incomplete last
+    // record: that batch was never fsynced nor acknowledged, so it is dropped. Any
+    // other WAL damage is an error, never skipped.
+    opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
     opts.set_paranoid_checks(true);
     opts.increase_parallelism(2);
     opts.set_max_background_jobs(2);
@@ -88,10 +89,9 @@ impl RocksBackend {
                 path: path.display().to_string(),
             });
         }
-        let mut opts = db_options(false);
-        // A writer may be in the middle of its WAL: a torn last record is the
-        // writer's business, not damage, so tolerate it here (read-only).
-        opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        // A writer may be in the middle of its WAL: its incomplete last record is
+        // tolerated, as on every open.
+        let opts = db_options(false);
         let cfs = Cf::ALL
             .iter()
             .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use cairn_core::decision::{Payload, PreparedDecision, SALT_LEN};
-use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1, ReplayV1};
+use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot, RedactionV1, ReplayV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher, Hash, ZERO_HASH};
 use cairn_core::merkle::{self, NodeSource, TreeEdge};
 
@@ -33,6 +33,25 @@ pub enum Append {
     Redaction(RedactionV1),
     /// Evidence of a replay run.
     Replay(ReplayV1),
+    /// A decision whose payloads were already compressed by [`Ledger::pack`],
+    /// off the appending thread.
+    Packed(PackedDecision),
+}
+
+/// A decision ready to append, its payloads compressed (salt ‖ bytes, as
+/// stored). Made only by [`Ledger::pack`], so what is stored is always what the
+/// ledger's own codec produced.
+#[derive(Debug, Clone)]
+pub struct PackedDecision {
+    body: DecisionV1,
+    stored: [Vec<u8>; 2],
+}
+
+impl PackedDecision {
+    /// The entry body.
+    pub fn body(&self) -> &DecisionV1 {
+        &self.body
+    }
 }
 
 /// Proof that an entry is durable: its seq and leaf hash.
@@ -327,6 +346,19 @@ impl<B: Backend> Ledger<B> {
         Ok(receipts)
     }
 
+    /// Compress a decision's payloads now, so that an append of it does not have
+    /// to: request handlers call this on their own threads and the appending
+    /// thread only sequences. A value compressed with a dictionary that is
+    /// replaced before the append stays readable (every dictionary is kept).
+    pub fn pack(&self, d: PreparedDecision) -> Append {
+        let codec = self.codec();
+        let stored = [&d.input, &d.output].map(|p| compress_payload(&codec, p));
+        Append::Packed(PackedDecision {
+            body: d.body,
+            stored,
+        })
+    }
+
     /// Compress the payloads of a batch, on several threads for large batches:
     /// payloads are most of the bytes, and they do not depend on the chain.
     fn compress_payloads(&self, items: &[Append]) -> Vec<Vec<Vec<u8>>> {
@@ -336,13 +368,17 @@ impl<B: Backend> Ledger<B> {
             match item {
                 Append::Decision(d) => [&d.input, &d.output]
                     .iter()
-                    .map(|p| codec.compress(&[&p.salt[..], &p.bytes].concat()))
+                    .map(|p| compress_payload(codec, p))
                     .collect(),
                 _ => Vec::new(),
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if items.len() < PARALLEL_BATCH_MIN || threads < 2 {
+        let unpacked = items
+            .iter()
+            .filter(|i| matches!(i, Append::Decision(_)))
+            .count();
+        if unpacked < PARALLEL_BATCH_MIN || threads < 2 {
             return items.iter().map(one).collect();
         }
         let chunk = items.len().div_ceil(threads);
@@ -365,9 +401,14 @@ impl<B: Backend> Ledger<B> {
         payloads: Vec<Vec<u8>>,
         recorded_at_us: i64,
     ) -> Result<Receipt> {
-        if let Append::Decision(d) = &item {
-            if let Some(key) = &d.body.idempotency_key {
-                let ik = keys::idempotency_key(&d.body.stream, key);
+        let decision = match &item {
+            Append::Decision(d) => Some(&d.body),
+            Append::Packed(p) => Some(&p.body),
+            Append::Redaction(_) | Append::Replay(_) => None,
+        };
+        if let Some(d) = decision {
+            if let Some(key) = &d.idempotency_key {
+                let ik = keys::idempotency_key(&d.stream, key);
                 if let Some(r) = st.seen_keys.get(&ik) {
                     return Ok(Receipt {
                         duplicate: true,
@@ -387,8 +428,13 @@ impl<B: Backend> Ledger<B> {
             }
         }
         let seq = st.head.size;
+        let mut payloads = payloads;
         let body = match item {
             Append::Decision(d) => EntryBody::DecisionV1(d.body),
+            Append::Packed(p) => {
+                payloads = p.stored.into();
+                EntryBody::DecisionV1(p.body)
+            }
             Append::Redaction(r) => {
                 self.stage_redaction(st, &r, seq)?;
                 EntryBody::RedactionV1(r)
@@ -704,6 +750,13 @@ struct Staged {
     /// Entries durable before this batch.
     committed: u64,
     seen_keys: HashMap<Vec<u8>, Receipt>,
+}
+
+fn compress_payload(codec: &Codec, p: &Payload) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(p.salt.len() + p.bytes.len());
+    raw.extend_from_slice(&p.salt);
+    raw.extend_from_slice(&p.bytes);
+    codec.compress(&raw)
 }
 
 fn read_size<B: Backend>(backend: &B) -> Result<u64> {

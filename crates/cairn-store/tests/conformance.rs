@@ -189,6 +189,54 @@ fn dictionary_is_trained_and_old_values_stay_readable<H: Harness>() {
     assert_eq!(report.payloads_checked, 1000);
 }
 
+fn packed_decisions_are_stored_like_plain_ones<H: Harness>() {
+    let (h, h2) = (H::new(), H::new());
+    let plain = Ledger::create(h.create(), "t").unwrap();
+    let mut packed = Ledger::create(h2.create(), "t").unwrap();
+    packed.set_dict_train_at(100);
+    let items = decisions(5, 300);
+    // Packed before the dictionary exists, appended after it was trained.
+    let early: Vec<Append> = items[150..]
+        .iter()
+        .map(|a| match a {
+            Append::Decision(d) => packed.pack(d.clone()),
+            _ => unreachable!(),
+        })
+        .collect();
+    let mut want = plain.append(items.clone(), 7).unwrap();
+    let mut got = packed.append(items[..150].to_vec(), 7).unwrap();
+    assert!(packed
+        .backend()
+        .get(Cf::Meta, &keys::meta::dict(1))
+        .unwrap()
+        .is_some());
+    got.extend(packed.append(early, 7).unwrap());
+    // A packed repeat of an idempotency key is answered with the first receipt.
+    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"idempotency_key":"k"}"#;
+    let Append::Decision(d) = one(line) else {
+        unreachable!()
+    };
+    want.extend(plain.append(vec![one(line), one(line)], 8).unwrap());
+    got.extend(
+        packed
+            .append(vec![packed.pack(d.clone()), packed.pack(d)], 8)
+            .unwrap(),
+    );
+    assert_eq!(got, want, "same receipts, leaf hashes and duplicates");
+    for seq in 0..plain.size() {
+        for slot in PayloadSlot::ALL {
+            assert_eq!(
+                packed.payload(seq, slot).unwrap(),
+                plain.payload(seq, slot).unwrap(),
+                "seq {seq} {slot:?}"
+            );
+        }
+    }
+    let report = verify_all(&packed);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.payloads_checked, 2 * packed.size());
+}
+
 fn redaction_erases_payloads_and_verify_says_so<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 20);
@@ -384,6 +432,10 @@ macro_rules! conformance {
             #[test]
             fn dictionary_is_trained_and_old_values_stay_readable() {
                 super::dictionary_is_trained_and_old_values_stay_readable::<$harness>();
+            }
+            #[test]
+            fn packed_decisions_are_stored_like_plain_ones() {
+                super::packed_decisions_are_stored_like_plain_ones::<$harness>();
             }
             #[test]
             fn redaction_erases_payloads_and_verify_says_so() {

@@ -7,6 +7,8 @@
 //! request that passed all of them reaches the sequencer, so a batch is stored
 //! whole or not at all.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
@@ -27,6 +29,7 @@ use crate::config::Limits;
 use crate::error::{ApiError, ErrorCode, LineError};
 use crate::health::NotReady;
 use crate::sequencer::SubmitError;
+use crate::store::ServedLedger;
 
 /// Most per-line errors listed in one answer.
 pub const LINE_ERRORS_SHOWN: usize = 100;
@@ -94,7 +97,8 @@ pub async fn decisions(
     let limits = app.limits;
     let parsed = off_thread(len, move || parse(framing, &bytes, &limits)).await??;
     authorize(&access, &parsed, framing)?;
-    let items = off_thread(len, move || prepare(parsed, framing)).await??;
+    let ledger = Arc::clone(&app.ledger);
+    let items = off_thread(len, move || prepare(&ledger, parsed, framing)).await??;
     let receipts = app
         .sequencer
         .submit(items, len)
@@ -439,8 +443,13 @@ fn entry_bytes_bound(d: &DecisionV1) -> usize {
     FIXED + strings
 }
 
-/// Salt, commit and check every decision.
-fn prepare(parsed: Vec<Numbered>, framing: Framing) -> Result<Vec<Append>, ApiError> {
+/// Salt, commit, check and compress every decision (compression here, on the
+/// request's thread, keeps it off the sequencer).
+fn prepare(
+    ledger: &ServedLedger,
+    parsed: Vec<Numbered>,
+    framing: Framing,
+) -> Result<Vec<Append>, ApiError> {
     let mut salts = vec![0u8; parsed.len() * 2 * SALT_LEN];
     getrandom::fill(&mut salts)
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("no randomness for salts: {e}")))?;
@@ -462,7 +471,7 @@ fn prepare(parsed: Vec<Numbered>, framing: Framing) -> Result<Vec<Append>, ApiEr
                 ),
             });
         } else {
-            items.push(Append::Decision(prepared));
+            items.push(ledger.pack(prepared));
         }
     }
     match (bad.first(), framing) {
@@ -586,8 +595,13 @@ mod tests {
         let line = format!(
             r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":1,"output":2,"params":{{"p":[{params}]}}}}"#
         );
+        let ledger: ServedLedger = cairn_store::Ledger::create(
+            Box::new(cairn_store::MemoryBackend::default()) as crate::store::AnyStore,
+            "test",
+        )
+        .unwrap();
         let err = parse_single(line.as_bytes(), &Limits::default())
-            .and_then(|parsed| prepare(parsed, Framing::Single).map(|_| ()))
+            .and_then(|parsed| prepare(&ledger, parsed, Framing::Single).map(|_| ()))
             .unwrap_err();
         assert!(err.message().contains("params"), "{}", err.message());
     }

@@ -373,12 +373,15 @@ impl<B: Backend> Ledger<B> {
                 _ => Vec::new(),
             }
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         let unpacked = items
             .iter()
             .filter(|i| matches!(i, Append::Decision(_)))
             .count();
-        if unpacked < PARALLEL_BATCH_MIN || threads < 2 {
+        if unpacked < PARALLEL_BATCH_MIN {
+            return items.iter().map(one).collect();
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if threads < 2 {
             return items.iter().map(one).collect();
         }
         let chunk = items.len().div_ceil(threads);

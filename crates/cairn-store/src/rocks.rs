@@ -13,6 +13,9 @@ use crate::error::{Result, StoreError};
 /// Most memory all memtables of a ledger may hold before RocksDB flushes them.
 pub const DB_WRITE_BUFFER_BYTES_MAX: usize = 256 << 20;
 
+/// Memtable size of the index column family.
+const INDEX_WRITE_BUFFER_BYTES: usize = 8 << 20;
+
 /// A ledger's RocksDB database.
 pub struct RocksBackend {
     db: DB,
@@ -61,6 +64,12 @@ fn cf_options(cf: Cf) -> Options {
         Cf::Entries | Cf::Payloads | Cf::Nodes => DBCompressionType::None,
     };
     opts.set_compression_type(compression);
+    if cf == Cf::Index {
+        // Index keys land all over the key space, so every memtable insert walks
+        // the skip list from the top; a small memtable keeps that walk in the CPU
+        // cache (measured: the daemon's sequencer spent most of its time there).
+        opts.set_write_buffer_size(INDEX_WRITE_BUFFER_BYTES);
+    }
     opts
 }
 

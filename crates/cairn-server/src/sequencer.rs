@@ -7,15 +7,19 @@
 //! RocksDB write batch and one fsync for many requests (group commit). Only then
 //! does it answer each request with its slice of the receipts, in order.
 //!
-//! It is an OS thread, not a task, because RocksDB writes and fsyncs block.
-//! After a failed write every request of the group gets the error, the daemon
-//! is marked poisoned and refuses further appends; reads go on.
+//! Staging and writing are pipelined over two OS threads (not tasks: RocksDB
+//! writes and fsyncs block): the sequencer chains, hashes and indexes the next
+//! group while the writer thread compresses, writes and fsyncs the one before,
+//! strictly in order. A group is answered only once it is durable.
+//! After a failed write every request of that group and of every group staged
+//! after it gets the error, the daemon is marked poisoned and refuses further
+//! appends; reads go on.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cairn_store::{Append, Receipt};
+use cairn_store::{Append, Receipt, StagedAppend};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
@@ -51,6 +55,9 @@ pub enum SubmitError {
         reason: String,
     },
 }
+
+/// Most staged groups waiting for the writer.
+const STAGED_GROUPS_MAX: usize = 16;
 
 type Reply = oneshot::Sender<Result<Vec<Receipt>, SubmitError>>;
 
@@ -112,9 +119,25 @@ impl Sequencer {
             tx,
             metrics: Arc::clone(&shared.metrics),
         };
+        // Groups staged while the writer is busy wait here; it writes all that
+        // wait as one (one fsync).
+        let (staged_tx, staged_rx) = std::sync::mpsc::sync_channel::<Staged>(STAGED_GROUPS_MAX);
+        let writer = Writer {
+            ledger: Arc::clone(&ledger),
+            shared: shared.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("cairn-writer".into())
+            .spawn(move || writer.run(staged_rx))?;
         let thread = std::thread::Builder::new()
             .name("cairn-sequencer".into())
-            .spawn(move || Worker::new(ledger, limits, shared).run(rx))?;
+            .spawn(move || {
+                Worker::new(ledger, limits, shared, staged_tx).run(rx);
+                // The sender is gone: the writer commits what it holds and stops.
+                if writer.join().is_err() {
+                    error!("the writer thread panicked");
+                }
+            })?;
         Ok(Sequencer { handle, thread })
     }
 
@@ -167,20 +190,34 @@ impl SequencerHandle {
     }
 }
 
+/// A staged group on its way to the writer.
+struct Staged {
+    staged: StagedAppend,
+    replies: Vec<(Reply, usize)>,
+    total: usize,
+}
+
 struct Worker {
     ledger: Arc<ServedLedger>,
     limits: CommitLimits,
     shared: Shared,
+    writer: std::sync::mpsc::SyncSender<Staged>,
     /// The last `recorded_at_us` given, so that times never go backwards along the chain.
     last_time_us: i64,
 }
 
 impl Worker {
-    fn new(ledger: Arc<ServedLedger>, limits: CommitLimits, shared: Shared) -> Worker {
+    fn new(
+        ledger: Arc<ServedLedger>,
+        limits: CommitLimits,
+        shared: Shared,
+        writer: std::sync::mpsc::SyncSender<Staged>,
+    ) -> Worker {
         Worker {
             ledger,
             limits,
             shared,
+            writer,
             last_time_us: i64::MIN,
         }
     }
@@ -256,6 +293,7 @@ impl Worker {
         self.last_time_us
     }
 
+    /// Stage a group and hand it to the writer.
     fn commit(&mut self, group: Vec<Job>) {
         let recorded_at_us = self.now_us();
         let metrics = &self.shared.metrics;
@@ -269,15 +307,80 @@ impl Worker {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
         }
-        let started = Instant::now();
-        let result = self.ledger.append(items, recorded_at_us);
-        metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
-        match result {
-            Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
-            Ok(receipts) => {
-                let reason = format!("{} receipts for {total} entries", receipts.len());
-                error!(%reason, "the ledger broke its contract");
+        match self.ledger.stage(items, recorded_at_us) {
+            Ok(staged) => {
+                let group = Staged {
+                    staged,
+                    replies,
+                    total,
+                };
+                if let Err(std::sync::mpsc::SendError(group)) = self.writer.send(group) {
+                    error!("the writer thread is gone");
+                    fail_all(group.replies, "the daemon's writer stopped");
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                metrics.observe_commit(total, replies.len(), Duration::ZERO, false);
+                error!(%reason, "group could not be staged");
                 fail_all(replies, &reason);
+            }
+        }
+    }
+}
+
+/// The thread that writes and fsyncs staged groups, in order, and answers them.
+struct Writer {
+    ledger: Arc<ServedLedger>,
+    shared: Shared,
+}
+
+impl Writer {
+    fn run(self, rx: std::sync::mpsc::Receiver<Staged>) {
+        while let Ok(first) = rx.recv() {
+            let mut groups = vec![first];
+            while groups.len() < STAGED_GROUPS_MAX {
+                match rx.try_recv() {
+                    Ok(group) => groups.push(group),
+                    Err(_) => break,
+                }
+            }
+            self.write(groups);
+        }
+        debug!("writer stopped");
+    }
+
+    /// Write every waiting group with one write and one fsync, then answer each.
+    fn write(&self, groups: Vec<Staged>) {
+        let metrics = &self.shared.metrics;
+        let total: usize = groups.iter().map(|g| g.total).sum();
+        let requests: usize = groups.iter().map(|g| g.replies.len()).sum();
+        let mut staged = Vec::with_capacity(groups.len());
+        let mut answers = Vec::with_capacity(groups.len());
+        for g in groups {
+            staged.push(g.staged);
+            answers.push((g.replies, g.total));
+        }
+        let started = Instant::now();
+        let result = self.ledger.commit_all(staged);
+        metrics.observe_commit(total, requests, started.elapsed(), result.is_ok());
+        match result {
+            Ok(receipts) if receipts.len() == answers.len() => {
+                for ((replies, total), receipts) in answers.into_iter().zip(receipts) {
+                    if receipts.len() == total {
+                        self.answer(replies, receipts);
+                    } else {
+                        let reason = format!("{} receipts for {total} entries", receipts.len());
+                        error!(%reason, "the ledger broke its contract");
+                        fail_all(replies, &reason);
+                    }
+                }
+            }
+            Ok(_) => {
+                error!("the ledger answered a different number of groups");
+                for (replies, _) in answers {
+                    fail_all(replies, "the ledger broke its contract");
+                }
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -287,7 +390,9 @@ impl Worker {
                 } else {
                     error!(%reason, "group commit failed");
                 }
-                fail_all(replies, &reason);
+                for (replies, _) in answers {
+                    fail_all(replies, &reason);
+                }
             }
         }
     }

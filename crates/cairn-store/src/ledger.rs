@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 
 use cairn_core::decision::{Payload, PreparedDecision, SALT_LEN};
 use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot, RedactionV1, ReplayV1};
@@ -17,7 +17,7 @@ use crate::keys::{self, meta, IndexKind};
 
 /// After this many entries the ledger trains its compression dictionary.
 pub const DICT_TRAIN_AT: u64 = 4096;
-/// Batches at least this long compress their payloads on several threads.
+/// Batches at least this long compress on several threads.
 const PARALLEL_BATCH_MIN: usize = 32;
 /// Most entries sampled to train a dictionary.
 const DICT_SAMPLES_MAX: u64 = 4096;
@@ -75,9 +75,35 @@ struct Head {
 /// The ledger's mutable state: its head and whether appends are refused.
 #[derive(Debug)]
 struct State {
+    /// The durable head.
     head: Head,
+    /// The head after every staged batch not yet committed, if any.
+    next: Option<Head>,
+    /// Idempotency keys of staged batches not yet committed, with their receipts.
+    pending_keys: HashMap<Vec<u8>, Receipt>,
     poisoned: Option<String>,
     dict_tried: bool,
+}
+
+/// A batch staged by [`Ledger::stage`]: chained, hashed and indexed on top of
+/// the batches staged before it, not yet written. [`Ledger::commit`] makes it
+/// durable; batches must be committed in the order they were staged.
+#[derive(Debug)]
+pub struct StagedAppend {
+    /// The size the ledger must have when this batch is committed.
+    base: u64,
+    batch: WriteBatch,
+    head: Head,
+    entries: Vec<(u64, Vec<u8>)>,
+    keys: Vec<Vec<u8>>,
+    receipts: Vec<Receipt>,
+}
+
+impl StagedAppend {
+    /// Entries the batch appends (duplicates excluded).
+    pub fn appended(&self) -> u64 {
+        self.head.size - self.base
+    }
 }
 
 /// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
@@ -90,6 +116,8 @@ pub struct Ledger<B: Backend> {
     origin: String,
     codec: RwLock<Codec>,
     state: Mutex<State>,
+    /// Held by [`Ledger::append`] from staging to commit.
+    appending: Mutex<()>,
     /// The committed size, readable without waiting for an append in progress.
     size: AtomicU64,
     dict_train_at: u64,
@@ -195,9 +223,12 @@ impl<B: Backend> Ledger<B> {
                     edge: TreeEdge::new(),
                     last_leaf: ZERO_HASH,
                 },
+                next: None,
+                pending_keys: HashMap::new(),
                 poisoned: Some("ledger opened for reading only".into()),
                 dict_tried: false,
             }),
+            appending: Mutex::new(()),
             size: AtomicU64::new(size),
             dict_train_at: DICT_TRAIN_AT,
         })
@@ -254,6 +285,8 @@ impl<B: Backend> Ledger<B> {
             edge,
             last_leaf,
         };
+        state.next = None;
+        state.pending_keys.clear();
         state.poisoned = None;
         self.size.store(size, Ordering::Release);
         Ok(())
@@ -313,34 +346,137 @@ impl<B: Backend> Ledger<B> {
     /// return one receipt per item in order. On a failed write nothing is stored
     /// and the ledger refuses appends until reopened.
     pub fn append(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
+        // Staging and committing under one lock keeps concurrent callers in order.
+        let _one_at_a_time = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        let staged = self.stage(items, recorded_at_us)?;
+        self.commit(staged)
+    }
+
+    /// Chain, hash and index `items` on top of everything staged so far, without
+    /// writing: the first half of [`Ledger::append`], for a caller that stages the
+    /// next batch while the previous one is being written and fsynced. The
+    /// receipts are only valid once [`Ledger::commit`] of this batch succeeded.
+    /// Nothing is changed when staging fails.
+    pub fn stage(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<StagedAppend> {
         let mut state = self.state();
         if let Some(reason) = &state.poisoned {
             return Err(StoreError::Poisoned {
                 reason: reason.clone(),
             });
         }
+        let tip = state.next.clone().unwrap_or_else(|| state.head.clone());
+        let base = tip.size;
         let mut staged = Staged {
             batch: WriteBatch::default(),
-            head: state.head.clone(),
+            head: tip,
             committed: state.head.size,
             seen_keys: HashMap::new(),
+            entries: Vec::new(),
         };
         let mut receipts = Vec::with_capacity(items.len());
         let compressed = self.compress_payloads(&items);
         for (item, payloads) in items.into_iter().zip(compressed) {
-            receipts.push(self.stage(&mut staged, item, payloads, recorded_at_us)?);
+            receipts.push(self.stage_one(
+                &mut staged,
+                &state.pending_keys,
+                item,
+                payloads,
+                recorded_at_us,
+            )?);
         }
-        if staged.head.size == state.head.size {
+        let keys: Vec<Vec<u8>> = staged.seen_keys.keys().cloned().collect();
+        if staged.head.size > base {
+            staged
+                .batch
+                .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
+            state.next = Some(staged.head.clone());
+            state.pending_keys.extend(staged.seen_keys);
+        }
+        Ok(StagedAppend {
+            base,
+            batch: staged.batch,
+            head: staged.head,
+            entries: staged.entries,
+            keys,
+            receipts,
+        })
+    }
+
+    /// Write a staged batch (one write, one fsync) and return its receipts. Batches
+    /// are committed in the order they were staged. On a failed write nothing of
+    /// it is stored, the ledger refuses appends until reopened, and every batch
+    /// staged after it fails too (it was chained on this one).
+    pub fn commit(&self, staged: StagedAppend) -> Result<Vec<Receipt>> {
+        let mut receipts = self.commit_all(vec![staged])?;
+        Ok(receipts.pop().unwrap_or_default())
+    }
+
+    /// Write several consecutive staged batches as one (one write, one fsync) and
+    /// return each one's receipts: all are stored or none is. See [`Ledger::commit`].
+    pub fn commit_all(&self, staged: Vec<StagedAppend>) -> Result<Vec<Vec<Receipt>>> {
+        let Some(last) = staged.last().map(|s| s.head.clone()) else {
+            return Ok(Vec::new());
+        };
+        {
+            let mut state = self.state();
+            if let Some(reason) = &state.poisoned {
+                return Err(StoreError::Poisoned {
+                    reason: reason.clone(),
+                });
+            }
+            let mut expected = state.head.size;
+            for s in &staged {
+                if s.base != expected {
+                    let reason = format!(
+                        "a batch staged on {} entries was committed on {expected}",
+                        s.base
+                    );
+                    state.poisoned = Some(reason.clone());
+                    state.next = None;
+                    state.pending_keys.clear();
+                    return Err(StoreError::Poisoned { reason });
+                }
+                expected = s.head.size;
+            }
+        }
+        let mut batch = WriteBatch::default();
+        let mut entries = Vec::new();
+        let mut keys = Vec::new();
+        let mut receipts = Vec::with_capacity(staged.len());
+        for s in staged {
+            batch.ops.extend(s.batch.ops);
+            entries.extend(s.entries);
+            keys.extend(s.keys);
+            receipts.push(s.receipts);
+        }
+        if entries.is_empty() {
             return Ok(receipts);
         }
-        staged
-            .batch
-            .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
-        if let Err(e) = self.backend.write(staged.batch) {
+        // Entries are compressed once the chain is built, on several threads for
+        // large batches (their bytes hold the previous leaf hash, so not before).
+        {
+            let codec = self.codec();
+            let codec = &*codec;
+            let stored = par_map(&entries, |(_, bytes)| codec.compress(bytes));
+            for ((seq, _), value) in entries.iter().zip(stored) {
+                batch.put(Cf::Entries, keys::seq_key(*seq), value);
+            }
+        }
+        let written = self.backend.write(batch);
+        let mut state = self.state();
+        if let Err(e) = written {
             state.poisoned = Some(e.to_string());
+            state.next = None;
+            state.pending_keys.clear();
             return Err(e);
         }
-        state.head = staged.head;
+        if state.next.as_ref().map(|h| h.size) == Some(last.size) {
+            state.next = None;
+        }
+        for key in &keys {
+            state.pending_keys.remove(key);
+        }
+        state.head = last;
         self.size.store(state.head.size, Ordering::Release);
         self.maybe_train_dictionary(&mut state);
         Ok(receipts)
@@ -362,9 +498,12 @@ impl<B: Backend> Ledger<B> {
     /// Compress the payloads of a batch, on several threads for large batches:
     /// payloads are most of the bytes, and they do not depend on the chain.
     fn compress_payloads(&self, items: &[Append]) -> Vec<Vec<Vec<u8>>> {
+        if !items.iter().any(|i| matches!(i, Append::Decision(_))) {
+            return vec![Vec::new(); items.len()];
+        }
         let codec = self.codec();
         let codec = &*codec;
-        let one = |item: &Append| -> Vec<Vec<u8>> {
+        par_map(items, |item: &Append| -> Vec<Vec<u8>> {
             match item {
                 Append::Decision(d) => [&d.input, &d.output]
                     .iter()
@@ -372,34 +511,13 @@ impl<B: Backend> Ledger<B> {
                     .collect(),
                 _ => Vec::new(),
             }
-        };
-        let unpacked = items
-            .iter()
-            .filter(|i| matches!(i, Append::Decision(_)))
-            .count();
-        if unpacked < PARALLEL_BATCH_MIN {
-            return items.iter().map(one).collect();
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if threads < 2 {
-            return items.iter().map(one).collect();
-        }
-        let chunk = items.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = items
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
         })
     }
 
-    fn stage(
+    fn stage_one(
         &self,
         st: &mut Staged,
+        pending: &HashMap<Vec<u8>, Receipt>,
         item: Append,
         payloads: Vec<Vec<u8>>,
         recorded_at_us: i64,
@@ -412,7 +530,7 @@ impl<B: Backend> Ledger<B> {
         if let Some(d) = decision {
             if let Some(key) = &d.idempotency_key {
                 let ik = keys::idempotency_key(&d.stream, key);
-                if let Some(r) = st.seen_keys.get(&ik) {
+                if let Some(r) = st.seen_keys.get(&ik).or_else(|| pending.get(&ik)) {
                     return Ok(Receipt {
                         duplicate: true,
                         ..*r
@@ -460,8 +578,7 @@ impl<B: Backend> Ledger<B> {
         }
         let leaf = leaf_hash(&bytes);
         let b = &mut st.batch;
-        let codec = self.codec();
-        b.put(Cf::Entries, keys::seq_key(seq), codec.compress(&bytes));
+        st.entries.push((seq, bytes));
         for (slot, p) in PayloadSlot::ALL.iter().zip(payloads) {
             b.put(Cf::Payloads, keys::payload_key(seq, *slot), p);
         }
@@ -753,6 +870,34 @@ struct Staged {
     /// Entries durable before this batch.
     committed: u64,
     seen_keys: HashMap<Vec<u8>, Receipt>,
+    /// The batch's entries (seq, canonical bytes), compressed at the end.
+    entries: Vec<(u64, Vec<u8>)>,
+}
+
+/// `f` over `items`, in order; on several threads when there are enough items
+/// to be worth it.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    if items.len() < PARALLEL_BATCH_MIN {
+        return items.iter().map(&f).collect();
+    }
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    if threads < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn compress_payload(codec: &Codec, p: &Payload) -> Vec<u8> {

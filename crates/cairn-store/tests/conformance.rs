@@ -481,3 +481,62 @@ fn a_failed_write_poisons_the_ledger_until_reopened() {
         "nothing half-written"
     );
 }
+
+#[test]
+fn staged_batches_chain_on_each_other_and_commit_in_order() {
+    let plain = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    let piped = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    let items = decisions(4, 30);
+    let key = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"idempotency_key":"k"}"#;
+    let want: Vec<cairn_store::Receipt> = [
+        plain.append(items[..10].to_vec(), 5).unwrap(),
+        plain.append(vec![one(key)], 5).unwrap(),
+        plain.append(items[10..].to_vec(), 6).unwrap(),
+        plain.append(vec![one(key)], 6).unwrap(),
+    ]
+    .concat();
+    // Four batches staged before any is written: each chains on the one before,
+    // and the repeat of an idempotency key sees the staged original.
+    let a = piped.stage(items[..10].to_vec(), 5).unwrap();
+    let b = piped.stage(vec![one(key)], 5).unwrap();
+    let c = piped.stage(items[10..].to_vec(), 6).unwrap();
+    let d = piped.stage(vec![one(key)], 6).unwrap();
+    assert_eq!(d.appended(), 0, "the repeat appends nothing");
+    assert_eq!(piped.size(), 0, "nothing is visible before it is written");
+    let first = piped.commit(a).unwrap();
+    assert_eq!(piped.size(), 10);
+    let rest = piped.commit_all(vec![b, c, d]).unwrap();
+    let got: Vec<cairn_store::Receipt> = [vec![first], rest].concat().concat();
+    assert_eq!(got, want, "same receipts as appending one batch at a time");
+    assert_eq!(piped.root(), plain.root());
+    assert!(verify_all(&piped).intact());
+}
+
+#[test]
+fn a_batch_staged_on_a_failed_one_is_never_written() {
+    let l = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    l.append(decisions(1, 3), 1).unwrap();
+    let a = l.stage(decisions(2, 2), 2).unwrap();
+    let b = l.stage(decisions(3, 2), 3).unwrap();
+    l.backend().fail_writes("disk full");
+    assert!(l.commit(a).unwrap_err().to_string().contains("disk full"));
+    let err = l.commit(b).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
+    assert_eq!(l.size(), 3);
+    assert_eq!(l.backend().scan(Cf::Entries, &[], &[0xff; 9]).count(), 3);
+}
+
+#[test]
+fn committing_out_of_order_refuses_and_writes_nothing() {
+    let l = Ledger::create(MemoryBackend::new(), "t").unwrap();
+    let a = l.stage(decisions(1, 2), 1).unwrap();
+    let b = l.stage(decisions(2, 2), 2).unwrap();
+    let err = l.commit(b).unwrap_err();
+    assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
+    assert!(
+        l.commit(a).is_err(),
+        "the ledger refuses appends from then on"
+    );
+    assert_eq!(l.size(), 0);
+    assert_eq!(l.backend().scan(Cf::Entries, &[], &[0xff; 9]).count(), 0);
+}

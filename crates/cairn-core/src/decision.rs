@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
+use crate::canon::{CanonicalJson, CanonicalObject};
 use crate::entry::{DecisionV1, ModelRef, PayloadRef};
 use crate::hash::payload_commitment;
 
@@ -26,10 +27,10 @@ pub struct DecisionInput {
     pub stream: String,
     /// The model and version.
     pub model: ModelInput,
-    /// What the model saw (any JSON).
-    pub input: serde_json::Value,
-    /// What the model answered (any JSON).
-    pub output: serde_json::Value,
+    /// What the model saw (any JSON), as canonical bytes.
+    pub input: CanonicalJson,
+    /// What the model answered (any JSON), as canonical bytes.
+    pub output: CanonicalJson,
     /// Producer's request id.
     pub request_id: Option<String>,
     /// W3C trace id.
@@ -45,7 +46,7 @@ pub struct DecisionInput {
     /// Operation name.
     pub operation: Option<String>,
     /// Model parameters (temperature, seed, ...).
-    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    pub params: Option<CanonicalObject>,
     /// Decision label.
     pub decision: Option<String>,
     /// Decision score.
@@ -171,7 +172,7 @@ impl DecisionInput {
             }
         }
         if let Some(params) = &self.params {
-            let len = compact_json(&serde_json::Value::Object(params.clone())).len();
+            let len = params.as_bytes().len();
             if len > PARAMS_BYTES_MAX {
                 return Err(InputError::Field {
                     field: "params",
@@ -202,18 +203,20 @@ impl DecisionInput {
     ) -> PreparedDecision {
         let input = Payload {
             salt: input_salt,
-            bytes: compact_json(&self.input),
+            bytes: self.input.into_bytes(),
         };
         let output = Payload {
             salt: output_salt,
-            bytes: compact_json(&self.output),
+            bytes: self.output.into_bytes(),
         };
         let event_time_us = self
             .event_time
             .as_deref()
             .and_then(|t| parse_time_us(t).ok());
+        // Canonical JSON is written by serde_json from `str`s: always UTF-8.
         let params = self.params.map(|p| {
-            String::from_utf8_lossy(&compact_json(&serde_json::Value::Object(p))).into_owned()
+            String::from_utf8(p.into_bytes())
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
         });
         let body = DecisionV1 {
             stream: self.stream,
@@ -247,11 +250,6 @@ impl DecisionInput {
 }
 
 /// Compact JSON with object keys sorted (serde_json's map is ordered by key).
-fn compact_json(value: &serde_json::Value) -> Vec<u8> {
-    // Serialising a Value into memory has no failure mode.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
 fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputError> {
     if non_empty && value.is_empty() {
         return Err(InputError::Field {

@@ -5,6 +5,7 @@
 //! pass in salts, times and keys.
 
 pub mod bundle;
+pub mod canon;
 pub mod checkpoint;
 pub mod decision;
 pub mod entry;

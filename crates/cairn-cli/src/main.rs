@@ -16,6 +16,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// mimalloc instead of glibc malloc: appends and verify allocate a buffer per
+// value read or written.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cairn: a tamper-evident flight recorder for AI model decisions.
 ///
 /// A ledger is a directory holding a hash-chained, Merkle-tree-backed log of

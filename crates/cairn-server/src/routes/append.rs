@@ -7,7 +7,7 @@
 //! request that passed all of them reaches the sequencer, so a batch is stored
 //! whole or not at all.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -36,6 +36,11 @@ pub const LINE_ERRORS_SHOWN: usize = 100;
 /// Bodies up to this size are parsed on the request's task; larger ones on the
 /// blocking pool, so a big batch does not stall other connections.
 const INLINE_BYTES_MAX: usize = 64 << 10;
+/// A batch body is parsed and prepared in pieces of at least this size, one per
+/// core, so that one large request does not wait on a single core.
+const PIECE_BYTES_MIN: usize = 128 << 10;
+/// Most pieces one body is cut into.
+const PIECES_MAX: usize = 8;
 /// A rejected body is read and dropped up to this size before answering, so the
 /// client reads the answer instead of a connection reset; past it the
 /// connection is closed.
@@ -95,10 +100,16 @@ pub async fn decisions(
     let (bytes, _held) = read_body(&app, &headers, body).await?;
     let len = bytes.len();
     let limits = app.limits;
-    let parsed = off_thread(len, move || parse(framing, &bytes, &limits)).await??;
+    let parsed = match pieces_for(len, framing) {
+        1 => off_thread(len, move || parse(framing, &bytes, &limits)).await??,
+        n => parse_in_pieces(bytes, n, limits).await?,
+    };
     authorize(&access, &parsed, framing)?;
     let ledger = Arc::clone(&app.ledger);
-    let items = off_thread(len, move || prepare(&ledger, parsed, framing)).await??;
+    let items = match pieces_for(len, framing) {
+        1 => off_thread(len, move || prepare(&ledger, parsed, framing)).await??,
+        n => prepare_in_pieces(ledger, parsed, n).await?,
+    };
     let receipts = app
         .sequencer
         .submit(items, len)
@@ -315,45 +326,78 @@ fn parse_line(line: &[u8], limits: &Limits) -> Result<DecisionInput, LineProblem
     })
 }
 
+/// What parsing some lines of a batch found.
+struct Lines {
+    good: Vec<Numbered>,
+    bad: Vec<LineError>,
+    /// Non-blank lines seen.
+    count: usize,
+    too_large: bool,
+}
+
 fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    let mut too_large = false;
-    let mut count = 0usize;
+    finish_batch(vec![parse_lines(body, 1, limits)], limits)
+}
+
+/// Parse the lines of `body`, numbering them from `first_line`. Stops early once
+/// there are more than `batch_len_max` (the whole batch is refused then).
+fn parse_lines(body: &[u8], first_line: usize, limits: &Limits) -> Lines {
+    let mut lines = Lines {
+        good: Vec::new(),
+        bad: Vec::new(),
+        count: 0,
+        too_large: false,
+    };
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        count += 1;
-        if count > limits.batch_len_max {
-            return Err(ApiError::new(
-                ErrorCode::BatchTooLong,
-                format!(
-                    "the batch has more than batch_len_max ({}) decisions: split it",
-                    limits.batch_len_max
-                ),
-            ));
+        lines.count += 1;
+        if lines.count > limits.batch_len_max {
+            break;
         }
         match parse_line(line, limits) {
-            Ok(decision) => good.push(Numbered {
-                line: i + 1,
+            Ok(decision) => lines.good.push(Numbered {
+                line: first_line + i,
                 decision,
             }),
             Err(p) => {
-                too_large |= p.too_large;
-                bad.push(LineError {
-                    line: i + 1,
+                lines.too_large |= p.too_large;
+                lines.bad.push(LineError {
+                    line: first_line + i,
                     error: p.message,
                 });
             }
         }
+    }
+    lines
+}
+
+/// Put the parsed pieces of a batch together, in order, and judge the whole.
+fn finish_batch(pieces: Vec<Lines>, limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
+    let count: usize = pieces.iter().map(|p| p.count).sum();
+    if count > limits.batch_len_max {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLong,
+            format!(
+                "the batch has more than batch_len_max ({}) decisions: split it",
+                limits.batch_len_max
+            ),
+        ));
     }
     if count == 0 {
         return Err(ApiError::new(
             ErrorCode::EmptyBatch,
             "the batch holds no decision: send one JSON object per line",
         ));
+    }
+    let too_large = pieces.iter().any(|p| p.too_large);
+    let mut good = Vec::with_capacity(count);
+    let mut bad = Vec::new();
+    for p in pieces {
+        good.extend(p.good);
+        bad.extend(p.bad);
     }
     if bad.is_empty() {
         return Ok(good);
@@ -364,6 +408,66 @@ fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> 
         ErrorCode::InvalidBatch
     };
     Err(lines_rejected(code, bad, count))
+}
+
+/// How many pieces to parse and prepare a body in: one, unless it is a large
+/// batch and there is more than one core to share it.
+fn pieces_for(len: usize, framing: Framing) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    if framing == Framing::Single || len < 2 * PIECE_BYTES_MIN {
+        return 1;
+    }
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(PIECES_MAX))
+    });
+    cores.min(len / PIECE_BYTES_MIN).max(1)
+}
+
+/// Cut `body` into about `n` pieces at line ends: (range, number of its first line).
+fn line_pieces(body: &[u8], n: usize) -> Vec<(std::ops::Range<usize>, usize)> {
+    let mut pieces = Vec::with_capacity(n);
+    let (mut start, mut line) = (0, 1);
+    for k in 1..=n {
+        let target = body.len() * k / n;
+        let end = if k == n || target <= start {
+            body.len()
+        } else {
+            body[target..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(body.len(), |at| target + at + 1)
+        };
+        if end <= start {
+            continue;
+        }
+        pieces.push((start..end, line));
+        line += body[start..end].iter().filter(|&&b| b == b'\n').count();
+        start = end;
+    }
+    pieces
+}
+
+/// Parse a large NDJSON batch on several blocking threads, one piece each.
+async fn parse_in_pieces(
+    bytes: Bytes,
+    n: usize,
+    limits: Limits,
+) -> Result<Vec<Numbered>, ApiError> {
+    let tasks: Vec<_> = line_pieces(&bytes, n)
+        .into_iter()
+        .map(|(range, first_line)| {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || parse_lines(&bytes[range], first_line, &limits))
+        })
+        .collect();
+    let mut pieces = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        pieces.push(
+            task.await
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))?,
+        );
+    }
+    finish_batch(pieces, &limits)
 }
 
 fn lines_rejected(code: ErrorCode, mut bad: Vec<LineError>, count: usize) -> ApiError {
@@ -450,12 +554,52 @@ fn prepare(
     parsed: Vec<Numbered>,
     framing: Framing,
 ) -> Result<Vec<Append>, ApiError> {
+    let count = parsed.len();
+    let (items, bad) = prepare_part(ledger, parsed)?;
+    finish_prepare(items, bad, count, framing)
+}
+
+/// [`prepare`] on several blocking threads, for a large batch.
+async fn prepare_in_pieces(
+    ledger: Arc<ServedLedger>,
+    mut parsed: Vec<Numbered>,
+    n: usize,
+) -> Result<Vec<Append>, ApiError> {
+    let count = parsed.len();
+    let size = count.div_ceil(n).max(1);
+    let mut parts = Vec::with_capacity(n);
+    while !parsed.is_empty() {
+        let rest = parsed.split_off(size.min(parsed.len()));
+        parts.push(std::mem::replace(&mut parsed, rest));
+    }
+    let tasks: Vec<_> = parts
+        .into_iter()
+        .map(|part| {
+            let ledger = Arc::clone(&ledger);
+            tokio::task::spawn_blocking(move || prepare_part(&ledger, part))
+        })
+        .collect();
+    let (mut items, mut bad) = (Vec::with_capacity(count), Vec::new());
+    for task in tasks {
+        let (i, b) = task
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("preparing failed: {e}")))??;
+        items.extend(i);
+        bad.extend(b);
+    }
+    finish_prepare(items, bad, count, Framing::Batch)
+}
+
+/// The decisions that could be prepared, and the lines that could not.
+fn prepare_part(
+    ledger: &ServedLedger,
+    parsed: Vec<Numbered>,
+) -> Result<(Vec<Append>, Vec<LineError>), ApiError> {
     let mut salts = vec![0u8; parsed.len() * 2 * SALT_LEN];
     getrandom::fill(&mut salts)
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("no randomness for salts: {e}")))?;
     let mut items = Vec::with_capacity(parsed.len());
     let mut bad = Vec::new();
-    let count = parsed.len();
     for (n, salt) in parsed.into_iter().zip(salts.chunks_exact(2 * SALT_LEN)) {
         let (mut input_salt, mut output_salt) = ([0u8; SALT_LEN], [0u8; SALT_LEN]);
         input_salt.copy_from_slice(&salt[..SALT_LEN]);
@@ -474,6 +618,15 @@ fn prepare(
             items.push(ledger.pack(prepared));
         }
     }
+    Ok((items, bad))
+}
+
+fn finish_prepare(
+    items: Vec<Append>,
+    bad: Vec<LineError>,
+    count: usize,
+    framing: Framing,
+) -> Result<Vec<Append>, ApiError> {
     match (bad.first(), framing) {
         (None, _) => Ok(items),
         (Some(first), Framing::Single) => Err(ApiError::new(
@@ -523,6 +676,68 @@ mod tests {
             batch_len_max: 3,
             ..Limits::default()
         }
+    }
+
+    fn in_pieces(body: &[u8], n: usize, limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
+        let pieces = line_pieces(body, n)
+            .into_iter()
+            .map(|(range, first)| parse_lines(&body[range], first, limits))
+            .collect();
+        finish_batch(pieces, limits)
+    }
+
+    #[test]
+    fn pieces_cover_the_body_at_line_ends_and_number_lines_like_one_piece() {
+        let limits = Limits {
+            batch_len_max: 1000,
+            ..Limits::default()
+        };
+        let mut body = String::new();
+        for i in 0..300 {
+            match i % 7 {
+                0 => body.push_str("\r\n"),
+                3 => body.push_str("{\"stream\":1}\n"),
+                _ => body.push_str(&format!(
+                    "{}\n",
+                    OK.replace("\"input\":1", &format!("\"input\":{i}"))
+                )),
+            }
+        }
+        body.push_str(OK);
+        for n in 1..=8 {
+            let pieces = line_pieces(body.as_bytes(), n);
+            assert_eq!(pieces.first().map(|p| p.0.start), Some(0));
+            assert_eq!(pieces.last().map(|p| p.0.end), Some(body.len()));
+            for w in pieces.windows(2) {
+                assert_eq!(w[0].0.end, w[1].0.start, "no gap, no overlap");
+                assert_eq!(
+                    body.as_bytes()[w[0].0.end - 1],
+                    b'\n',
+                    "cut after a line end"
+                );
+            }
+            let one = parse_batch(body.as_bytes(), &limits).unwrap_err();
+            let many = in_pieces(body.as_bytes(), n, &limits).unwrap_err();
+            assert_eq!(many.message(), one.message(), "{n} pieces");
+            assert_eq!(format!("{many:?}"), format!("{one:?}"), "{n} pieces");
+        }
+        let good: String = body
+            .lines()
+            .filter(|l| !l.contains("\"stream\":1"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let one = parse_batch(good.as_bytes(), &limits).unwrap();
+        for n in 1..=8 {
+            let many = in_pieces(good.as_bytes(), n, &limits).unwrap();
+            let lines = |v: &[Numbered]| v.iter().map(|x| x.line).collect::<Vec<_>>();
+            assert_eq!(lines(&many), lines(&one), "{n} pieces");
+        }
+        let short = Limits {
+            batch_len_max: 50,
+            ..Limits::default()
+        };
+        let err = in_pieces(good.as_bytes(), 4, &short).unwrap_err();
+        assert!(err.message().contains("batch_len_max"), "{}", err.message());
     }
 
     #[test]

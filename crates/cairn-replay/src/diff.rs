@@ -141,6 +141,17 @@ pub fn diff_paths(recorded: &Value, candidate: &Value, rules: &DiffRules) -> Vec
 }
 
 fn run(recorded: &Value, candidate: &Value, rules: &DiffRules, values: bool) -> Vec<Difference> {
+    // Most answers reproduce the record exactly. Equal values have no difference
+    // under any rules (tolerances and ignored paths only ever remove differences),
+    // and comparing is much cheaper than walking with paths.
+    if recorded == candidate {
+        return Vec::new();
+    }
+    walk(recorded, candidate, rules, values)
+}
+
+/// The structural walk, without the equality shortcut.
+fn walk(recorded: &Value, candidate: &Value, rules: &DiffRules, values: bool) -> Vec<Difference> {
     let mut d = Differ {
         rules,
         values,
@@ -379,6 +390,45 @@ mod tests {
         assert!(full
             .iter()
             .all(|d| d.recorded.is_some() || d.candidate.is_some()));
+    }
+
+    #[test]
+    fn equal_outputs_give_what_the_full_walk_gives() {
+        let rules = DiffRules {
+            tolerances: vec![Tolerance::parse("$.score=0.5").expect("parses")],
+            ignore: vec![PathPattern::parse("$.usage").expect("parses")],
+        };
+        let text = r#"{"decision":"approve","reasons":["a","b"],"score":0.25,"usage":{"n":1}}"#;
+        let reordered =
+            r#"{"usage":{"n":1},"score":0.25,"reasons":["a","b"],"decision":"approve"}"#;
+        let spaced =
+            r#"{ "score": 0.25, "decision": "approve", "usage": {"n": 1}, "reasons": ["a", "b"] }"#;
+        let rec: Value = serde_json::from_str(text).expect("json");
+        for other in [text, reordered, spaced] {
+            let cand: Value = serde_json::from_str(other).expect("json");
+            assert_eq!(rec, cand, "{other}");
+            for rules in [&DiffRules::default(), &rules] {
+                for values in [true, false] {
+                    let fast = run(&rec, &cand, rules, values);
+                    assert_eq!(fast, walk(&rec, &cand, rules, values), "{other}");
+                    assert!(fast.is_empty());
+                }
+            }
+        }
+        // Values that are not equal still take the full walk, whatever the rules say.
+        let near: Value = serde_json::from_str(
+            r#"{"decision":"approve","reasons":["a","b"],"score":0.5,"usage":{"n":2}}"#,
+        )
+        .expect("json");
+        assert!(run(&rec, &near, &rules, true).is_empty());
+        assert_eq!(
+            kinds(&run(&rec, &near, &DiffRules::default(), true)),
+            pairs(&[("$.score", "changed"), ("$.usage.n", "changed")])
+        );
+        // An integer and a float of equal value differ as values but agree as numbers.
+        let (int, float) = (json!({"a": 1}), json!({"a": 1.0}));
+        assert_ne!(int, float);
+        assert_eq!(diff(&int, &float, &DiffRules::default()), vec![]);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! The candidate is a minimal hyper server in this process (its own runtime)
 //! answering every POST with the same small JSON output. The records are the
 //! synthetic workload's decisions (`cairn-synth`), so request bodies have realistic
-//! sizes. "Replay" is `cairn_replay::replay` (scheduling by session, timeout,
-//! retries) followed by `analyze` (diff of every answer, report); "direct" is the
-//! same HTTP client posting the same protocol bodies from the same number of
-//! workers and parsing each answer as JSON, and nothing else.
+//! sizes. "Replay" is what `cairn replay` does: `cairn_replay::replay_examined`
+//! (scheduling by session, timeout, retries, and each answer diffed and its label
+//! and score read as it arrives) followed by `analyze_examined` (counts, noise
+//! rule, statistics, examples: the report); "direct" is the same HTTP client
+//! posting the same requests (protocol body and content type) from the same
+//! number of workers and parsing each answer as JSON, and nothing else.
 //!
 //! By default the recorded outputs are the candidate's answer, so every entry agrees,
 //! as most entries of a real replay do; `CAIRN_BENCH_REPLAY_DIFFER=1` keeps the
@@ -29,7 +31,8 @@ use cairn_replay::candidate::{request_bytes, CandidateOptions};
 use cairn_replay::noise::NoiseRule;
 use cairn_replay::report::{Endpoint, RunInfo, Settings};
 use cairn_replay::{
-    analyze, replay, AnalyzeOptions, Candidate, DiffRules, PathPattern, Record, RunOptions,
+    analyze_examined, replay_examined, AnalyzeOptions, Candidate, DiffRules, PathPattern, Record,
+    RunOptions,
 };
 use cairn_synth::{Synth, SynthConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -166,18 +169,21 @@ impl Setup {
             timeout: Duration::from_secs(30),
             ..RunOptions::default()
         };
-        let outcomes = self.rt.block_on(replay(
+        let analyze = analyze_options();
+        let run = self.rt.block_on(replay_examined(
             self.records.clone(),
             self.candidate.clone(),
             None,
             &options,
+            &analyze,
         ));
-        let report = analyze(
+        let report = analyze_examined(
             &self.records,
-            &outcomes,
+            &run.outcomes,
+            run.examined,
             vec![],
             info(&self.url),
-            &analyze_options(),
+            &analyze,
         );
         assert_eq!(
             report.replayed as usize,
@@ -204,6 +210,7 @@ impl Setup {
                     while let Some(r) = records.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let resp = client
                             .post(&url)
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
                             .body(request_bytes(r))
                             .send()
                             .await

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use cairn_core::decision::format_time_us;
 use cairn_replay::render::{html, text};
 use cairn_replay::report::{results_digest, Endpoint, RunInfo, Settings};
-use cairn_replay::{analyze, run_blocking, Report};
+use cairn_replay::{analyze_examined, run_blocking, Report};
 
 use crate::{datadir, output};
 
@@ -58,6 +58,7 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
         plan.baseline.as_ref(),
         &plan.candidate_options,
         plan.run_options.clone(),
+        Some(&plan.analyze),
         true,
         move |done| ticker.set_position(done),
     )
@@ -81,9 +82,10 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
         duration_ms: finished.duration_ms,
         interrupted: finished.interrupted,
     };
-    let report = analyze(
+    let report = analyze_examined(
         &finished.records,
         &finished.outcomes,
+        finished.examined,
         selected.not_replayable,
         info,
         &plan.analyze,

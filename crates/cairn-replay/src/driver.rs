@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crate::candidate::{Candidate, CandidateOptions};
 use crate::error::ReplayError;
 use crate::record::Record;
-use crate::run::{replay, Outcome, RunOptions};
+use crate::report::{AnalyzeOptions, Examined};
+use crate::run::{run, Outcome, Replayed, RunOptions};
 
 /// How often the progress callback is called.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -46,6 +47,9 @@ pub struct Finished {
     pub records: Arc<Vec<Record>>,
     /// One outcome per record, in the same order.
     pub outcomes: Vec<Outcome>,
+    /// Each entry as examined during the run, for
+    /// [`crate::report::analyze_examined`] (all `None` without analysis options).
+    pub examined: Vec<Option<Examined>>,
     /// Whether Ctrl-C cut the run short.
     pub interrupted: bool,
     /// How long the replay took.
@@ -54,13 +58,16 @@ pub struct Finished {
 
 /// Replay `records` against `candidate` (and `baseline`). With `ctrl_c`, an
 /// interrupt cancels the run; what was answered until then is returned.
-/// `progress` is called with the number of records finished, every 100 ms.
+/// `progress` is called with the number of records finished, every 100 ms. With
+/// `analyze`, each entry is examined for the report as its answers arrive.
+#[allow(clippy::too_many_arguments)]
 pub fn run_blocking(
     records: Vec<Record>,
     candidate: &Target,
     baseline: Option<&Target>,
     candidate_options: &CandidateOptions,
     options: RunOptions,
+    analyze: Option<&AnalyzeOptions>,
     ctrl_c: bool,
     mut progress: impl FnMut(u64) + Send + 'static,
 ) -> Result<Finished, ReplayError> {
@@ -95,11 +102,13 @@ pub fn run_blocking(
         });
         let records = Arc::new(records);
         let start = Instant::now();
-        let outcomes = replay(
+        let examine = analyze.map(|a| Arc::new(a.clone()));
+        let Replayed { outcomes, examined } = run(
             records.clone(),
             candidate.clone(),
             baseline.clone(),
             &options,
+            examine,
         )
         .await;
         let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -111,6 +120,7 @@ pub fn run_blocking(
         Ok(Finished {
             records,
             outcomes,
+            examined,
             interrupted: cancel.is_cancelled(),
             duration_ms,
         })

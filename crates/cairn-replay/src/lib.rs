@@ -37,6 +37,9 @@ pub use driver::{run_blocking, Finished, Target};
 pub use error::ReplayError;
 pub use path::PathPattern;
 pub use record::{NotReplayable, Record};
-pub use report::{analyze, AnalyzeOptions, Endpoint, Report, RunInfo, Settings};
-pub use run::{replay, Outcome, Reply, RunOptions};
+pub use report::{
+    analyze, analyze_examined, examine, AnalyzeOptions, Endpoint, Examined, Report, RunInfo,
+    Settings,
+};
+pub use run::{replay, replay_examined, Outcome, Replayed, Reply, RunOptions};
 pub use selection::Selection;

@@ -321,37 +321,73 @@ struct Compared<'a> {
     score: Option<ScorePair>,
 }
 
-/// Entries below this are diffed on one thread.
-const PARALLEL_MIN: usize = 2048;
+/// What the analysis needs of one entry once its answers are in: the candidate's
+/// and the baseline's differences from the record (paths and kinds) and the label
+/// and score pairs. [`examine`] computes it; a replay can do so as each answer
+/// arrives, while other requests are in flight, and hand the results to
+/// [`analyze_examined`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Examined {
+    pub(crate) diffs: Vec<Difference>,
+    pub(crate) baseline: Option<Vec<Difference>>,
+    pub(crate) label: Option<LabelPair>,
+    pub(crate) score: Option<ScorePair>,
+}
 
-/// Diff every answered entry against its record, candidate and baseline, on several
-/// threads for large runs: this is most of the analysis' work.
-fn diff_all<'a>(
-    records: &'a [Record],
-    outcomes: &'a [Outcome],
-    rules: &DiffRules,
-) -> Vec<(Vec<Difference>, Option<Vec<Difference>>)> {
-    let one = |(record, outcome): (&Record, &Outcome)| {
-        let Reply::Answered(a) = &outcome.candidate else {
-            return (Vec::new(), None);
-        };
-        let candidate = diff_paths(&record.output, &a.output, rules);
-        let baseline = match &outcome.baseline {
+/// Examine one entry: `outcome` is the record's.
+pub fn examine(record: &Record, outcome: &Outcome, options: &AnalyzeOptions) -> Examined {
+    let Reply::Answered(a) = &outcome.candidate else {
+        return Examined::default();
+    };
+    let rules = &options.rules;
+    Examined {
+        diffs: diff_paths(&record.output, &a.output, rules),
+        baseline: match &outcome.baseline {
             Some(Reply::Answered(b)) => Some(diff_paths(&record.output, &b.output, rules)),
             _ => None,
-        };
-        (candidate, baseline)
+        },
+        label: label_pair(record, &a.output, &options.label_path),
+        score: score_pair(record, &a.output, &options.score_path),
+    }
+}
+
+/// Entries below this are examined on one thread.
+const PARALLEL_MIN: usize = 2048;
+
+/// Examine every entry not examined yet, on several threads when many are left.
+fn examine_all(
+    records: &[Record],
+    outcomes: &[Outcome],
+    mut examined: Vec<Option<Examined>>,
+    options: &AnalyzeOptions,
+) -> Vec<Examined> {
+    if examined.len() != records.len() {
+        examined = vec![None; records.len()];
+    }
+    let missing = examined.iter().filter(|e| e.is_none()).count();
+    let one = |((record, outcome), e): ((&Record, &Outcome), Option<Examined>)| {
+        e.unwrap_or_else(|| examine(record, outcome, options))
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if records.len() < PARALLEL_MIN || threads < 2 {
-        return records.iter().zip(outcomes).map(one).collect();
+    if missing < PARALLEL_MIN || threads < 2 {
+        return records
+            .iter()
+            .zip(outcomes)
+            .zip(examined)
+            .map(one)
+            .collect();
     }
     let chunk = records.len().div_ceil(threads);
+    let mut rest = examined.into_iter();
+    let parts: Vec<Vec<Option<Examined>>> = (0..threads)
+        .map(|_| rest.by_ref().take(chunk).collect())
+        .collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = records
             .chunks(chunk)
             .zip(outcomes.chunks(chunk))
-            .map(|(r, o)| s.spawn(move || r.iter().zip(o).map(one).collect::<Vec<_>>()))
+            .zip(parts)
+            .map(|((r, o), e)| s.spawn(move || r.iter().zip(o).zip(e).map(one).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
@@ -368,8 +404,22 @@ pub fn analyze(
     info: RunInfo,
     options: &AnalyzeOptions,
 ) -> Report {
+    analyze_examined(records, outcomes, Vec::new(), not_replayable, info, options)
+}
+
+/// [`analyze`], with entries already examined: `examined[i]` is `records[i]`'s, by
+/// [`examine`] with the same `options`. Entries not examined (`None`, or all of
+/// them when the lengths differ) are examined here. The report is the same.
+pub fn analyze_examined(
+    records: &[Record],
+    outcomes: &[Outcome],
+    examined: Vec<Option<Examined>>,
+    not_replayable: Vec<NotReplayable>,
+    info: RunInfo,
+    options: &AnalyzeOptions,
+) -> Report {
     let with_baseline = info.baseline.is_some();
-    let all_diffs = diff_all(records, outcomes, &options.rules);
+    let examined = examine_all(records, outcomes, examined, options);
     let mut counts = PathCounts::default();
     let mut compared = Vec::new();
     let mut errors = Vec::new();
@@ -377,22 +427,22 @@ pub fn analyze(
     let mut paired = 0u64;
     let mut baseline_errors = 0u64;
     let mut lat = (Vec::new(), Vec::new(), Vec::new());
-    for ((record, outcome), (diffs, base)) in records.iter().zip(outcomes).zip(all_diffs) {
+    for ((record, outcome), e) in records.iter().zip(outcomes).zip(examined) {
         match &outcome.candidate {
             Reply::Answered(a) => {
-                counts.add_candidate(&diffs);
-                if let Some(base) = &base {
+                counts.add_candidate(&e.diffs);
+                if let Some(base) = &e.baseline {
                     paired += 1;
-                    counts.add_paired(&diffs, base);
+                    counts.add_paired(&e.diffs, base);
                 }
                 lat.0.extend(record.latency_ms);
                 lat.1.push(a.latency_ms);
                 compared.push(Compared {
                     record,
                     answer: &a.output,
-                    label: label_pair(record, &a.output, &options.label_path),
-                    score: score_pair(record, &a.output, &options.score_path),
-                    diffs,
+                    label: e.label,
+                    score: e.score,
+                    diffs: e.diffs,
                 });
             }
             Reply::Failed { failure, attempts } => errors.push(ErrorDetail {
@@ -644,11 +694,17 @@ fn labels(compared: &[Compared<'_>], path: &PathPattern) -> (LabelSummary, Flips
     for l in compared.iter().filter_map(|c| c.label.as_ref()) {
         n += 1;
         changed += u64::from(l.recorded != l.candidate);
-        *flips
-            .entry(l.recorded.clone())
-            .or_default()
-            .entry(l.candidate.clone())
-            .or_insert(0) += 1;
+        // The same few labels repeat: look up before allocating keys.
+        let row = match flips.get_mut(&l.recorded) {
+            Some(row) => row,
+            None => flips.entry(l.recorded.clone()).or_default(),
+        };
+        match row.get_mut(&l.candidate) {
+            Some(n) => *n += 1,
+            None => {
+                row.insert(l.candidate.clone(), 1);
+            }
+        }
     }
     let summary = LabelSummary {
         path: path.to_string(),

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::candidate::{CallFailure, Candidate, FailureKind};
 use crate::record::Record;
+use crate::report::{examine, AnalyzeOptions, Examined};
 
 /// First pause before a retry; doubled each time, up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
@@ -113,16 +114,58 @@ pub async fn replay(
     baseline: Option<Arc<Candidate>>,
     options: &RunOptions,
 ) -> Vec<Outcome> {
+    run(records, candidate, baseline, options, None)
+        .await
+        .outcomes
+}
+
+/// The outcomes of a run, and each entry as examined for the report.
+#[derive(Debug)]
+pub struct Replayed {
+    /// One outcome per record, in the order of the records.
+    pub outcomes: Vec<Outcome>,
+    /// `examined[i]` is `records[i]`'s, for [`crate::report::analyze_examined`];
+    /// `None` where the run ended before the record was replayed.
+    pub examined: Vec<Option<Examined>>,
+}
+
+/// [`replay`], examining each entry for the report as soon as its answers are in,
+/// so that this work overlaps with the requests still in flight instead of
+/// following the run.
+pub async fn replay_examined(
+    records: Arc<Vec<Record>>,
+    candidate: Arc<Candidate>,
+    baseline: Option<Arc<Candidate>>,
+    options: &RunOptions,
+    analyze: &AnalyzeOptions,
+) -> Replayed {
+    let analyze = Arc::new(analyze.clone());
+    run(records, candidate, baseline, options, Some(analyze)).await
+}
+
+/// The run: with `examine`, each entry is examined as its answers arrive.
+pub(crate) async fn run(
+    records: Arc<Vec<Record>>,
+    candidate: Arc<Candidate>,
+    baseline: Option<Arc<Candidate>>,
+    options: &RunOptions,
+    examine: Option<Arc<AnalyzeOptions>>,
+) -> Replayed {
     let groups = Arc::new(session_groups(&records));
     let next = Arc::new(AtomicUsize::new(0));
     let pacer = Arc::new(options.rate_per_s.map(Pacer::new));
     let workers = options.concurrency.clamp(1, groups.len().max(1));
+    // One slot per record, filled by whichever worker replays it: no per-worker
+    // lists to grow and merge.
+    let slots: Slots = Arc::new((0..records.len()).map(|_| OnceLock::new()).collect());
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let w = Worker {
             records: records.clone(),
             groups: groups.clone(),
             next: next.clone(),
+            slots: slots.clone(),
+            examine: examine.clone(),
             candidate: candidate.clone(),
             baseline: baseline.clone(),
             pacer: pacer.clone(),
@@ -130,25 +173,34 @@ pub async fn replay(
         };
         set.spawn(w.work());
     }
-    let mut slots: Vec<Option<Outcome>> = vec![None; records.len()];
-    while let Some(done) = set.join_next().await {
-        // A worker only panics on a bug; its records are reported as cancelled.
-        for (i, o) in done.unwrap_or_default() {
-            slots[i] = Some(o);
-        }
-    }
-    slots
+    // A worker only panics on a bug; the records it did not finish are reported as
+    // cancelled.
+    while set.join_next().await.is_some() {}
+    let slots: Vec<Option<(Outcome, Option<Examined>)>> = match Arc::try_unwrap(slots) {
+        Ok(owned) => owned.into_iter().map(OnceLock::into_inner).collect(),
+        // Every worker has finished, so nothing else holds the slots; copy rather
+        // than fail if that ever changes.
+        Err(shared) => shared.iter().map(|s| s.get().cloned()).collect(),
+    };
+    let (outcomes, examined) = slots
         .into_iter()
         .zip(records.iter())
         .map(|(o, r)| {
-            o.unwrap_or(Outcome {
-                seq: r.seq,
-                candidate: Reply::Cancelled,
-                baseline: baseline.as_ref().map(|_| Reply::Cancelled),
+            o.unwrap_or_else(|| {
+                let cancelled = Outcome {
+                    seq: r.seq,
+                    candidate: Reply::Cancelled,
+                    baseline: baseline.as_ref().map(|_| Reply::Cancelled),
+                };
+                (cancelled, None)
             })
         })
-        .collect()
+        .unzip();
+    Replayed { outcomes, examined }
 }
+
+/// One slot per record: its outcome and, when examined, its examination.
+type Slots = Arc<Vec<OnceLock<(Outcome, Option<Examined>)>>>;
 
 /// Indexes of records grouped by session, each group in record order; the longest
 /// groups first (then by first record), so that long sessions, which cannot be
@@ -176,6 +228,8 @@ struct Worker {
     records: Arc<Vec<Record>>,
     groups: Arc<Vec<Vec<usize>>>,
     next: Arc<AtomicUsize>,
+    slots: Slots,
+    examine: Option<Arc<AnalyzeOptions>>,
     candidate: Arc<Candidate>,
     baseline: Option<Arc<Candidate>>,
     pacer: Arc<Option<Pacer>>,
@@ -183,20 +237,19 @@ struct Worker {
 }
 
 impl Worker {
-    async fn work(self) -> Vec<(usize, Outcome)> {
-        let mut done = Vec::new();
+    async fn work(self) {
         loop {
             let g = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(group) = self.groups.get(g) else {
-                return done;
+                return;
             };
             for &i in group {
                 if self.options.cancel.is_cancelled() {
-                    return done;
+                    return;
                 }
                 if let Some(p) = self.pacer.as_ref() {
                     tokio::select! {
-                        () = self.options.cancel.cancelled() => return done,
+                        () = self.options.cancel.cancelled() => return,
                         () = p.wait() => {}
                     }
                 }
@@ -212,16 +265,21 @@ impl Worker {
                     None => (call(&self.candidate, record, &self.options).await, None),
                 };
                 let cancelled = candidate == Reply::Cancelled;
-                done.push((
-                    i,
-                    Outcome {
-                        seq: record.seq,
-                        candidate,
-                        baseline,
-                    },
-                ));
+                let outcome = Outcome {
+                    seq: record.seq,
+                    candidate,
+                    baseline,
+                };
+                // While the record is still in the cache from sending it.
+                let examined = self
+                    .examine
+                    .as_deref()
+                    .filter(|_| !cancelled)
+                    .map(|a| examine(record, &outcome, a));
+                // Each record belongs to exactly one group, so its slot is empty.
+                let _ = self.slots[i].set((outcome, examined));
                 if cancelled {
-                    return done;
+                    return;
                 }
                 self.options.progress.fetch_add(1, Ordering::Relaxed);
             }
@@ -363,6 +421,44 @@ mod tests {
             (0..8).collect::<Vec<_>>()
         );
         assert_eq!(opts.progress.load(Ordering::Relaxed), 8);
+    }
+
+    #[tokio::test]
+    async fn entries_are_examined_as_their_answers_arrive() {
+        // Echo the request back: the output is the request object, unlike the record's.
+        let c = Arc::new(Candidate::command("cat").await.expect("starts"));
+        let mut records: Vec<Record> = (0..6)
+            .map(|s| rec(s, Some(if s % 2 == 0 { "x" } else { "y" })))
+            .collect();
+        // One record whose output is what the candidate will answer.
+        let echo: Value =
+            serde_json::from_slice(&crate::candidate::request_bytes(&records[4])).expect("json");
+        records[4].output = echo;
+        let options = crate::report::AnalyzeOptions {
+            rules: crate::diff::DiffRules::default(),
+            label_path: crate::path::PathPattern::parse("$.seq").expect("path"),
+            score_path: crate::path::PathPattern::parse("$.n").expect("path"),
+            examples_max: 3,
+            noise: crate::noise::NoiseRule::default(),
+        };
+        let records = Arc::new(records);
+        let run = replay_examined(
+            records.clone(),
+            c.clone(),
+            None,
+            &RunOptions::default(),
+            &options,
+        )
+        .await;
+        c.shutdown().await;
+        assert_eq!(run.examined.len(), records.len());
+        for ((r, o), e) in records.iter().zip(&run.outcomes).zip(&run.examined) {
+            assert!(o.candidate.answer().is_some(), "{o:?}");
+            assert_eq!(e.as_ref(), Some(&examine(r, o, &options)), "seq {}", r.seq);
+        }
+        let diffs = |i: usize| run.examined[i].as_ref().map(|e| e.diffs.len());
+        assert_eq!(diffs(4), Some(0));
+        assert!(diffs(3).is_some_and(|n| n > 0));
     }
 
     #[tokio::test]

@@ -199,3 +199,52 @@ fn a_baseline_turns_shared_nondeterminism_into_noise() {
     assert_eq!(r.differing.len(), n as usize);
     assert!(r.noise.is_none());
 }
+
+#[test]
+fn entries_examined_during_the_run_give_the_same_report() {
+    // Enough entries for the examination to run on several threads; agreeing,
+    // differing, reordered, failed and cancelled entries, with a baseline.
+    let n = 3000u64;
+    let recorded =
+        |s: u64| json!({"decision": "approve", "score": 0.25, "reasons": ["a", "b"], "k": s});
+    let records: Vec<Record> = (0..n).map(|s| record(s, recorded(s))).collect();
+    let outcomes: Vec<Outcome> = (0..n)
+        .map(|s| {
+            let candidate = match s % 7 {
+                0 => answered(json!({"decision": "review", "score": 0.75, "reasons": ["a"], "k": s})),
+                1 => answered(json!({"decision": "approve", "score": 0.25, "reasons": ["b", "a"], "k": s})),
+                2 => Reply::Failed {
+                    failure: CallFailure::new(FailureKind::Transport, "reset", true),
+                    attempts: 2,
+                },
+                3 if s > n - 20 => Reply::Cancelled,
+                _ => answered(recorded(s)),
+            };
+            let baseline = Some(answered(json!({"decision": "approve", "score": 0.25, "reasons": ["a", "b"], "k": s + s % 2})));
+            Outcome {
+                seq: s,
+                candidate,
+                baseline,
+            }
+        })
+        .collect();
+    let opts = options();
+    let want = analyze(&records, &outcomes, vec![], info(true), &opts);
+    assert!(want.replayed > 0 && want.errors > 0 && want.cancelled > 0);
+    assert!(!want.differing.is_empty() && !want.examples.is_empty());
+    let all: Vec<Option<Examined>> = records
+        .iter()
+        .zip(&outcomes)
+        .map(|(r, o)| Some(examine(r, o, &opts)))
+        .collect();
+    let some: Vec<Option<Examined>> = all
+        .iter()
+        .enumerate()
+        .map(|(i, e)| e.clone().filter(|_| i % 3 != 0))
+        .collect();
+    for examined in [all, some, vec![None; 5], Vec::new()] {
+        let got = analyze_examined(&records, &outcomes, examined, vec![], info(true), &opts);
+        assert_eq!(got, want);
+        assert_eq!(got.to_json_bytes(), want.to_json_bytes());
+    }
+}

@@ -3,10 +3,10 @@
 //! decisions of one session in their recorded order.
 //!
 //! Scheduling: records are grouped by session (a record without a session is a
-//! group of its own) and the groups are taken in order of their first record by
-//! `concurrency` workers. A worker replays its group's records one after the other,
-//! so a session's decisions reach the candidate in seq order, while different
-//! sessions run in parallel. The candidate and the baseline receive each record at
+//! group of its own) and the groups are taken by `concurrency` workers, long
+//! sessions first, the others in order of their first record. A worker replays
+//! its group's records one after the other, so a session's decisions reach the
+//! candidate in seq order, while different sessions run in parallel. The candidate and the baseline receive each record at
 //! the same time.
 //!
 //! Cancelling (Ctrl-C) stops the workers: requests in flight are abandoned, and
@@ -151,7 +151,7 @@ pub(crate) async fn run(
     options: &RunOptions,
     examine: Option<Arc<AnalyzeOptions>>,
 ) -> Replayed {
-    let groups = Arc::new(session_groups(&records));
+    let groups = Arc::new(session_groups(&records, options.concurrency));
     let next = Arc::new(AtomicUsize::new(0));
     let pacer = Arc::new(options.rate_per_s.map(Pacer::new));
     let workers = options.concurrency.clamp(1, groups.len().max(1));
@@ -202,12 +202,21 @@ pub(crate) async fn run(
 /// One slot per record: its outcome and, when examined, its examination.
 type Slots = Arc<Vec<OnceLock<(Outcome, Option<Examined>)>>>;
 
-/// Indexes of records grouped by session, each group in record order; the longest
-/// groups first (then by first record), so that long sessions, which cannot be
-/// parallelised, start early instead of trailing at the end of the run.
-fn session_groups(records: &[Record]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut by_session: HashMap<&str, usize> = HashMap::new();
+/// A session is long when it holds at least 1/`LONG_SESSION_DIVISOR` of one
+/// worker's fair share of the records.
+const LONG_SESSION_DIVISOR: usize = 8;
+
+/// Indexes of records grouped by session, each group in record order.
+///
+/// Long groups (see [`LONG_SESSION_DIVISOR`]) come first, longest first (then by
+/// first record): a session cannot be parallelised, so a long one started late
+/// would trail at the end of the run. The others follow in order of their first
+/// record, so that the records in flight at any time are neighbours in the
+/// selection, and in memory; one of them started last ends the run at most 1/8 of
+/// a worker's share late.
+fn session_groups(records: &[Record], workers: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::with_capacity(records.len());
+    let mut by_session: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
         match &r.session {
             Some(s) => match by_session.get(s.as_str()) {
@@ -220,8 +229,17 @@ fn session_groups(records: &[Record]) -> Vec<Vec<usize>> {
             None => groups.push(vec![i]),
         }
     }
-    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
-    groups
+    let long = |g: &Vec<usize>| {
+        g.len()
+            .saturating_mul(workers.max(1))
+            .saturating_mul(LONG_SESSION_DIVISOR)
+            >= records.len()
+    };
+    // `groups` is in order of first record; the partition keeps that order.
+    let (mut ordered, short): (Vec<_>, Vec<_>) = groups.into_iter().partition(long);
+    ordered.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+    ordered.extend(short);
+    ordered
 }
 
 struct Worker {
@@ -389,11 +407,30 @@ mod tests {
             rec(4, None),
         ];
         assert_eq!(
-            session_groups(&r),
+            session_groups(&r, 1),
             vec![vec![0, 3], vec![1], vec![2], vec![4]]
         );
         let long = [rec(0, None), rec(1, Some("b")), rec(2, Some("b"))];
-        assert_eq!(session_groups(&long), vec![vec![1, 2], vec![0]]);
+        assert_eq!(session_groups(&long, 1), vec![vec![1, 2], vec![0]]);
+    }
+
+    #[test]
+    fn long_sessions_go_first_and_the_rest_in_record_order() {
+        // 64 records for 2 workers: a session of 4 or more is long.
+        let session = |s: u64| match s {
+            30..=35 => Some("long"),
+            5 | 40 => Some("pair"),
+            _ => None,
+        };
+        let r: Vec<Record> = (0..64).map(|s| rec(s, session(s))).collect();
+        let mut want = vec![(30..=35).collect::<Vec<usize>>()];
+        for i in (0..64).filter(|i| !(30..=35).contains(i) && *i != 40) {
+            want.push(if i == 5 { vec![5, 40] } else { vec![i] });
+        }
+        assert_eq!(session_groups(&r, 2), want);
+        // For many workers every session is long: the longest first.
+        let groups = session_groups(&r, 64);
+        assert_eq!((groups[0].len(), groups[1].clone()), (6, vec![5, 40]));
     }
 
     #[tokio::test]

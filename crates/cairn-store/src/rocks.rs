@@ -13,6 +13,9 @@ use crate::error::{Result, StoreError};
 /// Most memory all memtables of a ledger may hold before RocksDB flushes them.
 pub const DB_WRITE_BUFFER_BYTES_MAX: usize = 256 << 20;
 
+/// Read-ahead of a whole-column-family read.
+const READ_ALL_READAHEAD_BYTES: usize = 2 << 20;
+
 /// Memtable size of the index column family.
 const INDEX_WRITE_BUFFER_BYTES: usize = 8 << 20;
 
@@ -234,5 +237,21 @@ impl Backend for RocksBackend {
 
     fn flush(&self) -> Result<()> {
         RocksBackend::flush(self)
+    }
+
+    fn read_all(&self, cf: Cf) -> Result<u64> {
+        let mut ro = ReadOptions::default();
+        ro.set_verify_checksums(true);
+        ro.fill_cache(false);
+        ro.set_readahead_size(READ_ALL_READAHEAD_BYTES);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        it.seek_to_first();
+        let mut keys = 0;
+        while it.valid() {
+            keys += 1;
+            it.next();
+        }
+        it.status().map_err(engine("scan"))?;
+        Ok(keys)
     }
 }

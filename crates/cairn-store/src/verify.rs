@@ -596,15 +596,12 @@ impl<B: Backend> Walk<'_, B> {
     /// detect anywhere (a checksum mismatch in an index table) is reported.
     fn read_the_rest(&mut self) -> Result<()> {
         for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints] {
-            for row in self.ledger.backend().scan(cf, &[], &[0xff; 32]) {
-                match row {
-                    Ok(_) => {}
-                    Err(e) if is_engine_corruption(&e) => {
-                        self.damage(None, DamageKind::Unreadable, format!("{}: {e}", cf.name()));
-                        break;
-                    }
-                    Err(e) => return Err(e),
+            match self.ledger.backend().read_all(cf) {
+                Ok(_) => {}
+                Err(e) if is_engine_corruption(&e) => {
+                    self.damage(None, DamageKind::Unreadable, format!("{}: {e}", cf.name()));
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(())

@@ -255,7 +255,19 @@ struct Worker {
 }
 
 impl Worker {
+    /// Replay groups until none is left or the run is cancelled. Cancellation is
+    /// watched once here rather than around every request: the record in flight
+    /// is dropped with it, and its empty slot is reported as cancelled.
     async fn work(self) {
+        let cancel = self.options.cancel.clone();
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {}
+            () = self.replay_groups() => {}
+        }
+    }
+
+    async fn replay_groups(&self) {
         loop {
             let g = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(group) = self.groups.get(g) else {
@@ -266,10 +278,7 @@ impl Worker {
                     return;
                 }
                 if let Some(p) = self.pacer.as_ref() {
-                    tokio::select! {
-                        () = self.options.cancel.cancelled() => return,
-                        () = p.wait() => {}
-                    }
+                    p.wait().await;
                 }
                 let record = &self.records[i];
                 let (candidate, baseline) = match &self.baseline {
@@ -282,7 +291,6 @@ impl Worker {
                     }
                     None => (call(&self.candidate, record, &self.options).await, None),
                 };
-                let cancelled = candidate == Reply::Cancelled;
                 let outcome = Outcome {
                     seq: record.seq,
                     candidate,
@@ -292,31 +300,24 @@ impl Worker {
                 let examined = self
                     .examine
                     .as_deref()
-                    .filter(|_| !cancelled)
                     .map(|a| examine(record, &outcome, a));
                 // Each record belongs to exactly one group, so its slot is empty.
                 let _ = self.slots[i].set((outcome, examined));
-                if cancelled {
-                    return;
-                }
                 self.options.progress.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// One record to one candidate, with the timeout and the retries.
+/// One record to one candidate, with the timeout and the retries. Cancellation
+/// is the caller's: it drops this future.
 async fn call(candidate: &Candidate, record: &Record, options: &RunOptions) -> Reply {
     let mut attempts = 0u32;
     let mut backoff = BACKOFF_FIRST;
     loop {
         attempts += 1;
         let start = Instant::now();
-        let result = tokio::select! {
-            biased;
-            () = options.cancel.cancelled() => return Reply::Cancelled,
-            r = tokio::time::timeout(options.timeout, candidate.call(record)) => r,
-        };
+        let result = tokio::time::timeout(options.timeout, candidate.call(record)).await;
         let failure = match result {
             Ok(Ok(output)) => {
                 return Reply::Answered(Answer {
@@ -335,10 +336,7 @@ async fn call(candidate: &Candidate, record: &Record, options: &RunOptions) -> R
         if !failure.retryable || attempts > options.retries {
             return Reply::Failed { failure, attempts };
         }
-        tokio::select! {
-            () = options.cancel.cancelled() => return Reply::Cancelled,
-            () = tokio::time::sleep(backoff) => {}
-        }
+        tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }

@@ -17,9 +17,9 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cairn_store::{Append, Receipt, StagedAppend};
+use cairn_store::{Append, Receipt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
@@ -171,13 +171,6 @@ impl SequencerHandle {
     }
 }
 
-/// A staged group, waiting to be written.
-struct Staged {
-    staged: StagedAppend,
-    replies: Vec<(Reply, usize)>,
-    total: usize,
-}
-
 struct Worker {
     ledger: Arc<ServedLedger>,
     limits: CommitLimits,
@@ -267,7 +260,6 @@ impl Worker {
         self.last_time_us
     }
 
-    /// Stage a group, write it, answer its requests.
     fn commit(&mut self, group: Vec<Job>) {
         let recorded_at_us = self.now_us();
         let metrics = &self.shared.metrics;
@@ -281,67 +273,15 @@ impl Worker {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
         }
-        match self.ledger.stage(items, recorded_at_us) {
-            Ok(staged) => {
-                let group = Staged {
-                    staged,
-                    replies,
-                    total,
-                };
-                Writer {
-                    ledger: &self.ledger,
-                    shared: &self.shared,
-                }
-                .write(vec![group]);
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                metrics.observe_commit(total, replies.len(), Duration::ZERO, false);
-                error!(%reason, "group could not be staged");
-                fail_all(replies, &reason);
-            }
-        }
-    }
-}
-
-/// Writes staged groups, in order, with one write and one fsync, and answers them.
-struct Writer<'a> {
-    ledger: &'a ServedLedger,
-    shared: &'a Shared,
-}
-
-impl Writer<'_> {
-    /// Write every waiting group with one write and one fsync, then answer each.
-    fn write(&self, groups: Vec<Staged>) {
-        let metrics = &self.shared.metrics;
-        let total: usize = groups.iter().map(|g| g.total).sum();
-        let requests: usize = groups.iter().map(|g| g.replies.len()).sum();
-        let mut staged = Vec::with_capacity(groups.len());
-        let mut answers = Vec::with_capacity(groups.len());
-        for g in groups {
-            staged.push(g.staged);
-            answers.push((g.replies, g.total));
-        }
         let started = Instant::now();
-        let result = self.ledger.commit_all(staged);
-        metrics.observe_commit(total, requests, started.elapsed(), result.is_ok());
+        let result = self.ledger.append(items, recorded_at_us);
+        metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
         match result {
-            Ok(receipts) if receipts.len() == answers.len() => {
-                for ((replies, total), receipts) in answers.into_iter().zip(receipts) {
-                    if receipts.len() == total {
-                        self.answer(replies, receipts);
-                    } else {
-                        let reason = format!("{} receipts for {total} entries", receipts.len());
-                        error!(%reason, "the ledger broke its contract");
-                        fail_all(replies, &reason);
-                    }
-                }
-            }
-            Ok(_) => {
-                error!("the ledger answered a different number of groups");
-                for (replies, _) in answers {
-                    fail_all(replies, "the ledger broke its contract");
-                }
+            Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
+            Ok(receipts) => {
+                let reason = format!("{} receipts for {total} entries", receipts.len());
+                error!(%reason, "the ledger broke its contract");
+                fail_all(replies, &reason);
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -351,9 +291,7 @@ impl Writer<'_> {
                 } else {
                     error!(%reason, "group commit failed");
                 }
-                for (replies, _) in answers {
-                    fail_all(replies, &reason);
-                }
+                fail_all(replies, &reason);
             }
         }
     }

@@ -75,35 +75,9 @@ struct Head {
 /// The ledger's mutable state: its head and whether appends are refused.
 #[derive(Debug)]
 struct State {
-    /// The durable head.
     head: Head,
-    /// The head after every staged batch not yet committed, if any.
-    next: Option<Head>,
-    /// Idempotency keys of staged batches not yet committed, with their receipts.
-    pending_keys: HashMap<Vec<u8>, Receipt>,
     poisoned: Option<String>,
     dict_tried: bool,
-}
-
-/// A batch staged by [`Ledger::stage`]: chained, hashed and indexed on top of
-/// the batches staged before it, not yet written. [`Ledger::commit`] makes it
-/// durable; batches must be committed in the order they were staged.
-#[derive(Debug)]
-pub struct StagedAppend {
-    /// The size the ledger must have when this batch is committed.
-    base: u64,
-    batch: WriteBatch,
-    head: Head,
-    entries: Vec<(u64, Vec<u8>)>,
-    keys: Vec<Vec<u8>>,
-    receipts: Vec<Receipt>,
-}
-
-impl StagedAppend {
-    /// Entries the batch appends (duplicates excluded).
-    pub fn appended(&self) -> u64 {
-        self.head.size - self.base
-    }
 }
 
 /// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
@@ -116,8 +90,6 @@ pub struct Ledger<B: Backend> {
     origin: String,
     codec: RwLock<Codec>,
     state: Mutex<State>,
-    /// Held by [`Ledger::append`] from staging to commit.
-    appending: Mutex<()>,
     /// The committed size, readable without waiting for an append in progress.
     size: AtomicU64,
     dict_train_at: u64,
@@ -223,12 +195,9 @@ impl<B: Backend> Ledger<B> {
                     edge: TreeEdge::new(),
                     last_leaf: ZERO_HASH,
                 },
-                next: None,
-                pending_keys: HashMap::new(),
                 poisoned: Some("ledger opened for reading only".into()),
                 dict_tried: false,
             }),
-            appending: Mutex::new(()),
             size: AtomicU64::new(size),
             dict_train_at: DICT_TRAIN_AT,
         })
@@ -285,8 +254,6 @@ impl<B: Backend> Ledger<B> {
             edge,
             last_leaf,
         };
-        state.next = None;
-        state.pending_keys.clear();
         state.poisoned = None;
         self.size.store(size, Ordering::Release);
         Ok(())
@@ -346,29 +313,15 @@ impl<B: Backend> Ledger<B> {
     /// return one receipt per item in order. On a failed write nothing is stored
     /// and the ledger refuses appends until reopened.
     pub fn append(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
-        // Staging and committing under one lock keeps concurrent callers in order.
-        let _one_at_a_time = self.appending.lock().unwrap_or_else(|p| p.into_inner());
-        let staged = self.stage(items, recorded_at_us)?;
-        self.commit(staged)
-    }
-
-    /// Chain, hash and index `items` on top of everything staged so far, without
-    /// writing: the first half of [`Ledger::append`], for a caller that stages the
-    /// next batch while the previous one is being written and fsynced. The
-    /// receipts are only valid once [`Ledger::commit`] of this batch succeeded.
-    /// Nothing is changed when staging fails.
-    pub fn stage(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<StagedAppend> {
         let mut state = self.state();
         if let Some(reason) = &state.poisoned {
             return Err(StoreError::Poisoned {
                 reason: reason.clone(),
             });
         }
-        let tip = state.next.clone().unwrap_or_else(|| state.head.clone());
-        let base = tip.size;
         let mut staged = Staged {
             batch: WriteBatch::default(),
-            head: tip,
+            head: state.head.clone(),
             committed: state.head.size,
             seen_keys: HashMap::new(),
             entries: Vec::new(),
@@ -376,80 +329,9 @@ impl<B: Backend> Ledger<B> {
         let mut receipts = Vec::with_capacity(items.len());
         let compressed = self.compress_payloads(&items);
         for (item, payloads) in items.into_iter().zip(compressed) {
-            receipts.push(self.stage_one(
-                &mut staged,
-                &state.pending_keys,
-                item,
-                payloads,
-                recorded_at_us,
-            )?);
+            receipts.push(self.stage(&mut staged, item, payloads, recorded_at_us)?);
         }
-        let keys: Vec<Vec<u8>> = staged.seen_keys.keys().cloned().collect();
-        if staged.head.size > base {
-            staged
-                .batch
-                .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
-            state.next = Some(staged.head.clone());
-            state.pending_keys.extend(staged.seen_keys);
-        }
-        Ok(StagedAppend {
-            base,
-            batch: staged.batch,
-            head: staged.head,
-            entries: staged.entries,
-            keys,
-            receipts,
-        })
-    }
-
-    /// Write a staged batch (one write, one fsync) and return its receipts. Batches
-    /// are committed in the order they were staged. On a failed write nothing of
-    /// it is stored, the ledger refuses appends until reopened, and every batch
-    /// staged after it fails too (it was chained on this one).
-    pub fn commit(&self, staged: StagedAppend) -> Result<Vec<Receipt>> {
-        let mut receipts = self.commit_all(vec![staged])?;
-        Ok(receipts.pop().unwrap_or_default())
-    }
-
-    /// Write several consecutive staged batches as one (one write, one fsync) and
-    /// return each one's receipts: all are stored or none is. See [`Ledger::commit`].
-    pub fn commit_all(&self, staged: Vec<StagedAppend>) -> Result<Vec<Vec<Receipt>>> {
-        let Some(last) = staged.last().map(|s| s.head.clone()) else {
-            return Ok(Vec::new());
-        };
-        {
-            let mut state = self.state();
-            if let Some(reason) = &state.poisoned {
-                return Err(StoreError::Poisoned {
-                    reason: reason.clone(),
-                });
-            }
-            let mut expected = state.head.size;
-            for s in &staged {
-                if s.base != expected {
-                    let reason = format!(
-                        "a batch staged on {} entries was committed on {expected}",
-                        s.base
-                    );
-                    state.poisoned = Some(reason.clone());
-                    state.next = None;
-                    state.pending_keys.clear();
-                    return Err(StoreError::Poisoned { reason });
-                }
-                expected = s.head.size;
-            }
-        }
-        let mut batch = WriteBatch::default();
-        let mut entries = Vec::new();
-        let mut keys = Vec::new();
-        let mut receipts = Vec::with_capacity(staged.len());
-        for s in staged {
-            batch.ops.extend(s.batch.ops);
-            entries.extend(s.entries);
-            keys.extend(s.keys);
-            receipts.push(s.receipts);
-        }
-        if entries.is_empty() {
+        if staged.head.size == state.head.size {
             return Ok(receipts);
         }
         // Entries are compressed once the chain is built, on several threads for
@@ -457,26 +339,19 @@ impl<B: Backend> Ledger<B> {
         {
             let codec = self.codec();
             let codec = &*codec;
-            let stored = par_map(&entries, |(_, bytes)| codec.compress(bytes));
-            for ((seq, _), value) in entries.iter().zip(stored) {
-                batch.put(Cf::Entries, keys::seq_key(*seq), value);
+            let stored = par_map(&staged.entries, |(_, bytes)| codec.compress(bytes));
+            for ((seq, _), value) in staged.entries.iter().zip(stored) {
+                staged.batch.put(Cf::Entries, keys::seq_key(*seq), value);
             }
         }
-        let written = self.backend.write(batch);
-        let mut state = self.state();
-        if let Err(e) = written {
+        staged
+            .batch
+            .put(Cf::Meta, meta::SIZE, staged.head.size.to_be_bytes());
+        if let Err(e) = self.backend.write(staged.batch) {
             state.poisoned = Some(e.to_string());
-            state.next = None;
-            state.pending_keys.clear();
             return Err(e);
         }
-        if state.next.as_ref().map(|h| h.size) == Some(last.size) {
-            state.next = None;
-        }
-        for key in &keys {
-            state.pending_keys.remove(key);
-        }
-        state.head = last;
+        state.head = staged.head;
         self.size.store(state.head.size, Ordering::Release);
         self.maybe_train_dictionary(&mut state);
         Ok(receipts)
@@ -514,10 +389,9 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    fn stage_one(
+    fn stage(
         &self,
         st: &mut Staged,
-        pending: &HashMap<Vec<u8>, Receipt>,
         item: Append,
         payloads: Vec<Vec<u8>>,
         recorded_at_us: i64,
@@ -530,7 +404,7 @@ impl<B: Backend> Ledger<B> {
         if let Some(d) = decision {
             if let Some(key) = &d.idempotency_key {
                 let ik = keys::idempotency_key(&d.stream, key);
-                if let Some(r) = st.seen_keys.get(&ik).or_else(|| pending.get(&ik)) {
+                if let Some(r) = st.seen_keys.get(&ik) {
                     return Ok(Receipt {
                         duplicate: true,
                         ..*r

@@ -16,6 +16,6 @@ pub mod verify;
 
 pub use backend::{Backend, Cf, WriteBatch};
 pub use error::{Result, StoreError};
-pub use ledger::{Append, Ledger, PackedDecision, Receipt, StagedAppend};
+pub use ledger::{Append, Ledger, PackedDecision, Receipt};
 pub use memory::MemoryBackend;
 pub use rocks::RocksBackend;

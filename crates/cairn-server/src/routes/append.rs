@@ -100,13 +100,14 @@ pub async fn decisions(
     let (bytes, _held) = read_body(&app, &headers, body).await?;
     let len = bytes.len();
     let limits = app.limits;
-    let parsed = match pieces_for(len, framing) {
+    let pieces = pieces_for(len, framing);
+    let parsed = match pieces {
         1 => off_thread(len, move || parse(framing, &bytes, &limits)).await??,
         n => parse_in_pieces(bytes, n, limits).await?,
     };
     authorize(&access, &parsed, framing)?;
     let ledger = Arc::clone(&app.ledger);
-    let items = match pieces_for(len, framing) {
+    let items = match pieces {
         1 => off_thread(len, move || prepare(&ledger, parsed, framing)).await??,
         n => prepare_in_pieces(ledger, parsed, n).await?,
     };

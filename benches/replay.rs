@@ -16,7 +16,8 @@
 //! workload's own outputs instead, so that every entry differs on several paths
 //! (the worst case for the analysis). `CAIRN_BENCH_REPLAY_ENTRIES` (default 20000)
 //! and `CAIRN_BENCH_REPLAY_CONCURRENCY` (default 32) change the size of a run and
-//! the number of requests in flight.
+//! the number of requests in flight; `CAIRN_BENCH_REPLAY_SIDE=replay` (or `direct`)
+//! runs only that side, 20 times, for a profiler.
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
@@ -42,6 +43,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+
+// The allocator of the `cairn` binary, so that replay is measured as it runs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ANSWER: &str = r#"{"decision":"approve","score":0.5,"reasons":[]}"#;
 
@@ -267,6 +272,19 @@ fn info(url: &str) -> RunInfo {
 
 fn bench(c: &mut Criterion) {
     let setup = Setup::new();
+    // One side alone, for a profiler: `replay` or `direct`, 20 runs.
+    if let Ok(side) = std::env::var("CAIRN_BENCH_REPLAY_SIDE") {
+        let t = Instant::now();
+        for _ in 0..20 {
+            if side == "direct" {
+                setup.direct();
+            } else {
+                setup.replay();
+            }
+        }
+        println!("{side}: {:?} per run (20 runs)", t.elapsed() / 20);
+        return;
+    }
     let n = setup.records.len() as u64;
     let mut g = c.benchmark_group("replay_http");
     g.sample_size(10);

@@ -16,7 +16,7 @@ use crate::diff::{diff, diff_paths, DiffRules, Difference};
 use crate::noise::{NoiseRule, Verdict};
 use crate::path::PathPattern;
 use crate::record::{NotReplayable, Record};
-use crate::run::{Outcome, Reply};
+use crate::run::{Answer, Outcome, Reply};
 use crate::selection::Selection;
 use crate::stats::{self, Histogram, KsTest};
 
@@ -233,7 +233,7 @@ pub struct Example {
     /// Its session.
     pub session: Option<String>,
     /// The label, when it was compared.
-    pub label: Option<LabelPair>,
+    pub(crate) label: Option<LabelPair>,
     /// The score, when it was compared.
     pub score: Option<ScorePair>,
     /// The paths, kinds and values that differ (real differences only).
@@ -315,7 +315,7 @@ pub fn results_digest(json: &[u8]) -> [u8; 32] {
 /// Per-entry facts kept between the two passes.
 struct Compared<'a> {
     record: &'a Record,
-    answer: &'a Value,
+    answer: Option<&'a Value>,
     diffs: Vec<Difference>,
     label: Option<LabelPair>,
     score: Option<ScorePair>,
@@ -334,20 +334,28 @@ pub struct Examined {
     pub(crate) score: Option<ScorePair>,
 }
 
-/// Examine one entry: `outcome` is the record's.
+/// Examine one entry: `outcome` is the record's. An answer whose output was let go
+/// during the run (see [`crate::run::Answer::output`]) was examined then, and is
+/// not examined again: it gives the empty examination.
 pub fn examine(record: &Record, outcome: &Outcome, options: &AnalyzeOptions) -> Examined {
-    let Reply::Answered(a) = &outcome.candidate else {
+    let Reply::Answered(Answer {
+        output: Some(output),
+        ..
+    }) = &outcome.candidate
+    else {
         return Examined::default();
     };
     let rules = &options.rules;
     Examined {
-        diffs: diff_paths(&record.output, &a.output, rules),
+        diffs: diff_paths(&record.output, output, rules),
         baseline: match &outcome.baseline {
-            Some(Reply::Answered(b)) => Some(diff_paths(&record.output, &b.output, rules)),
+            Some(Reply::Answered(Answer {
+                output: Some(b), ..
+            })) => Some(diff_paths(&record.output, b, rules)),
             _ => None,
         },
-        label: label_pair(record, &a.output, &options.label_path),
-        score: score_pair(record, &a.output, &options.score_path),
+        label: label_pair(record, output, &options.label_path),
+        score: score_pair(record, output, &options.score_path),
     }
 }
 
@@ -439,7 +447,7 @@ pub fn analyze_examined(
                 lat.1.push(a.latency_ms);
                 compared.push(Compared {
                     record,
-                    answer: &a.output,
+                    answer: a.output.as_ref(),
                     label: e.label,
                     score: e.score,
                     diffs: e.diffs,
@@ -561,7 +569,11 @@ fn examples(
         .take(options.examples_max)
         .map(|(i, _)| {
             let c = &compared[i];
-            let differences = diff(&c.record.output, c.answer, &options.rules)
+            // A differing entry's answer is always kept (see `Outcome::let_go`).
+            let differences = c
+                .answer
+                .map(|answer| diff(&c.record.output, answer, &options.rules))
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|d| real.contains(d.path.as_str()))
                 .collect();

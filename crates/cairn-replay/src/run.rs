@@ -13,11 +13,13 @@
 //! every record not answered is reported as cancelled.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
 use crate::candidate::{CallFailure, Candidate, FailureKind};
@@ -62,8 +64,12 @@ impl Default for RunOptions {
 /// A candidate's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    /// The output JSON.
-    pub output: Value,
+    /// The output JSON. `None` only in a run that examined its entries as their
+    /// answers arrived ([`replay_examined`]), where an output is let go once the
+    /// examination shows the report will not need it: a baseline's always, and a
+    /// candidate's when it agrees with the record. Only the answers of differing
+    /// entries (the report's examples come from them) stay in memory.
+    pub output: Option<Value>,
     /// Time from sending to the complete answer, of the successful attempt.
     pub latency_ms: f64,
     /// Attempts made, from 1.
@@ -105,6 +111,21 @@ pub struct Outcome {
     pub candidate: Reply,
     /// The baseline's reply, when there is a baseline.
     pub baseline: Option<Reply>,
+}
+
+impl Outcome {
+    /// Let go of the outputs that the report will not need once the entry has been
+    /// examined: the baseline's, and the candidate's when it does not differ.
+    pub(crate) fn let_go(&mut self, examined: &Examined) {
+        if let Some(Reply::Answered(b)) = &mut self.baseline {
+            b.output = None;
+        }
+        if let Reply::Answered(a) = &mut self.candidate {
+            if examined.diffs.is_empty() {
+                a.output = None;
+            }
+        }
+    }
 }
 
 /// Replay `records` (in seq order) and return one outcome per record, in the same order.
@@ -173,9 +194,22 @@ pub(crate) async fn run(
         };
         set.spawn(w.work());
     }
-    // A worker only panics on a bug; the records it did not finish are reported as
-    // cancelled.
-    while set.join_next().await.is_some() {}
+    // Cancellation is watched here, once, rather than by every worker around every
+    // request: the workers are aborted, dropping the requests in flight, and the
+    // records they did not finish are reported as cancelled (as are those of a
+    // worker that panicked, which only a bug would make it do).
+    let cancel = options.cancel.clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                set.abort_all();
+                while set.join_next().await.is_some() {}
+                break;
+            }
+            done = set.join_next() => if done.is_none() { break },
+        }
+    }
     let slots: Vec<Option<(Outcome, Option<Examined>)>> = match Arc::try_unwrap(slots) {
         Ok(owned) => owned.into_iter().map(OnceLock::into_inner).collect(),
         // Every worker has finished, so nothing else holds the slots; copy rather
@@ -255,28 +289,22 @@ struct Worker {
 }
 
 impl Worker {
-    /// Replay groups until none is left or the run is cancelled. Cancellation is
-    /// watched once here rather than around every request: the record in flight
-    /// is dropped with it, and its empty slot is reported as cancelled.
+    /// Replay groups until none is left. The run aborts the worker when it is
+    /// cancelled.
     async fn work(self) {
-        let cancel = self.options.cancel.clone();
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => {}
-            () = self.replay_groups() => {}
-        }
-    }
-
-    async fn replay_groups(&self) {
+        // One timer per endpoint for the worker's whole life, moved on only when it
+        // fires (see [`call`]): arming a timer for every request costs more than
+        // the request's own bookkeeping.
+        let candidate_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
+        let mut candidate_timer = candidate_timer;
+        let baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
+        let mut baseline_timer = baseline_timer;
         loop {
             let g = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(group) = self.groups.get(g) else {
                 return;
             };
             for &i in group {
-                if self.options.cancel.is_cancelled() {
-                    return;
-                }
                 if let Some(p) = self.pacer.as_ref() {
                     p.wait().await;
                 }
@@ -284,14 +312,28 @@ impl Worker {
                 let (candidate, baseline) = match &self.baseline {
                     Some(b) => {
                         let (c, b) = tokio::join!(
-                            call(&self.candidate, record, &self.options),
-                            call(b, record, &self.options)
+                            call(
+                                &self.candidate,
+                                record,
+                                &self.options,
+                                candidate_timer.as_mut()
+                            ),
+                            call(b, record, &self.options, baseline_timer.as_mut())
                         );
                         (c, Some(b))
                     }
-                    None => (call(&self.candidate, record, &self.options).await, None),
+                    None => (
+                        call(
+                            &self.candidate,
+                            record,
+                            &self.options,
+                            candidate_timer.as_mut(),
+                        )
+                        .await,
+                        None,
+                    ),
                 };
-                let outcome = Outcome {
+                let mut outcome = Outcome {
                     seq: record.seq,
                     candidate,
                     baseline,
@@ -301,6 +343,9 @@ impl Worker {
                     .examine
                     .as_deref()
                     .map(|a| examine(record, &outcome, a));
+                if let Some(e) = &examined {
+                    outcome.let_go(e);
+                }
                 // Each record belongs to exactly one group, so its slot is empty.
                 let _ = self.slots[i].set((outcome, examined));
                 self.options.progress.fetch_add(1, Ordering::Relaxed);
@@ -311,23 +356,47 @@ impl Worker {
 
 /// One record to one candidate, with the timeout and the retries. Cancellation
 /// is the caller's: it drops this future.
-async fn call(candidate: &Candidate, record: &Record, options: &RunOptions) -> Reply {
+///
+/// `timer` is the worker's, and is never later than this attempt's deadline: it
+/// was last set to the deadline of an attempt that started no later than this
+/// one. When it fires before this attempt's deadline it is moved on to it;
+/// when it fires at or after it, the attempt has timed out.
+async fn call(
+    candidate: &Candidate,
+    record: &Record,
+    options: &RunOptions,
+    mut timer: Pin<&mut Sleep>,
+) -> Reply {
     let mut attempts = 0u32;
     let mut backoff = BACKOFF_FIRST;
     loop {
         attempts += 1;
         let start = Instant::now();
-        let result = tokio::time::timeout(options.timeout, candidate.call(record)).await;
+        let deadline = start + options.timeout;
+        let answer = candidate.call(record);
+        let mut answer = std::pin::pin!(answer);
+        let result = loop {
+            tokio::select! {
+                biased;
+                r = &mut answer => break Some(r),
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        break None;
+                    }
+                    timer.as_mut().reset(deadline.into());
+                }
+            }
+        };
         let failure = match result {
-            Ok(Ok(output)) => {
+            Some(Ok(output)) => {
                 return Reply::Answered(Answer {
-                    output,
+                    output: Some(output),
                     latency_ms: start.elapsed().as_secs_f64() * 1000.0,
                     attempts,
                 })
             }
-            Ok(Err(f)) => f,
-            Err(_) => CallFailure::new(
+            Some(Err(f)) => f,
+            None => CallFailure::new(
                 FailureKind::Timeout,
                 format!("no answer within {} ms", options.timeout.as_millis()),
                 true,
@@ -485,11 +554,28 @@ mod tests {
             &options,
         )
         .await;
+        // The same records replayed without examining keep every output.
+        let plain = replay(records.clone(), c.clone(), None, &RunOptions::default()).await;
         c.shutdown().await;
         assert_eq!(run.examined.len(), records.len());
-        for ((r, o), e) in records.iter().zip(&run.outcomes).zip(&run.examined) {
-            assert!(o.candidate.answer().is_some(), "{o:?}");
-            assert_eq!(e.as_ref(), Some(&examine(r, o, &options)), "seq {}", r.seq);
+        for (((r, o), e), p) in records
+            .iter()
+            .zip(&run.outcomes)
+            .zip(&run.examined)
+            .zip(&plain)
+        {
+            assert!(p.candidate.answer().is_some(), "{p:?}");
+            let e = e.as_ref().expect("examined");
+            assert_eq!(e, &examine(r, p, &options), "seq {}", r.seq);
+            // Only a differing entry's output is kept.
+            let kept = o.candidate.answer().and_then(|a| a.output.as_ref());
+            assert_eq!(kept.is_some(), !e.diffs.is_empty(), "seq {}", r.seq);
+            if let Some(output) = kept {
+                assert_eq!(
+                    Some(output),
+                    p.candidate.answer().and_then(|a| a.output.as_ref())
+                );
+            }
         }
         let diffs = |i: usize| run.examined[i].as_ref().map(|e| e.diffs.len());
         assert_eq!(diffs(4), Some(0));

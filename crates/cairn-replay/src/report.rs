@@ -316,9 +316,9 @@ pub fn results_digest(json: &[u8]) -> [u8; 32] {
 struct Compared<'a> {
     record: &'a Record,
     answer: Option<&'a Value>,
-    diffs: Vec<Difference>,
-    label: Option<LabelPair>,
-    score: Option<ScorePair>,
+    diffs: &'a [Difference],
+    label: Option<&'a LabelPair>,
+    score: Option<&'a ScorePair>,
 }
 
 /// What the analysis needs of one entry once its answers are in: the candidate's
@@ -362,46 +362,43 @@ pub fn examine(record: &Record, outcome: &Outcome, options: &AnalyzeOptions) -> 
 /// Entries below this are examined on one thread.
 const PARALLEL_MIN: usize = 2048;
 
-/// Examine every entry not examined yet, on several threads when many are left.
+/// Examine every entry not examined yet, in place, on several threads when many
+/// are left. Afterwards every entry of the result is `Some`.
 fn examine_all(
     records: &[Record],
     outcomes: &[Outcome],
     mut examined: Vec<Option<Examined>>,
     options: &AnalyzeOptions,
-) -> Vec<Examined> {
+) -> Vec<Option<Examined>> {
     if examined.len() != records.len() {
         examined = vec![None; records.len()];
     }
     let missing = examined.iter().filter(|e| e.is_none()).count();
-    let one = |((record, outcome), e): ((&Record, &Outcome), Option<Examined>)| {
-        e.unwrap_or_else(|| examine(record, outcome, options))
+    let fill = |records: &[Record], outcomes: &[Outcome], examined: &mut [Option<Examined>]| {
+        for ((record, outcome), e) in records.iter().zip(outcomes).zip(examined) {
+            if e.is_none() {
+                *e = Some(examine(record, outcome, options));
+            }
+        }
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if missing < PARALLEL_MIN || threads < 2 {
-        return records
-            .iter()
-            .zip(outcomes)
-            .zip(examined)
-            .map(one)
-            .collect();
+        fill(records, outcomes, &mut examined);
+        return examined;
     }
     let chunk = records.len().div_ceil(threads);
-    let mut rest = examined.into_iter();
-    let parts: Vec<Vec<Option<Examined>>> = (0..threads)
-        .map(|_| rest.by_ref().take(chunk).collect())
-        .collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = records
             .chunks(chunk)
             .zip(outcomes.chunks(chunk))
-            .zip(parts)
-            .map(|((r, o), e)| s.spawn(move || r.iter().zip(o).zip(e).map(one).collect::<Vec<_>>()))
+            .zip(examined.chunks_mut(chunk))
+            .map(|((r, o), e)| s.spawn(move || fill(r, o, e)))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+        for h in handles {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+    });
+    examined
 }
 
 /// Build the report. `outcomes` are in the order of `records`.
@@ -429,13 +426,22 @@ pub fn analyze_examined(
     let with_baseline = info.baseline.is_some();
     let examined = examine_all(records, outcomes, examined, options);
     let mut counts = PathCounts::default();
-    let mut compared = Vec::new();
+    let n = records.len();
+    let mut compared = Vec::with_capacity(n);
     let mut errors = Vec::new();
     let mut cancelled = 0u64;
     let mut paired = 0u64;
     let mut baseline_errors = 0u64;
-    let mut lat = (Vec::new(), Vec::new(), Vec::new());
-    for ((record, outcome), e) in records.iter().zip(outcomes).zip(examined) {
+    let with_baseline_lat = if with_baseline { n } else { 0 };
+    let mut lat = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(with_baseline_lat),
+    );
+    let unexamined = Examined::default();
+    for ((record, outcome), e) in records.iter().zip(outcomes).zip(&examined) {
+        // `examine_all` examined every entry.
+        let e = e.as_ref().unwrap_or(&unexamined);
         match &outcome.candidate {
             Reply::Answered(a) => {
                 counts.add_candidate(&e.diffs);
@@ -448,9 +454,9 @@ pub fn analyze_examined(
                 compared.push(Compared {
                     record,
                     answer: a.output.as_ref(),
-                    label: e.label,
-                    score: e.score,
-                    diffs: e.diffs,
+                    label: e.label.as_ref(),
+                    score: e.score.as_ref(),
+                    diffs: &e.diffs,
                 });
             }
             Reply::Failed { failure, attempts } => errors.push(ErrorDetail {
@@ -554,8 +560,8 @@ fn examples(
     real: &HashSet<&str>,
     options: &AnalyzeOptions,
 ) -> Vec<Example> {
-    let flipped = |c: &Compared<'_>| c.label.as_ref().is_some_and(|l| l.recorded != l.candidate);
-    let shift = |c: &Compared<'_>| c.score.as_ref().map_or(0.0, |s| s.delta.abs());
+    let flipped = |c: &Compared<'_>| c.label.is_some_and(|l| l.recorded != l.candidate);
+    let shift = |c: &Compared<'_>| c.score.map_or(0.0, |s| s.delta.abs());
     ranked.sort_by(|&(a, na), &(b, nb)| {
         let (ca, cb) = (&compared[a], &compared[b]);
         flipped(cb)
@@ -580,8 +586,8 @@ fn examples(
             Example {
                 seq: c.record.seq,
                 session: c.record.session.clone(),
-                label: c.label.clone(),
-                score: c.score.clone(),
+                label: c.label.cloned(),
+                score: c.score.cloned(),
                 differences,
             }
         })
@@ -703,7 +709,7 @@ type Flips = BTreeMap<String, BTreeMap<String, u64>>;
 fn labels(compared: &[Compared<'_>], path: &PathPattern) -> (LabelSummary, Flips) {
     let mut flips: Flips = BTreeMap::new();
     let (mut n, mut changed) = (0u64, 0u64);
-    for l in compared.iter().filter_map(|c| c.label.as_ref()) {
+    for l in compared.iter().filter_map(|c| c.label) {
         n += 1;
         changed += u64::from(l.recorded != l.candidate);
         // The same few labels repeat: look up before allocating keys.
@@ -728,7 +734,7 @@ fn labels(compared: &[Compared<'_>], path: &PathPattern) -> (LabelSummary, Flips
 }
 
 fn scores(compared: &[Compared<'_>], path: &PathPattern) -> Option<ScoreSummary> {
-    let pairs: Vec<&ScorePair> = compared.iter().filter_map(|c| c.score.as_ref()).collect();
+    let pairs: Vec<&ScorePair> = compared.iter().filter_map(|c| c.score).collect();
     if pairs.is_empty() {
         return None;
     }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -176,16 +176,28 @@ pub(crate) async fn run(
     let next = Arc::new(AtomicUsize::new(0));
     let pacer = Arc::new(options.rate_per_s.map(Pacer::new));
     let workers = options.concurrency.clamp(1, groups.len().max(1));
-    // One slot per record, filled by whichever worker replays it: no per-worker
-    // lists to grow and merge.
-    let slots: Slots = Arc::new((0..records.len()).map(|_| OnceLock::new()).collect());
+    // The results, in their final place from the start: every record counts as
+    // cancelled until a worker replays it and writes its outcome over that. One
+    // lock for all the workers is cheap (it is held for two moves, and a runtime
+    // has as many threads as cores), and nothing is copied or merged at the end.
+    let results = Arc::new(Mutex::new(Replayed {
+        outcomes: records
+            .iter()
+            .map(|r| Outcome {
+                seq: r.seq,
+                candidate: Reply::Cancelled,
+                baseline: baseline.as_ref().map(|_| Reply::Cancelled),
+            })
+            .collect(),
+        examined: vec![None; records.len()],
+    }));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let w = Worker {
             records: records.clone(),
             groups: groups.clone(),
             next: next.clone(),
-            slots: slots.clone(),
+            results: results.clone(),
             examine: examine.clone(),
             candidate: candidate.clone(),
             baseline: baseline.clone(),
@@ -210,31 +222,19 @@ pub(crate) async fn run(
             done = set.join_next() => if done.is_none() { break },
         }
     }
-    let slots: Vec<Option<(Outcome, Option<Examined>)>> = match Arc::try_unwrap(slots) {
-        Ok(owned) => owned.into_iter().map(OnceLock::into_inner).collect(),
-        // Every worker has finished, so nothing else holds the slots; copy rather
-        // than fail if that ever changes.
-        Err(shared) => shared.iter().map(|s| s.get().cloned()).collect(),
-    };
-    let (outcomes, examined) = slots
-        .into_iter()
-        .zip(records.iter())
-        .map(|(o, r)| {
-            o.unwrap_or_else(|| {
-                let cancelled = Outcome {
-                    seq: r.seq,
-                    candidate: Reply::Cancelled,
-                    baseline: baseline.as_ref().map(|_| Reply::Cancelled),
-                };
-                (cancelled, None)
-            })
-        })
-        .unzip();
-    Replayed { outcomes, examined }
+    // Every worker has finished, so nothing else holds the results; copy rather
+    // than fail if that ever changes.
+    match Arc::try_unwrap(results) {
+        Ok(owned) => owned.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => {
+            let r = shared.lock().unwrap_or_else(|p| p.into_inner());
+            Replayed {
+                outcomes: r.outcomes.clone(),
+                examined: r.examined.clone(),
+            }
+        }
+    }
 }
-
-/// One slot per record: its outcome and, when examined, its examination.
-type Slots = Arc<Vec<OnceLock<(Outcome, Option<Examined>)>>>;
 
 /// A session is long when it holds at least 1/`LONG_SESSION_DIVISOR` of one
 /// worker's fair share of the records.
@@ -280,7 +280,7 @@ struct Worker {
     records: Arc<Vec<Record>>,
     groups: Arc<Vec<Vec<usize>>>,
     next: Arc<AtomicUsize>,
-    slots: Slots,
+    results: Arc<Mutex<Replayed>>,
     examine: Option<Arc<AnalyzeOptions>>,
     candidate: Arc<Candidate>,
     baseline: Option<Arc<Candidate>>,
@@ -346,8 +346,13 @@ impl Worker {
                 if let Some(e) = &examined {
                     outcome.let_go(e);
                 }
-                // Each record belongs to exactly one group, so its slot is empty.
-                let _ = self.slots[i].set((outcome, examined));
+                // Each record belongs to exactly one group: only this worker writes
+                // at `i`.
+                {
+                    let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+                    results.outcomes[i] = outcome;
+                    results.examined[i] = examined;
+                }
                 self.options.progress.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -473,83 +473,97 @@ pub fn analyze_examined(
             _ => {}
         }
     }
-    let replayed = compared.len() as u64;
-    let paths = counts.summaries(replayed, with_baseline.then_some(paired), &options.noise);
-    let real: HashSet<&str> = paths
-        .iter()
-        .filter(|p| p.verdict == Verdict::Difference)
-        .map(|p| p.path.as_str())
-        .collect();
-    let mut differing = Vec::new();
-    let mut ranked = Vec::new();
-    for (i, c) in compared.iter().enumerate() {
-        let paths: Vec<String> = c
-            .diffs
-            .iter()
-            .filter(|d| real.contains(d.path.as_str()))
-            .map(|d| d.path.clone())
-            .collect();
-        if paths.is_empty() {
-            continue;
-        }
-        ranked.push((i, paths.len()));
-        differing.push(DifferingEntry {
-            seq: c.record.seq,
-            paths,
+    // With many entries, the latency statistics (sorts) on another thread while
+    // this one does the rest.
+    let latency = move |lat: (Vec<f64>, Vec<f64>, Vec<f64>)| LatencySummary {
+        recorded: quantiles(lat.0),
+        candidate: quantiles(lat.1),
+        baseline: with_baseline.then(|| quantiles(lat.2)).flatten(),
+    };
+    let mut lat = Some(lat);
+    std::thread::scope(|s| {
+        let on_another_thread = (records.len() >= PARALLEL_MIN).then(|| {
+            let lat = lat.take().unwrap_or_default();
+            s.spawn(move || latency(lat))
         });
-    }
-    let examples = examples(&compared, ranked, &real, options);
-    let agreeing = replayed - differing.len() as u64;
-    let noise = with_baseline.then(|| NoiseSummary {
-        rule: options.noise,
-        paired,
-        noise_paths: paths
+        let replayed = compared.len() as u64;
+        let paths = counts.summaries(replayed, with_baseline.then_some(paired), &options.noise);
+        let real: HashSet<&str> = paths
             .iter()
-            .filter(|p| p.verdict == Verdict::Noise)
-            .map(|p| p.path.clone())
-            .collect(),
-        baseline_errors,
-    });
-    let mut error_kinds = BTreeMap::new();
-    for e in &errors {
-        let name = serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *error_kinds.entry(name).or_insert(0) += 1;
-    }
-    let (label, flips) = labels(&compared, &options.label_path);
-    Report {
-        format: FORMAT,
-        candidate: info.candidate,
-        baseline: info.baseline,
-        selection: info.selection,
-        settings: info.settings,
-        started_at: info.started_at,
-        duration_ms: info.duration_ms,
-        interrupted: info.interrupted,
-        selected: records.len() as u64 + not_replayable.len() as u64,
-        not_replayable,
-        replayed,
-        errors: errors.len() as u64,
-        cancelled,
-        agreeing,
-        agreement_rate: ratio(agreeing, replayed),
-        label,
-        flips,
-        paths,
-        noise,
-        score: scores(&compared, &options.score_path),
-        latency_ms: LatencySummary {
-            recorded: quantiles(lat.0),
-            candidate: quantiles(lat.1),
-            baseline: with_baseline.then(|| quantiles(lat.2)).flatten(),
-        },
-        error_kinds,
-        error_details: errors,
-        differing,
-        examples,
-    }
+            .filter(|p| p.verdict == Verdict::Difference)
+            .map(|p| p.path.as_str())
+            .collect();
+        let mut differing = Vec::new();
+        let mut ranked = Vec::new();
+        for (i, c) in compared.iter().enumerate() {
+            let paths: Vec<String> = c
+                .diffs
+                .iter()
+                .filter(|d| real.contains(d.path.as_str()))
+                .map(|d| d.path.clone())
+                .collect();
+            if paths.is_empty() {
+                continue;
+            }
+            ranked.push((i, paths.len()));
+            differing.push(DifferingEntry {
+                seq: c.record.seq,
+                paths,
+            });
+        }
+        let examples = examples(&compared, ranked, &real, options);
+        let agreeing = replayed - differing.len() as u64;
+        let noise = with_baseline.then(|| NoiseSummary {
+            rule: options.noise,
+            paired,
+            noise_paths: paths
+                .iter()
+                .filter(|p| p.verdict == Verdict::Noise)
+                .map(|p| p.path.clone())
+                .collect(),
+            baseline_errors,
+        });
+        let mut error_kinds = BTreeMap::new();
+        for e in &errors {
+            let name = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *error_kinds.entry(name).or_insert(0) += 1;
+        }
+        let (label, flips) = labels(&compared, &options.label_path);
+        let latency_ms = match on_another_thread {
+            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => latency(lat.take().unwrap_or_default()),
+        };
+        Report {
+            format: FORMAT,
+            candidate: info.candidate,
+            baseline: info.baseline,
+            selection: info.selection,
+            settings: info.settings,
+            started_at: info.started_at,
+            duration_ms: info.duration_ms,
+            interrupted: info.interrupted,
+            selected: records.len() as u64 + not_replayable.len() as u64,
+            not_replayable,
+            replayed,
+            errors: errors.len() as u64,
+            cancelled,
+            agreeing,
+            agreement_rate: ratio(agreeing, replayed),
+            label,
+            flips,
+            paths,
+            noise,
+            score: scores(&compared, &options.score_path),
+            latency_ms,
+            error_kinds,
+            error_details: errors,
+            differing,
+            examples,
+        }
+    })
 }
 
 /// The top examples: label flips first, then the largest score changes, then the

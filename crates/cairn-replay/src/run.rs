@@ -44,7 +44,8 @@ pub struct RunOptions {
     pub retries: u32,
     /// Cancelled on Ctrl-C.
     pub cancel: CancellationToken,
-    /// Records finished so far, for a progress bar.
+    /// Records finished so far, for a progress bar (added by each worker every few
+    /// records, and when it has no more to do).
     pub progress: Arc<AtomicU64>,
 }
 
@@ -236,6 +237,9 @@ pub(crate) async fn run(
     }
 }
 
+/// Records a worker finishes before it adds them to the progress count.
+const PROGRESS_BATCH: u64 = 16;
+
 /// A session is long when it holds at least 1/`LONG_SESSION_DIVISOR` of one
 /// worker's fair share of the records.
 const LONG_SESSION_DIVISOR: usize = 8;
@@ -248,37 +252,77 @@ const LONG_SESSION_DIVISOR: usize = 8;
 /// record, so that the records in flight at any time are neighbours in the
 /// selection, and in memory; one of them started last ends the run at most 1/8 of
 /// a worker's share late.
-fn session_groups(records: &[Record], workers: usize) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::with_capacity(records.len());
+fn session_groups(records: &[Record], workers: usize) -> Groups {
+    // Each record's group, numbered in order of first record.
+    let mut group_of: Vec<usize> = Vec::with_capacity(records.len());
+    let mut sizes: Vec<usize> = Vec::with_capacity(records.len());
     let mut by_session: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        match &r.session {
-            Some(s) => match by_session.get(s.as_str()) {
-                Some(&g) => groups[g].push(i),
-                None => {
-                    by_session.insert(s, groups.len());
-                    groups.push(vec![i]);
-                }
-            },
-            None => groups.push(vec![i]),
+    for r in records.iter() {
+        let g = match &r.session {
+            Some(s) => *by_session.entry(s.as_str()).or_insert(sizes.len()),
+            None => sizes.len(),
+        };
+        if g == sizes.len() {
+            sizes.push(0);
         }
+        sizes[g] += 1;
+        group_of.push(g);
     }
-    let long = |g: &Vec<usize>| {
-        g.len()
-            .saturating_mul(workers.max(1))
+    // The records of each group side by side, in record order (a counting sort).
+    let mut starts = Vec::with_capacity(sizes.len());
+    let mut at = 0;
+    for &n in &sizes {
+        starts.push(at);
+        at += n;
+    }
+    let mut next = starts.clone();
+    let mut members = vec![0; records.len()];
+    for (i, &g) in group_of.iter().enumerate() {
+        members[next[g]] = i;
+        next[g] += 1;
+    }
+    let long = |n: usize| {
+        n.saturating_mul(workers.max(1))
             .saturating_mul(LONG_SESSION_DIVISOR)
             >= records.len()
     };
-    // `groups` is in order of first record; the partition keeps that order.
-    let (mut ordered, short): (Vec<_>, Vec<_>) = groups.into_iter().partition(long);
-    ordered.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
-    ordered.extend(short);
-    ordered
+    let range = |g: usize| (starts[g], starts[g] + sizes[g]);
+    // Groups are numbered in order of first record, and so are their starts.
+    let mut ordered: Vec<(usize, usize)> = (0..sizes.len())
+        .filter(|&g| long(sizes[g]))
+        .map(range)
+        .collect();
+    ordered.sort_by(|a, b| (b.1 - b.0).cmp(&(a.1 - a.0)).then(a.0.cmp(&b.0)));
+    ordered.extend((0..sizes.len()).filter(|&g| !long(sizes[g])).map(range));
+    Groups {
+        members,
+        bounds: ordered,
+    }
+}
+
+/// Records grouped by session, in the order the workers take them.
+struct Groups {
+    /// Record indexes, each group's side by side in record order.
+    members: Vec<usize>,
+    /// Each group's range in `members`, in the order the workers take them.
+    bounds: Vec<(usize, usize)>,
+}
+
+impl Groups {
+    /// The `g`-th group's record indexes.
+    fn get(&self, g: usize) -> Option<&[usize]> {
+        let &(start, end) = self.bounds.get(g)?;
+        self.members.get(start..end)
+    }
+
+    fn len(&self) -> usize {
+        self.bounds.len()
+    }
 }
 
 struct Worker {
     records: Arc<Vec<Record>>,
-    groups: Arc<Vec<Vec<usize>>>,
+    groups: Arc<Groups>,
     next: Arc<AtomicUsize>,
     results: Arc<Mutex<Replayed>>,
     examine: Option<Arc<AnalyzeOptions>>,
@@ -299,9 +343,15 @@ impl Worker {
         let mut candidate_timer = candidate_timer;
         let baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
         let mut baseline_timer = baseline_timer;
+        // Records finished and not yet added to the shared progress count: adding
+        // them a few at a time keeps the workers off each other's cache line.
+        let mut unreported = 0u64;
         loop {
             let g = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(group) = self.groups.get(g) else {
+                self.options
+                    .progress
+                    .fetch_add(unreported, Ordering::Relaxed);
                 return;
             };
             for &i in group {
@@ -353,7 +403,13 @@ impl Worker {
                     results.outcomes[i] = outcome;
                     results.examined[i] = examined;
                 }
-                self.options.progress.fetch_add(1, Ordering::Relaxed);
+                unreported += 1;
+                if unreported == PROGRESS_BATCH {
+                    self.options
+                        .progress
+                        .fetch_add(unreported, Ordering::Relaxed);
+                    unreported = 0;
+                }
             }
         }
     }
@@ -469,6 +525,14 @@ mod tests {
         }
     }
 
+    /// The groups as lists, in the order the workers take them.
+    fn listed(records: &[Record], workers: usize) -> Vec<Vec<usize>> {
+        let groups = session_groups(records, workers);
+        (0..groups.len())
+            .filter_map(|g| groups.get(g).map(<[usize]>::to_vec))
+            .collect()
+    }
+
     #[test]
     fn sessions_group_in_record_order() {
         let r = [
@@ -478,12 +542,9 @@ mod tests {
             rec(3, Some("a")),
             rec(4, None),
         ];
-        assert_eq!(
-            session_groups(&r, 1),
-            vec![vec![0, 3], vec![1], vec![2], vec![4]]
-        );
+        assert_eq!(listed(&r, 1), vec![vec![0, 3], vec![1], vec![2], vec![4]]);
         let long = [rec(0, None), rec(1, Some("b")), rec(2, Some("b"))];
-        assert_eq!(session_groups(&long, 1), vec![vec![1, 2], vec![0]]);
+        assert_eq!(listed(&long, 1), vec![vec![1, 2], vec![0]]);
     }
 
     #[test]
@@ -499,9 +560,9 @@ mod tests {
         for i in (0..64).filter(|i| !(30..=35).contains(i) && *i != 40) {
             want.push(if i == 5 { vec![5, 40] } else { vec![i] });
         }
-        assert_eq!(session_groups(&r, 2), want);
+        assert_eq!(listed(&r, 2), want);
         // For many workers every session is long: the longest first.
-        let groups = session_groups(&r, 64);
+        let groups = listed(&r, 64);
         assert_eq!((groups[0].len(), groups[1].clone()), (6, vec![5, 40]));
     }
 

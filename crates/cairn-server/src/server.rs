@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::error::ServeError;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::routes::{self, AppState};
+use crate::routes::{self, AppParts, AppState};
 use crate::sequencer::{CommitLimits, Sequencer, Shared};
 use crate::store::{self, ServedLedger};
 use crate::tls;
@@ -100,7 +100,7 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let background = Background::start(&config, &ledger, signer, &health, &metrics)?;
-    let state = AppState {
+    let state = AppState::new(AppParts {
         ledger: Arc::clone(&ledger),
         sequencer: background.sequencer.handle(),
         auth: Arc::clone(&auth),
@@ -108,7 +108,7 @@ pub async fn serve(
         health: Arc::clone(&health),
         budget: ByteBudget::new(limits.queue_bytes_max),
         limits,
-    };
+    });
     log_start(&listener, &config, &ledger, &auth);
     let (connections_stop, connections_stopped) = watch::channel(false);
     let connections = Arc::new(Connections {

@@ -44,9 +44,29 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
 ];
 
-/// What every handler can reach.
+/// What every handler can reach. Every request gets a clone, so it is one `Arc`
+/// (one count to change) rather than one per field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state handed to every request.
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     /// The ledger, for reads (appends go through the sequencer).
     pub ledger: Arc<ServedLedger>,
     /// The sequencer's queue.

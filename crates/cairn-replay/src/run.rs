@@ -28,6 +28,8 @@ use crate::report::{examine, AnalyzeOptions, Examined};
 
 /// First pause before a retry; doubled each time, up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
+/// A deadline that never comes, for timeouts too long to add to the clock.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Longest pause before a retry.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -433,7 +435,10 @@ async fn call(
     loop {
         attempts += 1;
         let start = Instant::now();
-        let deadline = start + options.timeout;
+        // A timeout too long to add to the clock is as good as none.
+        let deadline = start
+            .checked_add(options.timeout)
+            .unwrap_or_else(|| start + FAR_FUTURE);
         let answer = candidate.call(record);
         let mut answer = std::pin::pin!(answer);
         let result = loop {
@@ -664,6 +669,18 @@ mod tests {
             other => panic!("expected a timeout, got {other:?}"),
         }
         c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_timeout_too_long_for_the_clock_means_no_timeout() {
+        let c = Arc::new(Candidate::command("cat").await.expect("starts"));
+        let opts = RunOptions {
+            timeout: Duration::MAX,
+            ..RunOptions::default()
+        };
+        let out = replay(Arc::new(vec![rec(0, None)]), c.clone(), None, &opts).await;
+        c.shutdown().await;
+        assert!(out[0].candidate.answer().is_some(), "{:?}", out[0]);
     }
 
     #[tokio::test]

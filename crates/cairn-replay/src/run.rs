@@ -341,10 +341,8 @@ impl Worker {
         // One timer per endpoint for the worker's whole life, moved on only when it
         // fires (see [`call`]): arming a timer for every request costs more than
         // the request's own bookkeeping.
-        let candidate_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
-        let mut candidate_timer = candidate_timer;
-        let baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
-        let mut baseline_timer = baseline_timer;
+        let mut candidate_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
+        let mut baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
         // Records finished and not yet added to the shared progress count: adding
         // them a few at a time keeps the workers off each other's cache line.
         let mut unreported = 0u64;

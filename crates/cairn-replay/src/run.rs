@@ -2,12 +2,12 @@
 //! concurrency, an optional rate limit, a timeout and retries per request, and the
 //! decisions of one session in their recorded order.
 //!
-//! Scheduling: records are grouped by session (a record without a session is a
-//! group of its own) and the groups are taken by `concurrency` workers, long
-//! sessions first, the others in order of their first record. A worker replays
-//! its group's records one after the other, so a session's decisions reach the
-//! candidate in seq order, while different sessions run in parallel. The candidate and the baseline receive each record at
-//! the same time.
+//! Scheduling (see [`Schedule`]): `concurrency` workers take the long sessions
+//! first, each whole, then every other record in record order; a record whose
+//! session's previous record is still in flight waits for it, and is replayed
+//! next by the worker that replays that one. So a session's decisions reach the
+//! candidate in seq order, while different sessions run in parallel. The
+//! candidate and the baseline receive each record at the same time.
 //!
 //! Cancelling (Ctrl-C) stops the workers: requests in flight are abandoned, and
 //! every record not answered is reported as cancelled.
@@ -175,10 +175,10 @@ pub(crate) async fn run(
     options: &RunOptions,
     examine: Option<Arc<AnalyzeOptions>>,
 ) -> Replayed {
-    let groups = Arc::new(session_groups(&records, options.concurrency));
-    let next = Arc::new(AtomicUsize::new(0));
+    let schedule = Arc::new(Schedule::new(&records, options.concurrency));
+    let (next_long, next_rest) = (Arc::default(), Arc::default());
     let pacer = Arc::new(options.rate_per_s.map(Pacer::new));
-    let workers = options.concurrency.clamp(1, groups.len().max(1));
+    let workers = options.concurrency.clamp(1, schedule.parallel.max(1));
     // The results, in their final place from the start: every record counts as
     // cancelled until a worker replays it and writes its outcome over that. One
     // lock for all the workers is cheap (it is held for two moves, and a runtime
@@ -198,8 +198,9 @@ pub(crate) async fn run(
     for _ in 0..workers {
         let w = Worker {
             records: records.clone(),
-            groups: groups.clone(),
-            next: next.clone(),
+            schedule: schedule.clone(),
+            next_long: Arc::clone(&next_long),
+            next_rest: Arc::clone(&next_rest),
             results: results.clone(),
             examine: examine.clone(),
             candidate: candidate.clone(),
@@ -246,86 +247,171 @@ const PROGRESS_BATCH: u64 = 16;
 /// worker's fair share of the records.
 const LONG_SESSION_DIVISOR: usize = 8;
 
-/// Indexes of records grouped by session, each group in record order.
+/// The order of a run.
 ///
-/// Long groups (see [`LONG_SESSION_DIVISOR`]) come first, longest first (then by
-/// first record): a session cannot be parallelised, so a long one started late
-/// would trail at the end of the run. The others follow in order of their first
-/// record, so that the records in flight at any time are neighbours in the
-/// selection, and in memory; one of them started last ends the run at most 1/8 of
-/// a worker's share late.
-fn session_groups(records: &[Record], workers: usize) -> Groups {
-    // Each record's group, numbered in order of first record.
-    let mut group_of: Vec<usize> = Vec::with_capacity(records.len());
-    let mut sizes: Vec<usize> = Vec::with_capacity(records.len());
-    let mut by_session: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for r in records.iter() {
-        let g = match &r.session {
-            Some(s) => *by_session.entry(s.as_str()).or_insert(sizes.len()),
-            None => sizes.len(),
-        };
-        if g == sizes.len() {
-            sizes.push(0);
+/// Long sessions (see [`LONG_SESSION_DIVISOR`]) come first, longest first (then by
+/// first record), each replayed whole by one worker: a session cannot be
+/// parallelised, so a long one started late would trail at the end of the run.
+/// Every other record is then handed out in record order, so that the records in
+/// flight at any time are neighbours in the selection, and in memory; a record
+/// whose session's previous record is still in flight waits in its session's
+/// queue, and the worker that replays that previous record takes it next. A
+/// session's decisions thus reach the candidate in seq order, each once the one
+/// before it is answered. A short session ends the run at most 1/8 of a worker's
+/// share late.
+struct Schedule {
+    /// Record indexes of the long sessions, each one's side by side in record order.
+    long: Vec<usize>,
+    /// Each long session's range in `long`, longest first.
+    long_bounds: Vec<(usize, usize)>,
+    /// The other records, in record order.
+    rest: Vec<usize>,
+    /// For each of `rest`, its session's queue in `queues` ([`ALONE`] for a record
+    /// that is the only one of its session or has none) and its place in its
+    /// session, from 0.
+    queue_of: Vec<(usize, usize)>,
+    /// One per short session of more than one record.
+    queues: Mutex<Vec<SessionQueue>>,
+    /// Sessions and records without one, together: the most workers that can be
+    /// busy at once.
+    parallel: usize,
+}
+
+/// No session queue: the record can go as soon as it is handed out.
+const ALONE: usize = usize::MAX;
+
+/// A short session's state during the run. Its records are handed out in order,
+/// but two workers may take two of them at nearly the same time; `turn` says
+/// whose turn it is, whatever order they come in.
+#[derive(Default)]
+struct SessionQueue {
+    /// One of its records is in flight.
+    busy: bool,
+    /// The place in the session of the record to replay next.
+    turn: usize,
+    /// Its records handed out before their turn: (place, record index), by place.
+    waiting: Vec<(usize, usize)>,
+}
+
+impl Schedule {
+    fn new(records: &[Record], workers: usize) -> Schedule {
+        // Each record's group, numbered in order of first record.
+        let mut group_of: Vec<usize> = Vec::with_capacity(records.len());
+        let mut sizes: Vec<usize> = Vec::with_capacity(records.len());
+        let mut by_session: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        for r in records {
+            let g = match &r.session {
+                Some(s) => *by_session.entry(s.as_str()).or_insert(sizes.len()),
+                None => sizes.len(),
+            };
+            if g == sizes.len() {
+                sizes.push(0);
+            }
+            sizes[g] += 1;
+            group_of.push(g);
         }
-        sizes[g] += 1;
-        group_of.push(g);
-    }
-    // The records of each group side by side, in record order (a counting sort).
-    let mut starts = Vec::with_capacity(sizes.len());
-    let mut at = 0;
-    for &n in &sizes {
-        starts.push(at);
-        at += n;
-    }
-    let mut next = starts.clone();
-    let mut members = vec![0; records.len()];
-    for (i, &g) in group_of.iter().enumerate() {
-        members[next[g]] = i;
-        next[g] += 1;
-    }
-    let long = |n: usize| {
-        n.saturating_mul(workers.max(1))
-            .saturating_mul(LONG_SESSION_DIVISOR)
-            >= records.len()
-    };
-    let range = |g: usize| (starts[g], starts[g] + sizes[g]);
-    // Groups are numbered in order of first record, and so are their starts.
-    let mut ordered: Vec<(usize, usize)> = (0..sizes.len())
-        .filter(|&g| long(sizes[g]))
-        .map(range)
-        .collect();
-    ordered.sort_by(|a, b| (b.1 - b.0).cmp(&(a.1 - a.0)).then(a.0.cmp(&b.0)));
-    ordered.extend((0..sizes.len()).filter(|&g| !long(sizes[g])).map(range));
-    Groups {
-        members,
-        bounds: ordered,
-    }
-}
-
-/// Records grouped by session, in the order the workers take them.
-struct Groups {
-    /// Record indexes, each group's side by side in record order.
-    members: Vec<usize>,
-    /// Each group's range in `members`, in the order the workers take them.
-    bounds: Vec<(usize, usize)>,
-}
-
-impl Groups {
-    /// The `g`-th group's record indexes.
-    fn get(&self, g: usize) -> Option<&[usize]> {
-        let &(start, end) = self.bounds.get(g)?;
-        self.members.get(start..end)
+        let is_long = |n: usize| {
+            n.saturating_mul(workers.max(1))
+                .saturating_mul(LONG_SESSION_DIVISOR)
+                >= records.len()
+        };
+        // Long groups: their records side by side, longest group first.
+        let mut long_groups: Vec<usize> = (0..sizes.len()).filter(|&g| is_long(sizes[g])).collect();
+        long_groups.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+        let mut slot = vec![ALONE; sizes.len()];
+        let mut long_bounds = Vec::with_capacity(long_groups.len());
+        let mut at = 0;
+        for &g in &long_groups {
+            slot[g] = long_bounds.len();
+            long_bounds.push((at, at + sizes[g]));
+            at += sizes[g];
+        }
+        let mut next: Vec<usize> = long_bounds.iter().map(|&(start, _)| start).collect();
+        let mut long = vec![0; at];
+        // Short sessions of more than one record get a queue each.
+        let mut queue = vec![ALONE; sizes.len()];
+        let mut seen = vec![0usize; sizes.len()];
+        let mut queues = 0;
+        let (mut rest, mut queue_of) = (Vec::new(), Vec::new());
+        for (i, &g) in group_of.iter().enumerate() {
+            if slot[g] != ALONE {
+                long[next[slot[g]]] = i;
+                next[slot[g]] += 1;
+                continue;
+            }
+            if sizes[g] > 1 && queue[g] == ALONE {
+                queue[g] = queues;
+                queues += 1;
+            }
+            rest.push(i);
+            queue_of.push((queue[g], seen[g]));
+            seen[g] += 1;
+        }
+        Schedule {
+            long,
+            long_bounds,
+            rest,
+            queue_of,
+            queues: Mutex::new((0..queues).map(|_| SessionQueue::default()).collect()),
+            parallel: sizes.len(),
+        }
     }
 
-    fn len(&self) -> usize {
-        self.bounds.len()
+    /// The `g`-th long session's record indexes.
+    fn long_session(&self, g: usize) -> Option<&[usize]> {
+        let &(start, end) = self.long_bounds.get(g)?;
+        self.long.get(start..end)
+    }
+
+    /// Take the `k`-th of the other records: `Some(i)` when it can be replayed now,
+    /// `None` when it waits for its turn in its session (or `k` is past the end).
+    fn take(&self, k: usize) -> Option<usize> {
+        let (&i, &(q, place)) = self.rest.get(k).zip(self.queue_of.get(k))?;
+        if q == ALONE {
+            return Some(i);
+        }
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = queues.get_mut(q)?;
+        if !queue.busy && queue.turn == place {
+            queue.busy = true;
+            return Some(i);
+        }
+        let at = queue.waiting.partition_point(|&(p, _)| p < place);
+        queue.waiting.insert(at, (place, i));
+        None
+    }
+
+    /// After the `k`-th of the other records was replayed: the next record of its
+    /// session if it is already waiting, which the caller replays next; otherwise
+    /// the session is free for whoever takes that record.
+    fn done(&self, k: usize) -> Option<usize> {
+        let &(q, _) = self.queue_of.get(k)?;
+        if q == ALONE {
+            return None;
+        }
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = queues.get_mut(q)?;
+        queue.turn += 1;
+        match queue.waiting.first() {
+            Some(&(place, i)) if place == queue.turn => {
+                queue.waiting.remove(0);
+                Some(i)
+            }
+            _ => {
+                queue.busy = false;
+                None
+            }
+        }
     }
 }
 
 struct Worker {
     records: Arc<Vec<Record>>,
-    groups: Arc<Groups>,
-    next: Arc<AtomicUsize>,
+    schedule: Arc<Schedule>,
+    /// The next long session to take.
+    next_long: Arc<AtomicUsize>,
+    /// The next of the other records to hand out.
+    next_rest: Arc<AtomicUsize>,
     results: Arc<Mutex<Replayed>>,
     examine: Option<Arc<AnalyzeOptions>>,
     candidate: Arc<Candidate>,
@@ -334,83 +420,112 @@ struct Worker {
     options: RunOptions,
 }
 
+/// A worker's own state across records.
+struct Local<'t> {
+    /// One timer per endpoint for the worker's whole life, moved on only when it
+    /// fires (see [`call`]): arming a timer for every request costs more than the
+    /// request's own bookkeeping.
+    candidate_timer: Pin<&'t mut Sleep>,
+    baseline_timer: Pin<&'t mut Sleep>,
+    /// Records finished and not yet added to the shared progress count: adding
+    /// them a few at a time keeps the workers off each other's cache line.
+    unreported: u64,
+}
+
 impl Worker {
-    /// Replay groups until none is left. The run aborts the worker when it is
-    /// cancelled.
+    /// Replay until nothing is left: long sessions first, then the other records
+    /// in order. The run aborts the worker when it is cancelled.
     async fn work(self) {
-        // One timer per endpoint for the worker's whole life, moved on only when it
-        // fires (see [`call`]): arming a timer for every request costs more than
-        // the request's own bookkeeping.
-        let mut candidate_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
-        let mut baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
-        // Records finished and not yet added to the shared progress count: adding
-        // them a few at a time keeps the workers off each other's cache line.
-        let mut unreported = 0u64;
+        let candidate_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
+        let baseline_timer = std::pin::pin!(tokio::time::sleep(self.options.timeout));
+        let mut local = Local {
+            candidate_timer,
+            baseline_timer,
+            unreported: 0,
+        };
         loop {
-            let g = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(group) = self.groups.get(g) else {
-                self.options
-                    .progress
-                    .fetch_add(unreported, Ordering::Relaxed);
-                return;
+            let g = self.next_long.fetch_add(1, Ordering::Relaxed);
+            let Some(session) = self.schedule.long_session(g) else {
+                break;
             };
-            for &i in group {
-                if let Some(p) = self.pacer.as_ref() {
-                    p.wait().await;
-                }
-                let record = &self.records[i];
-                let (candidate, baseline) = match &self.baseline {
-                    Some(b) => {
-                        let (c, b) = tokio::join!(
-                            call(
-                                &self.candidate,
-                                record,
-                                &self.options,
-                                candidate_timer.as_mut()
-                            ),
-                            call(b, record, &self.options, baseline_timer.as_mut())
-                        );
-                        (c, Some(b))
-                    }
-                    None => (
-                        call(
-                            &self.candidate,
-                            record,
-                            &self.options,
-                            candidate_timer.as_mut(),
-                        )
-                        .await,
-                        None,
-                    ),
-                };
-                let mut outcome = Outcome {
-                    seq: record.seq,
-                    candidate,
-                    baseline,
-                };
-                // While the record is still in the cache from sending it.
-                let examined = self
-                    .examine
-                    .as_deref()
-                    .map(|a| examine(record, &outcome, a));
-                if let Some(e) = &examined {
-                    outcome.let_go(e);
-                }
-                // Each record belongs to exactly one group: only this worker writes
-                // at `i`.
-                {
-                    let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
-                    results.outcomes[i] = outcome;
-                    results.examined[i] = examined;
-                }
-                unreported += 1;
-                if unreported == PROGRESS_BATCH {
-                    self.options
-                        .progress
-                        .fetch_add(unreported, Ordering::Relaxed);
-                    unreported = 0;
-                }
+            for &i in session {
+                self.replay_one(i, &mut local).await;
             }
+        }
+        while let Some(k) = self.hand_out() {
+            // `k` may be waiting for its session; if not, replay it and then every
+            // record of its session that came to wait meanwhile.
+            let mut next = self.schedule.take(k);
+            while let Some(i) = next {
+                self.replay_one(i, &mut local).await;
+                next = self.schedule.done(k);
+            }
+        }
+        self.options
+            .progress
+            .fetch_add(local.unreported, Ordering::Relaxed);
+    }
+
+    /// The position in the other records of the next one to hand out.
+    fn hand_out(&self) -> Option<usize> {
+        let k = self.next_rest.fetch_add(1, Ordering::Relaxed);
+        (k < self.schedule.rest.len()).then_some(k)
+    }
+
+    async fn replay_one(&self, i: usize, local: &mut Local<'_>) {
+        if let Some(p) = self.pacer.as_ref() {
+            p.wait().await;
+        }
+        let record = &self.records[i];
+        let (candidate, baseline) = match &self.baseline {
+            Some(b) => {
+                let (c, b) = tokio::join!(
+                    call(
+                        &self.candidate,
+                        record,
+                        &self.options,
+                        local.candidate_timer.as_mut()
+                    ),
+                    call(b, record, &self.options, local.baseline_timer.as_mut())
+                );
+                (c, Some(b))
+            }
+            None => (
+                call(
+                    &self.candidate,
+                    record,
+                    &self.options,
+                    local.candidate_timer.as_mut(),
+                )
+                .await,
+                None,
+            ),
+        };
+        let mut outcome = Outcome {
+            seq: record.seq,
+            candidate,
+            baseline,
+        };
+        // While the record is still in the cache from sending it.
+        let examined = self
+            .examine
+            .as_deref()
+            .map(|a| examine(record, &outcome, a));
+        if let Some(e) = &examined {
+            outcome.let_go(e);
+        }
+        // Each record is replayed by exactly one worker: only this one writes at `i`.
+        {
+            let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+            results.outcomes[i] = outcome;
+            results.examined[i] = examined;
+        }
+        local.unreported += 1;
+        if local.unreported == PROGRESS_BATCH {
+            self.options
+                .progress
+                .fetch_add(local.unreported, Ordering::Relaxed);
+            local.unreported = 0;
         }
     }
 }
@@ -528,16 +643,28 @@ mod tests {
         }
     }
 
-    /// The groups as lists, in the order the workers take them.
-    fn listed(records: &[Record], workers: usize) -> Vec<Vec<usize>> {
-        let groups = session_groups(records, workers);
-        (0..groups.len())
-            .filter_map(|g| groups.get(g).map(<[usize]>::to_vec))
-            .collect()
+    /// The long sessions in the order the workers take them, then the other
+    /// records in order, each with its session queue's place (`None` alone).
+    type Listed = (Vec<Vec<usize>>, Vec<(usize, Option<usize>)>);
+
+    fn listed(records: &[Record], workers: usize) -> Listed {
+        let s = Schedule::new(records, workers);
+        let long = (0..s.long_bounds.len())
+            .filter_map(|g| s.long_session(g).map(<[usize]>::to_vec))
+            .collect();
+        let rest = s
+            .rest
+            .iter()
+            .zip(&s.queue_of)
+            .map(|(&i, &(q, place))| (i, (q != ALONE).then_some(place)))
+            .collect();
+        (long, rest)
     }
 
     #[test]
-    fn sessions_group_in_record_order() {
+    fn long_sessions_go_first_whole_and_the_rest_in_record_order() {
+        // For one worker every session is long: the longest first, then by first
+        // record.
         let r = [
             rec(0, Some("a")),
             rec(1, None),
@@ -545,13 +672,9 @@ mod tests {
             rec(3, Some("a")),
             rec(4, None),
         ];
-        assert_eq!(listed(&r, 1), vec![vec![0, 3], vec![1], vec![2], vec![4]]);
-        let long = [rec(0, None), rec(1, Some("b")), rec(2, Some("b"))];
-        assert_eq!(listed(&long, 1), vec![vec![1, 2], vec![0]]);
-    }
-
-    #[test]
-    fn long_sessions_go_first_and_the_rest_in_record_order() {
+        let (long, rest) = listed(&r, 1);
+        assert_eq!(long, vec![vec![0, 3], vec![1], vec![2], vec![4]]);
+        assert!(rest.is_empty());
         // 64 records for 2 workers: a session of 4 or more is long.
         let session = |s: u64| match s {
             30..=35 => Some("long"),
@@ -559,14 +682,55 @@ mod tests {
             _ => None,
         };
         let r: Vec<Record> = (0..64).map(|s| rec(s, session(s))).collect();
-        let mut want = vec![(30..=35).collect::<Vec<usize>>()];
-        for i in (0..64).filter(|i| !(30..=35).contains(i) && *i != 40) {
-            want.push(if i == 5 { vec![5, 40] } else { vec![i] });
-        }
-        assert_eq!(listed(&r, 2), want);
+        let (long, rest) = listed(&r, 2);
+        assert_eq!(long, vec![(30..=35).collect::<Vec<usize>>()]);
+        let want: Vec<(usize, Option<usize>)> = (0..64)
+            .filter(|i| !(30..=35).contains(i))
+            .map(|i| match i {
+                5 => (5, Some(0)),
+                40 => (40, Some(1)),
+                _ => (i, None),
+            })
+            .collect();
+        assert_eq!(rest, want);
         // For many workers every session is long: the longest first.
-        let groups = listed(&r, 64);
-        assert_eq!((groups[0].len(), groups[1].clone()), (6, vec![5, 40]));
+        let (long, _) = listed(&r, 64);
+        assert_eq!((long[0].len(), long[1].clone()), (6, vec![5, 40]));
+    }
+
+    #[test]
+    fn a_sessions_records_go_one_at_a_time_in_order_whoever_takes_them_first() {
+        // 200 records for 4 workers: a session of three is short.
+        let session = |s: u64| matches!(s, 3 | 7 | 11).then_some("s");
+        let r: Vec<Record> = (0..200).map(|s| rec(s, session(s))).collect();
+        let s = Schedule::new(&r, 4);
+        assert!(s.long_bounds.is_empty());
+        let k = |i: usize| s.rest.iter().position(|&x| x == i).expect("in rest");
+        // A record alone goes at once.
+        assert_eq!(s.take(k(4)), Some(4));
+        // The session's second record is taken before its first: it waits.
+        assert_eq!(s.take(k(7)), None);
+        assert_eq!(s.take(k(3)), Some(3));
+        // While the first is in flight, the third waits too.
+        assert_eq!(s.take(k(11)), None);
+        // Done with the first: the second is next, then the third, then nothing.
+        assert_eq!(s.done(k(3)), Some(7));
+        assert_eq!(s.done(k(3)), Some(11));
+        assert_eq!(s.done(k(3)), None);
+        // Records alone have no session to continue.
+        assert_eq!(s.done(k(4)), None);
+    }
+
+    #[test]
+    fn a_free_session_takes_its_next_record_at_once() {
+        let session = |s: u64| matches!(s, 3 | 7).then_some("s");
+        let r: Vec<Record> = (0..200).map(|s| rec(s, session(s))).collect();
+        let s = Schedule::new(&r, 4);
+        let k = |i: usize| s.rest.iter().position(|&x| x == i).expect("in rest");
+        assert_eq!(s.take(k(3)), Some(3));
+        assert_eq!(s.done(k(3)), None);
+        assert_eq!(s.take(k(7)), Some(7));
+        assert_eq!(s.done(k(7)), None);
     }
 
     #[tokio::test]

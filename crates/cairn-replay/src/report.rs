@@ -363,13 +363,13 @@ pub fn examine(record: &Record, outcome: &Outcome, options: &AnalyzeOptions) -> 
 const PARALLEL_MIN: usize = 2048;
 
 /// Examine every entry not examined yet, in place, on several threads when many
-/// are left. Afterwards every entry of the result is `Some`.
+/// are left.
 fn examine_all(
     records: &[Record],
     outcomes: &[Outcome],
     mut examined: Vec<Option<Examined>>,
     options: &AnalyzeOptions,
-) -> Vec<Option<Examined>> {
+) -> Vec<Examined> {
     if examined.len() != records.len() {
         examined = vec![None; records.len()];
     }
@@ -384,21 +384,25 @@ fn examine_all(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if missing < PARALLEL_MIN || threads < 2 {
         fill(records, outcomes, &mut examined);
-        return examined;
+    } else {
+        let chunk = records.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = records
+                .chunks(chunk)
+                .zip(outcomes.chunks(chunk))
+                .zip(examined.chunks_mut(chunk))
+                .map(|((r, o), e)| s.spawn(move || fill(r, o, e)))
+                .collect();
+            for h in handles {
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            }
+        });
     }
-    let chunk = records.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = records
-            .chunks(chunk)
-            .zip(outcomes.chunks(chunk))
-            .zip(examined.chunks_mut(chunk))
-            .map(|((r, o), e)| s.spawn(move || fill(r, o, e)))
-            .collect();
-        for h in handles {
-            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        }
-    });
+    // Every entry is `Some` now; the collect reuses the vector's memory.
     examined
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect()
 }
 
 /// Build the report. `outcomes` are in the order of `records`.
@@ -438,10 +442,7 @@ pub fn analyze_examined(
         Vec::with_capacity(n),
         Vec::with_capacity(with_baseline_lat),
     );
-    let unexamined = Examined::default();
     for ((record, outcome), e) in records.iter().zip(outcomes).zip(&examined) {
-        // `examine_all` examined every entry.
-        let e = e.as_ref().unwrap_or(&unexamined);
         match &outcome.candidate {
             Reply::Answered(a) => {
                 counts.add_candidate(&e.diffs);

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::support::{copy_dir, verify_json};
+use cairn_core::entry::EntryBody;
+use cairn_store::keys::IndexKind;
+
+use crate::support::{copy_dir, run, verify_json};
 
 fn reference(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,5 +51,62 @@ fn the_damaged_v1_reference_ledger_is_still_caught() {
     assert_eq!(
         (d["seq"].as_u64(), d["kind"].as_str()),
         (Some(17), Some("altered"))
+    );
+}
+
+/// The v1 reference ledger has one index key per decision for streams, models
+/// and times; today's appends write posting lists. A ledger with both answers
+/// every lookup with the seqs a scan of its entries finds, old and new.
+#[test]
+fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
+    let (tmp, data, _) = reference("reference-v1");
+    let synth = tmp.path().join("more.ndjson");
+    let synth = synth.to_str().unwrap();
+    run(
+        "cairn-synth",
+        &["--seed", "41", "--count", "300", "--out", synth],
+    )
+    .ok();
+    run(
+        "cairn",
+        &["append", "--data", data.to_str().unwrap(), synth],
+    )
+    .ok();
+    let ledger = cairn_store::datadir::open_read_only(&data).unwrap();
+    assert_eq!(ledger.size(), 560);
+    let mut streams = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    let mut models = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    let mut times = Vec::new();
+    for seq in 0..ledger.size() {
+        let entry = ledger.entry(seq).unwrap();
+        let time = match entry.body {
+            EntryBody::DecisionV1(d) => {
+                streams.entry(d.stream).or_default().push(seq);
+                models.entry(d.model.name).or_default().push(seq);
+                d.event_time_us.unwrap_or(entry.recorded_at_us)
+            }
+            _ => entry.recorded_at_us,
+        };
+        times.push((time, seq));
+    }
+    times.sort_unstable();
+    let spans_both = |seqs: &Vec<u64>| seqs[0] < 260 && seqs[seqs.len() - 1] >= 260;
+    assert!(streams.values().any(spans_both), "a stream in both parts");
+    for (stream, seqs) in &streams {
+        let found = ledger.index_seqs(IndexKind::Stream, stream, usize::MAX);
+        assert_eq!(&found.unwrap(), seqs, "stream {stream}");
+    }
+    for (name, seqs) in &models {
+        assert_eq!(&ledger.model_name_seqs(name).unwrap(), seqs, "model {name}");
+    }
+    let all: Vec<u64> = times.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        ledger.time_range(i64::MIN, i64::MAX, usize::MAX).unwrap(),
+        all
+    );
+    let first_ten: Vec<u64> = all.iter().copied().take(10).collect();
+    assert_eq!(
+        ledger.time_range(i64::MIN, i64::MAX, 10).unwrap(),
+        first_ten
     );
 }

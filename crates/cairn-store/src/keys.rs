@@ -48,7 +48,10 @@ pub mod meta {
 }
 
 /// The secondary indexes. Each index key is `tag ‖ value ‖ 0x00 ‖ seq`; values
-/// never contain 0x00 (input validation rejects control characters).
+/// never contain 0x00 (input validation rejects control characters). Stream,
+/// model and time are written as posting lists since the posting-list change
+/// ([`crate::postings`]); their per-decision keys here are what older ledgers
+/// hold, and are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKind {
     /// Event time (or, without one, recorded time), microseconds.
@@ -77,6 +80,16 @@ impl IndexKind {
             IndexKind::Model => b'm',
             IndexKind::Stream => b'c',
             IndexKind::Session => b'e',
+        }
+    }
+
+    /// The tag of this index's posting lists, for the indexes that have them
+    /// (see [`crate::postings`]).
+    pub fn posting_tag(self) -> Option<u8> {
+        match self {
+            IndexKind::Stream => Some(crate::postings::STREAM_TAG),
+            IndexKind::Model => Some(crate::postings::MODEL_TAG),
+            _ => None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::backend::{Backend, Cf, WriteBatch};
 use crate::codec::{self, Codec};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta, IndexKind};
+use crate::postings;
 
 /// After this many entries the ledger trains its compression dictionary.
 pub const DICT_TRAIN_AT: u64 = 4096;
@@ -325,6 +326,7 @@ impl<B: Backend> Ledger<B> {
             committed: state.head.size,
             seen_keys: HashMap::new(),
             entries: Vec::new(),
+            postings: postings::Builder::default(),
         };
         let mut receipts = Vec::with_capacity(items.len());
         let compressed = self.compress_payloads(&items);
@@ -333,6 +335,9 @@ impl<B: Backend> Ledger<B> {
         }
         if staged.head.size == state.head.size {
             return Ok(receipts);
+        }
+        for (key, list) in std::mem::take(&mut staged.postings).finish() {
+            staged.batch.put(Cf::Index, key, list);
         }
         // Entries are compressed once the chain is built, on several threads for
         // large batches (their bytes hold the previous leaf hash, so not before).
@@ -459,7 +464,7 @@ impl<B: Backend> Ledger<B> {
         for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
             b.put(Cf::Nodes, keys::node_key(level, index), hash);
         }
-        index_entry(b, &entry, seq);
+        index_entry(b, &mut st.postings, &entry, seq);
         let receipt = Receipt {
             seq,
             leaf_hash: leaf,
@@ -715,26 +720,105 @@ impl<B: Backend> Ledger<B> {
 
     /// Seqs indexed under `value`, ascending, at most `limit`.
     pub fn index_seqs(&self, kind: IndexKind, value: &str, limit: usize) -> Result<Vec<u64>> {
-        let from = kind.prefix(value);
-        let to = keys::prefix_end(&from);
-        let mut out = Vec::new();
-        for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
-            let (k, _) = row?;
-            out.extend(keys::parse_seq(&k[from.len()..]));
+        let mut out = self.seqs_under(&kind.prefix(value), limit)?;
+        if let Some(tag) = kind.posting_tag() {
+            out.extend(self.posting_seqs(&postings::value_prefix(tag, value), limit)?);
+            // Per-decision keys (older ledgers) come before any list; both are
+            // ascending, and no seq is in both.
+            out.truncate(limit);
         }
         Ok(out)
     }
 
-    /// Seqs whose time falls in `[from_us, to_us)`, in time order, at most `limit`.
-    pub fn time_range(&self, from_us: i64, to_us: i64, limit: usize) -> Result<Vec<u64>> {
-        let from = keys::time_key(from_us, 0);
-        let to = keys::time_key(to_us, 0);
+    /// Seqs of every version of model `name`, ascending.
+    pub fn model_name_seqs(&self, name: &str) -> Result<Vec<u64>> {
+        // Keys are `m` name 0x00 version 0x00 seq (or, for lists, `M` … first
+        // seq): the prefix up to the name's 0x00 covers every version of this
+        // name and no other name.
+        let mut out = self.seqs_under(&IndexKind::Model.prefix(name), usize::MAX)?;
+        let lists = postings::value_prefix(postings::MODEL_TAG, name);
+        out.extend(self.posting_seqs(&lists, usize::MAX)?);
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Seqs of per-decision index keys starting with `prefix` (the seq is
+    /// each key's last eight bytes), in key order, at most `limit`.
+    fn seqs_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<u64>> {
+        let to = keys::prefix_end(prefix);
         let mut out = Vec::new();
-        for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
+        for row in self.backend.scan(Cf::Index, prefix, &to).take(limit) {
             let (k, _) = row?;
-            out.extend(keys::parse_seq(&k[9..]));
+            let tail = k.len().checked_sub(8).filter(|&t| t >= prefix.len());
+            out.extend(tail.and_then(|t| keys::parse_seq(&k[t..])));
         }
         Ok(out)
+    }
+
+    /// Seqs of the posting lists whose keys start with `prefix`, in key order,
+    /// at most `limit`.
+    fn posting_seqs(&self, prefix: &[u8], limit: usize) -> Result<Vec<u64>> {
+        let to = keys::prefix_end(prefix);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, prefix, &to) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            postings::decode_seqs(&k, prefix.len(), &v, &mut out)?;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Seqs whose time falls in `[from_us, to_us)`, in time order (seq order
+    /// among equal times), at most `limit`.
+    pub fn time_range(&self, from_us: i64, to_us: i64, limit: usize) -> Result<Vec<u64>> {
+        if from_us >= to_us {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<(i64, u64)> = Vec::new();
+        // Per-decision keys of older ledgers, already in time order.
+        let from = keys::time_key(from_us, 0);
+        let to = keys::time_key(to_us, 0);
+        for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
+            let (k, _) = row?;
+            let time = k.get(1..9).and_then(keys::parse_seq);
+            let seq = k.get(9..).and_then(keys::parse_seq);
+            if let (Some(time), Some(seq)) = (time, seq) {
+                let time = (time ^ (1 << 63)) as i64;
+                found.push((time, seq));
+            }
+        }
+        // Posting lists, one second at a time: once a whole second has brought
+        // the count to `limit`, later seconds cannot come earlier in time order.
+        let old = found.len();
+        let (first, _) = postings::time_bucket(from_us);
+        let (last, _) = postings::time_bucket(to_us - 1);
+        let start = postings::time_prefix(first);
+        let end = keys::prefix_end(&postings::time_prefix(last));
+        let mut bucket: Option<[u8; 9]> = None;
+        let mut listed: Vec<(i64, u64)> = Vec::new();
+        let mut decoded = Vec::new();
+        for row in self.backend.scan(Cf::Index, &start, &end) {
+            let (k, v) = row?;
+            let this = k.get(..9).and_then(|b| <[u8; 9]>::try_from(b).ok());
+            if bucket != this {
+                if listed.len() >= limit {
+                    break;
+                }
+                bucket = this;
+            }
+            decoded.clear();
+            postings::decode_times(&k, &v, &mut decoded)?;
+            listed.extend(decoded.iter().filter(|(t, _)| (from_us..to_us).contains(t)));
+        }
+        found.extend(listed);
+        if found.len() > old {
+            found.sort_unstable();
+        }
+        found.truncate(limit);
+        Ok(found.into_iter().map(|(_, seq)| seq).collect())
     }
 }
 
@@ -746,6 +830,8 @@ struct Staged {
     seen_keys: HashMap<Vec<u8>, Receipt>,
     /// The batch's entries (seq, canonical bytes), compressed at the end.
     entries: Vec<(u64, Vec<u8>)>,
+    /// The batch's posting lists (stream, model, time), written at the end.
+    postings: postings::Builder,
 }
 
 /// `f` over `items`, in order; on several threads when there are enough items
@@ -788,16 +874,18 @@ fn read_size<B: Backend>(backend: &B) -> Result<u64> {
     keys::parse_seq(&v).ok_or_else(|| StoreError::corrupt("metadata", "size is not 8 bytes"))
 }
 
-fn index_entry(b: &mut WriteBatch, entry: &Entry, seq: u64) {
+fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &Entry, seq: u64) {
     let EntryBody::DecisionV1(d) = &entry.body else {
-        b.put(Cf::Index, keys::time_key(entry.recorded_at_us, seq), []);
+        lists.add_time(entry.recorded_at_us, seq);
         return;
     };
-    let time = d.event_time_us.unwrap_or(entry.recorded_at_us);
-    b.put(Cf::Index, keys::time_key(time, seq), []);
-    b.put(Cf::Index, IndexKind::Stream.key(&d.stream, seq), []);
+    lists.add_time(d.event_time_us.unwrap_or(entry.recorded_at_us), seq);
+    lists.add(
+        &postings::value_prefix(postings::STREAM_TAG, &d.stream),
+        seq,
+    );
     let model = format!("{}\u{0}{}", d.model.name, d.model.version);
-    b.put(Cf::Index, IndexKind::Model.key(&model, seq), []);
+    lists.add(&postings::value_prefix(postings::MODEL_TAG, &model), seq);
     let optional = [
         (IndexKind::Request, &d.request_id),
         (IndexKind::Subject, &d.subject),

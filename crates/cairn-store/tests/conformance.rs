@@ -289,6 +289,101 @@ fn indexes_match_a_scan<H: Harness>() {
     }
 }
 
+/// What a scan of every entry says each index should hold.
+struct Expected {
+    streams: std::collections::BTreeMap<String, Vec<u64>>,
+    models: std::collections::BTreeMap<String, Vec<u64>>,
+    model_names: std::collections::BTreeMap<String, Vec<u64>>,
+    times: Vec<(i64, u64)>,
+}
+
+fn expected<B: Backend>(l: &Ledger<B>) -> Expected {
+    let mut e = Expected {
+        streams: Default::default(),
+        models: Default::default(),
+        model_names: Default::default(),
+        times: Vec::new(),
+    };
+    for seq in 0..l.size() {
+        let entry = l.entry(seq).unwrap();
+        let time = match &entry.body {
+            EntryBody::DecisionV1(d) => {
+                e.streams.entry(d.stream.clone()).or_default().push(seq);
+                let m = format!("{}\u{0}{}", d.model.name, d.model.version);
+                e.models.entry(m).or_default().push(seq);
+                e.model_names
+                    .entry(d.model.name.clone())
+                    .or_default()
+                    .push(seq);
+                d.event_time_us.unwrap_or(entry.recorded_at_us)
+            }
+            _ => entry.recorded_at_us,
+        };
+        e.times.push((time, seq));
+    }
+    e.times.sort_unstable();
+    e
+}
+
+fn shared_value_indexes_match_a_scan<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 450);
+    // Appends of one decision each, too: lists of one seq.
+    for a in decisions(3, 5) {
+        l.append(vec![a], 2_000).unwrap();
+    }
+    let e = expected(&l);
+    assert!(e.streams.len() > 1 && e.models.len() > 1);
+    for (stream, seqs) in &e.streams {
+        assert_eq!(
+            &l.index_seqs(IndexKind::Stream, stream, usize::MAX).unwrap(),
+            seqs
+        );
+        let few = l.index_seqs(IndexKind::Stream, stream, 7).unwrap();
+        assert_eq!(few, seqs[..seqs.len().min(7)], "the first seven, in order");
+    }
+    for (model, seqs) in &e.models {
+        assert_eq!(
+            &l.index_seqs(IndexKind::Model, model, usize::MAX).unwrap(),
+            seqs
+        );
+    }
+    for (name, seqs) in &e.model_names {
+        assert_eq!(&l.model_name_seqs(name).unwrap(), seqs);
+    }
+    assert!(l
+        .index_seqs(IndexKind::Stream, "no-such-stream", usize::MAX)
+        .unwrap()
+        .is_empty());
+    // Time windows: everything, a few slices with and without limits, empty.
+    let all: Vec<u64> = e.times.iter().map(|(_, s)| *s).collect();
+    assert_eq!(l.time_range(i64::MIN, i64::MAX, usize::MAX).unwrap(), all);
+    let lo = e.times[0].0;
+    let hi = e.times[e.times.len() - 1].0;
+    let span = (hi - lo).max(1);
+    for (a, b, limit) in [
+        (lo, hi + 1, usize::MAX),
+        (lo + span / 3, lo + span / 2, usize::MAX),
+        (lo + span / 4, hi, 10),
+        (lo - 1, lo + 1, usize::MAX),
+        (hi, hi, usize::MAX),
+        (lo + span / 2, lo + span / 2 + 1_000_000, 3),
+    ] {
+        let want: Vec<u64> = e
+            .times
+            .iter()
+            .filter(|(t, _)| (a..b).contains(t))
+            .map(|(_, s)| *s)
+            .take(limit)
+            .collect();
+        assert_eq!(
+            l.time_range(a, b, limit).unwrap(),
+            want,
+            "[{a}, {b}) limit {limit}"
+        );
+    }
+}
+
 fn tamper(b: &impl Backend, f: impl FnOnce(&mut WriteBatch)) {
     let mut batch = WriteBatch::default();
     f(&mut batch);
@@ -441,6 +536,11 @@ macro_rules! conformance {
             fn redaction_erases_payloads_and_verify_says_so() {
                 super::redaction_erases_payloads_and_verify_says_so::<$harness>();
             }
+            #[test]
+            fn shared_value_indexes_match_a_scan() {
+                super::shared_value_indexes_match_a_scan::<$harness>();
+            }
+
             #[test]
             fn indexes_match_a_scan() {
                 super::indexes_match_a_scan::<$harness>();

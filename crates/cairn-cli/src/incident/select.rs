@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use anyhow::{bail, Context, Result};
 use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::Hash;
-use cairn_store::keys::{self, IndexKind};
-use cairn_store::{Backend, Cf, Ledger};
+use cairn_store::keys::IndexKind;
+use cairn_store::{Backend, Ledger};
 use serde_json::{json, Value};
 
 use super::timespec::{parse_duration_us, parse_time};
@@ -290,7 +290,7 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, q: &Query) -> Result<Selection> {
             (Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()), name)
         }
         Plan::ModelName(name) => {
-            let seqs = model_name_seqs(ledger, &name)?;
+            let seqs = ledger.model_name_seqs(&name)?;
             (
                 Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()),
                 "model",
@@ -356,22 +356,6 @@ fn narrow_by_time<B: Backend>(ledger: &Ledger<B>, q: &Query, seqs: Vec<u64>) -> 
     }
     let window: HashSet<u64> = window.into_iter().collect();
     Ok(seqs.into_iter().filter(|s| window.contains(s)).collect())
-}
-
-/// Seqs of every version of model `name`, ascending.
-fn model_name_seqs<B: Backend>(ledger: &Ledger<B>, name: &str) -> Result<Vec<u64>> {
-    // Keys are `m` name 0x00 version 0x00 seq; the prefix up to the name's 0x00
-    // covers every version of this name and no other name.
-    let from = IndexKind::Model.prefix(name);
-    let to = keys::prefix_end(&from);
-    let mut seqs = Vec::new();
-    for row in ledger.backend().scan(Cf::Index, &from, &to) {
-        let (k, _) = row?;
-        let tail = k.len().checked_sub(8).filter(|&t| t > from.len());
-        seqs.extend(tail.and_then(|t| keys::parse_seq(&k[t..])));
-    }
-    seqs.sort_unstable();
-    Ok(seqs)
 }
 
 /// The erased payloads of decision `seq`, with the redaction that erased each.

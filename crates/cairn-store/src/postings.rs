@@ -1,0 +1,285 @@
+//! Posting lists: the indexes whose values many decisions share.
+//!
+//! A stream, a model version or a second of event time is shared by many
+//! decisions of one append batch. Instead of one index key per decision (seven
+//! random inserts into the index table for every decision, which measured as
+//! a third of the daemon's CPU), each append batch writes one key per value it
+//! touches, whose value lists the batch's seqs under it:
+//!
+//! - stream: `C` ‖ stream ‖ 0x00 ‖ first seq (u64 BE) → seq deltas;
+//! - model: `M` ‖ name ‖ 0x00 ‖ version ‖ 0x00 ‖ first seq → seq deltas;
+//! - time: `T` ‖ second (i64, sign bit flipped, BE) ‖ first seq → pairs of
+//!   (seq delta, microseconds into that second).
+//!
+//! Deltas and offsets are unsigned LEB128 varints; the first delta is from the
+//! key's first seq (so it is 0). Batches take disjoint, ascending seq ranges, so
+//! the lists of one value, read in key order, are in seq order.
+//!
+//! Ledgers written before posting lists have one key per decision for these
+//! indexes (`c`, `m`, `t`, see [`crate::keys`]); readers take both.
+
+use std::collections::HashMap;
+
+use crate::error::{Result, StoreError};
+
+/// Microseconds in one time bucket.
+pub const TIME_BUCKET_US: i64 = 1_000_000;
+
+/// Tag of stream posting lists.
+pub const STREAM_TAG: u8 = b'C';
+/// Tag of model posting lists.
+pub const MODEL_TAG: u8 = b'M';
+/// Tag of time posting lists.
+pub const TIME_TAG: u8 = b'T';
+
+/// The bucket (second) of a time and its offset into it.
+pub fn time_bucket(time_us: i64) -> (i64, u64) {
+    // rem_euclid of a positive divisor is in [0, divisor): never negative.
+    (
+        time_us.div_euclid(TIME_BUCKET_US),
+        time_us.rem_euclid(TIME_BUCKET_US).unsigned_abs(),
+    )
+}
+
+/// The time of `offset` into `bucket`, if it is one.
+fn bucket_time(bucket: i64, offset: u64) -> Option<i64> {
+    if offset >= TIME_BUCKET_US.unsigned_abs() {
+        return None;
+    }
+    // The first bucket starts before i64::MIN; its times that exist are valid.
+    let t = i128::from(bucket) * i128::from(TIME_BUCKET_US) + i128::from(offset);
+    i64::try_from(t).ok()
+}
+
+/// The key prefix of time bucket `bucket`: `T` ‖ bucket (sign flipped, BE).
+pub fn time_prefix(bucket: i64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = TIME_TAG;
+    k[1..].copy_from_slice(&((bucket as u64) ^ (1 << 63)).to_be_bytes());
+    k
+}
+
+/// The key prefix of a value's lists: `tag` ‖ value ‖ 0x00.
+pub fn value_prefix(tag: u8, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 10);
+    k.push(tag);
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads one varint from the front of `bytes`, advancing it.
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        let part = u64::from(b & 0x7f);
+        if shift == 63 && part > 1 {
+            return None;
+        }
+        v |= part << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// One list being built.
+#[derive(Debug)]
+struct List {
+    first: u64,
+    last: u64,
+    bytes: Vec<u8>,
+}
+
+/// The posting lists of one append batch, keyed by prefix.
+#[derive(Debug, Default)]
+pub struct Builder {
+    lists: HashMap<Vec<u8>, List>,
+}
+
+impl Builder {
+    fn list(&mut self, prefix: &[u8], seq: u64) -> &mut Vec<u8> {
+        let list = self.lists.entry(prefix.to_vec()).or_insert_with(|| List {
+            first: seq,
+            last: seq,
+            bytes: Vec::with_capacity(16),
+        });
+        // Seqs arrive in ascending order within a batch.
+        let delta = seq.saturating_sub(list.last);
+        list.last = seq;
+        put_varint(&mut list.bytes, delta);
+        &mut list.bytes
+    }
+
+    /// Add `seq` under a value (`prefix` from [`value_prefix`]).
+    pub fn add(&mut self, prefix: &[u8], seq: u64) {
+        self.list(prefix, seq);
+    }
+
+    /// Add `seq` at `time_us`.
+    pub fn add_time(&mut self, time_us: i64, seq: u64) {
+        let (bucket, offset) = time_bucket(time_us);
+        put_varint(self.list(&time_prefix(bucket), seq), offset);
+    }
+
+    /// The keys and values to write, one per list.
+    pub fn finish(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        self.lists.into_iter().map(|(mut key, list)| {
+            key.extend_from_slice(&list.first.to_be_bytes());
+            (key, list.bytes)
+        })
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::corrupt("index posting list", what)
+}
+
+/// The first seq of a list's key (its last eight bytes).
+fn first_seq(key: &[u8], prefix_len: usize) -> Result<u64> {
+    key.len()
+        .checked_sub(8)
+        .filter(|&t| t >= prefix_len)
+        .and_then(|t| crate::keys::parse_seq(&key[t..]))
+        .ok_or_else(|| corrupt("key too short"))
+}
+
+/// Append the seqs of one value's list (`key`, `value`) to `out`.
+pub fn decode_seqs(key: &[u8], prefix_len: usize, value: &[u8], out: &mut Vec<u64>) -> Result<()> {
+    let mut seq = first_seq(key, prefix_len)?;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let delta = take_varint(&mut rest).ok_or_else(|| corrupt("bad seq delta"))?;
+        seq = seq
+            .checked_add(delta)
+            .ok_or_else(|| corrupt("seq overflow"))?;
+        out.push(seq);
+    }
+    Ok(())
+}
+
+/// Append the (time, seq) pairs of one time list to `out`.
+pub fn decode_times(key: &[u8], value: &[u8], out: &mut Vec<(i64, u64)>) -> Result<()> {
+    let bucket = key
+        .get(1..9)
+        .and_then(crate::keys::parse_seq)
+        .map(|b| (b ^ (1 << 63)) as i64)
+        .ok_or_else(|| corrupt("time key too short"))?;
+    let mut seq = first_seq(key, 9)?;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let delta = take_varint(&mut rest).ok_or_else(|| corrupt("bad seq delta"))?;
+        let offset = take_varint(&mut rest).ok_or_else(|| corrupt("bad time offset"))?;
+        seq = seq
+            .checked_add(delta)
+            .ok_or_else(|| corrupt("seq overflow"))?;
+        let time = bucket_time(bucket, offset).ok_or_else(|| corrupt("time offset"))?;
+        out.push((time, seq));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_and_reject_overlong() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut s = &b[..];
+            assert_eq!(take_varint(&mut s), Some(v));
+            assert!(s.is_empty());
+        }
+        // Eleven continuation bytes, or a tenth byte over 1, is not a u64.
+        assert_eq!(take_varint(&mut &[0xff; 11][..]), None);
+        let mut too_big = vec![0xff; 9];
+        too_big.push(0x02);
+        assert_eq!(take_varint(&mut &too_big[..]), None);
+        assert_eq!(take_varint(&mut &[0x80][..]), None, "cut short");
+    }
+
+    #[test]
+    fn time_buckets_cover_negative_times_and_sort_numerically() {
+        assert_eq!(time_bucket(-1), (-1, 999_999));
+        assert_eq!(time_bucket(1_500_000), (1, 500_000));
+        assert_eq!(bucket_time(-1, 999_999), Some(-1));
+        let (b, o) = time_bucket(i64::MIN);
+        assert_eq!(bucket_time(b, o), Some(i64::MIN));
+        let (b, o) = time_bucket(i64::MAX);
+        assert_eq!(bucket_time(b, o), Some(i64::MAX));
+        assert!(time_prefix(-1) < time_prefix(0));
+        assert!(time_prefix(i64::MIN) < time_prefix(i64::MAX));
+    }
+
+    #[test]
+    fn a_batch_writes_one_list_per_value_and_reads_back() {
+        let mut b = Builder::default();
+        let s = value_prefix(STREAM_TAG, "fraud");
+        let o = value_prefix(STREAM_TAG, "chat");
+        for seq in [10, 11, 15, 400] {
+            b.add(&s, seq);
+        }
+        b.add(&o, 12);
+        b.add_time(-3, 10);
+        b.add_time(-2, 11);
+        b.add_time(5_000_000, 12);
+        let mut lists: Vec<_> = b.finish().collect();
+        lists.sort();
+        assert_eq!(lists.len(), 4, "two streams, two seconds");
+        let mut seqs = Vec::new();
+        let (k, v) = lists.iter().find(|(k, _)| k.starts_with(&s)).unwrap();
+        decode_seqs(k, s.len(), v, &mut seqs).unwrap();
+        assert_eq!(seqs, [10, 11, 15, 400]);
+        let mut times = Vec::new();
+        for (k, v) in lists.iter().filter(|(k, _)| k[0] == TIME_TAG) {
+            decode_times(k, v, &mut times).unwrap();
+        }
+        assert_eq!(times, [(-3, 10), (-2, 11), (5_000_000, 12)]);
+    }
+
+    #[test]
+    fn damaged_lists_are_errors_not_panics() {
+        let key = [&value_prefix(STREAM_TAG, "a")[..], &7u64.to_be_bytes()].concat();
+        let mut out = Vec::new();
+        assert!(decode_seqs(&key, 3, &[0x80], &mut out).is_err());
+        assert!(decode_seqs(&key[..5], 3, &[0], &mut out).is_err());
+        assert!(decode_seqs(
+            &key,
+            3,
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &mut out
+        )
+        .is_err());
+        let tkey = [&time_prefix(0)[..], &7u64.to_be_bytes()].concat();
+        let mut times = Vec::new();
+        assert!(decode_times(&tkey, &[0], &mut times).is_err(), "no offset");
+        assert!(
+            decode_times(&tkey, &[0, 0xc0, 0x84, 0x3d], &mut times).is_err(),
+            "offset of a whole second"
+        );
+        assert!(decode_times(&tkey[..4], &[0, 0], &mut times).is_err());
+    }
+}

@@ -595,6 +595,13 @@ impl<B: Backend> Walk<'_, B> {
     /// Read every other column family once, so that damage the storage engine can
     /// detect anywhere (a checksum mismatch in an index table) is reported.
     fn read_the_rest(&mut self) -> Result<()> {
+        match self.ledger.backend().check_tables() {
+            Ok(()) => {}
+            Err(e) if is_engine_corruption(&e) => {
+                self.damage(None, DamageKind::Unreadable, format!("table files: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
         for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints] {
             match self.ledger.backend().read_all(cf) {
                 Ok(_) => {}

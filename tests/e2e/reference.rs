@@ -76,6 +76,7 @@ fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
     assert_eq!(ledger.size(), 560);
     let mut streams = std::collections::BTreeMap::<String, Vec<u64>>::new();
     let mut models = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    let mut subjects = std::collections::BTreeMap::<String, Vec<u64>>::new();
     let mut times = Vec::new();
     for seq in 0..ledger.size() {
         let entry = ledger.entry(seq).unwrap();
@@ -83,6 +84,9 @@ fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
             EntryBody::DecisionV1(d) => {
                 streams.entry(d.stream).or_default().push(seq);
                 models.entry(d.model.name).or_default().push(seq);
+                if let Some(s) = d.subject {
+                    subjects.entry(s).or_default().push(seq);
+                }
                 d.event_time_us.unwrap_or(entry.recorded_at_us)
             }
             _ => entry.recorded_at_us,
@@ -95,6 +99,10 @@ fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
     for (stream, seqs) in &streams {
         let found = ledger.index_seqs(IndexKind::Stream, stream, usize::MAX);
         assert_eq!(&found.unwrap(), seqs, "stream {stream}");
+    }
+    for (subject, seqs) in &subjects {
+        let found = ledger.index_seqs(IndexKind::Subject, subject, usize::MAX);
+        assert_eq!(&found.unwrap(), seqs, "subject {subject}");
     }
     for (name, seqs) in &models {
         assert_eq!(&ledger.model_name_seqs(name).unwrap(), seqs, "model {name}");

@@ -49,7 +49,7 @@ pub mod meta {
 
 /// The secondary indexes. Each index key is `tag ‖ value ‖ 0x00 ‖ seq`; values
 /// never contain 0x00 (input validation rejects control characters). Stream,
-/// model and time are written as posting lists since the posting-list change
+/// model, subject, session and time are written as posting lists since the posting-list change
 /// ([`crate::postings`]); their per-decision keys here are what older ledgers
 /// hold, and are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,8 @@ impl IndexKind {
         match self {
             IndexKind::Stream => Some(crate::postings::STREAM_TAG),
             IndexKind::Model => Some(crate::postings::MODEL_TAG),
+            IndexKind::Subject => Some(crate::postings::SUBJECT_TAG),
+            IndexKind::Session => Some(crate::postings::SESSION_TAG),
             _ => None,
         }
     }

@@ -880,19 +880,19 @@ fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &Entry,
         return;
     };
     lists.add_time(d.event_time_us.unwrap_or(entry.recorded_at_us), seq);
-    lists.add(
-        &postings::value_prefix(postings::STREAM_TAG, &d.stream),
-        seq,
-    );
-    let model = format!("{}\u{0}{}", d.model.name, d.model.version);
-    lists.add(&postings::value_prefix(postings::MODEL_TAG, &model), seq);
-    let optional = [
+    lists.add(postings::STREAM_TAG, &[&d.stream], seq);
+    lists.add(postings::MODEL_TAG, &[&d.model.name, &d.model.version], seq);
+    if let Some(v) = &d.subject {
+        lists.add(postings::SUBJECT_TAG, &[v], seq);
+    }
+    if let Some(v) = &d.session {
+        lists.add(postings::SESSION_TAG, &[v], seq);
+    }
+    // Request and trace ids are nearly always unique to one decision.
+    for (kind, value) in [
         (IndexKind::Request, &d.request_id),
-        (IndexKind::Subject, &d.subject),
         (IndexKind::Trace, &d.trace_id),
-        (IndexKind::Session, &d.session),
-    ];
-    for (kind, value) in optional {
+    ] {
         if let Some(v) = value {
             b.put(Cf::Index, kind.key(v, seq), []);
         }

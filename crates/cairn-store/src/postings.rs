@@ -1,13 +1,15 @@
 //! Posting lists: the indexes whose values many decisions share.
 //!
-//! A stream, a model version or a second of event time is shared by many
-//! decisions of one append batch. Instead of one index key per decision (seven
+//! A stream, a model version, a second of event time, and often a subject or
+//! a session, is shared by several decisions of one append batch. Instead of one index key per decision (seven
 //! random inserts into the index table for every decision, which measured as
 //! a third of the daemon's CPU), each append batch writes one key per value it
 //! touches, whose value lists the batch's seqs under it:
 //!
 //! - stream: `C` ‖ stream ‖ 0x00 ‖ first seq (u64 BE) → seq deltas;
 //! - model: `M` ‖ name ‖ 0x00 ‖ version ‖ 0x00 ‖ first seq → seq deltas;
+//! - subject: `S` ‖ subject ‖ 0x00 ‖ first seq → seq deltas;
+//! - session: `E` ‖ session ‖ 0x00 ‖ first seq → seq deltas;
 //! - time: `T` ‖ second (i64, sign bit flipped, BE) ‖ first seq → pairs of
 //!   (seq delta, microseconds into that second).
 //!
@@ -16,7 +18,7 @@
 //! the lists of one value, read in key order, are in seq order.
 //!
 //! Ledgers written before posting lists have one key per decision for these
-//! indexes (`c`, `m`, `t`, see [`crate::keys`]); readers take both.
+//! indexes (`c`, `m`, `t`, `s`, `e`, see [`crate::keys`]); readers take both.
 
 use std::collections::HashMap;
 
@@ -29,6 +31,10 @@ pub const TIME_BUCKET_US: i64 = 1_000_000;
 pub const STREAM_TAG: u8 = b'C';
 /// Tag of model posting lists.
 pub const MODEL_TAG: u8 = b'M';
+/// Tag of subject posting lists.
+pub const SUBJECT_TAG: u8 = b'S';
+/// Tag of session posting lists.
+pub const SESSION_TAG: u8 = b'E';
 /// Tag of time posting lists.
 pub const TIME_TAG: u8 = b'T';
 
@@ -106,31 +112,53 @@ struct List {
 #[derive(Debug, Default)]
 pub struct Builder {
     lists: HashMap<Vec<u8>, List>,
+    /// The prefix being looked up (no allocation for a value already seen).
+    scratch: Vec<u8>,
 }
 
 impl Builder {
-    fn list(&mut self, prefix: &[u8], seq: u64) -> &mut Vec<u8> {
-        let list = self.lists.entry(prefix.to_vec()).or_insert_with(|| List {
-            first: seq,
-            last: seq,
-            bytes: Vec::with_capacity(16),
-        });
-        // Seqs arrive in ascending order within a batch.
-        let delta = seq.saturating_sub(list.last);
+    /// Add `seq` (ascending within a batch) to the list of `self.scratch`,
+    /// followed by `extra` when there is one.
+    fn push(&mut self, seq: u64, extra: Option<u64>) {
+        let list = match self.lists.get_mut(&self.scratch) {
+            Some(list) => list,
+            None => self
+                .lists
+                .entry(self.scratch.clone())
+                .or_insert_with(|| List {
+                    first: seq,
+                    last: seq,
+                    bytes: Vec::with_capacity(16),
+                }),
+        };
+        put_varint(&mut list.bytes, seq.saturating_sub(list.last));
         list.last = seq;
-        put_varint(&mut list.bytes, delta);
-        &mut list.bytes
+        if let Some(extra) = extra {
+            put_varint(&mut list.bytes, extra);
+        }
     }
 
-    /// Add `seq` under a value (`prefix` from [`value_prefix`]).
-    pub fn add(&mut self, prefix: &[u8], seq: u64) {
-        self.list(prefix, seq);
+    /// Add `seq` under the value made of `parts` joined by 0x00, in the lists
+    /// tagged `tag` (the key prefix is [`value_prefix`] of the joined value).
+    pub fn add(&mut self, tag: u8, parts: &[&str], seq: u64) {
+        self.scratch.clear();
+        self.scratch.push(tag);
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                self.scratch.push(0);
+            }
+            self.scratch.extend_from_slice(part.as_bytes());
+        }
+        self.scratch.push(0);
+        self.push(seq, None);
     }
 
     /// Add `seq` at `time_us`.
     pub fn add_time(&mut self, time_us: i64, seq: u64) {
         let (bucket, offset) = time_bucket(time_us);
-        put_varint(self.list(&time_prefix(bucket), seq), offset);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&time_prefix(bucket));
+        self.push(seq, Some(offset));
     }
 
     /// The keys and values to write, one per list.
@@ -238,17 +266,21 @@ mod tests {
     fn a_batch_writes_one_list_per_value_and_reads_back() {
         let mut b = Builder::default();
         let s = value_prefix(STREAM_TAG, "fraud");
-        let o = value_prefix(STREAM_TAG, "chat");
         for seq in [10, 11, 15, 400] {
-            b.add(&s, seq);
+            b.add(STREAM_TAG, &["fraud"], seq);
         }
-        b.add(&o, 12);
+        b.add(STREAM_TAG, &["chat"], 12);
+        b.add(MODEL_TAG, &["m", "v1"], 12);
         b.add_time(-3, 10);
         b.add_time(-2, 11);
         b.add_time(5_000_000, 12);
         let mut lists: Vec<_> = b.finish().collect();
         lists.sort();
-        assert_eq!(lists.len(), 4, "two streams, two seconds");
+        assert_eq!(lists.len(), 5, "two streams, a model, two seconds");
+        let m = value_prefix(MODEL_TAG, "m\u{0}v1");
+        assert!(lists
+            .iter()
+            .any(|(k, v)| k[..m.len()] == m[..] && v == &[0]));
         let mut seqs = Vec::new();
         let (k, v) = lists.iter().find(|(k, _)| k.starts_with(&s)).unwrap();
         decode_seqs(k, s.len(), v, &mut seqs).unwrap();

@@ -294,6 +294,8 @@ struct Expected {
     streams: std::collections::BTreeMap<String, Vec<u64>>,
     models: std::collections::BTreeMap<String, Vec<u64>>,
     model_names: std::collections::BTreeMap<String, Vec<u64>>,
+    /// (kind, value) → seqs, for subjects and sessions.
+    others: std::collections::BTreeMap<(u8, String), Vec<u64>>,
     times: Vec<(i64, u64)>,
 }
 
@@ -302,6 +304,7 @@ fn expected<B: Backend>(l: &Ledger<B>) -> Expected {
         streams: Default::default(),
         models: Default::default(),
         model_names: Default::default(),
+        others: Default::default(),
         times: Vec::new(),
     };
     for seq in 0..l.size() {
@@ -315,6 +318,11 @@ fn expected<B: Backend>(l: &Ledger<B>) -> Expected {
                     .entry(d.model.name.clone())
                     .or_default()
                     .push(seq);
+                for (kind, v) in [(b's', &d.subject), (b'e', &d.session)] {
+                    if let Some(v) = v {
+                        e.others.entry((kind, v.clone())).or_default().push(seq);
+                    }
+                }
                 d.event_time_us.unwrap_or(entry.recorded_at_us)
             }
             _ => entry.recorded_at_us,
@@ -350,6 +358,15 @@ fn shared_value_indexes_match_a_scan<H: Harness>() {
     }
     for (name, seqs) in &e.model_names {
         assert_eq!(&l.model_name_seqs(name).unwrap(), seqs);
+    }
+    assert!(e.others.values().any(|s| s.len() > 1));
+    for ((kind, value), seqs) in &e.others {
+        let kind = if *kind == b's' {
+            IndexKind::Subject
+        } else {
+            IndexKind::Session
+        };
+        assert_eq!(&l.index_seqs(kind, value, usize::MAX).unwrap(), seqs);
     }
     assert!(l
         .index_seqs(IndexKind::Stream, "no-such-stream", usize::MAX)

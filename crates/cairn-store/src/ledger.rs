@@ -723,8 +723,10 @@ impl<B: Backend> Ledger<B> {
         let mut out = self.seqs_under(&kind.prefix(value), limit)?;
         if let Some(tag) = kind.posting_tag() {
             out.extend(self.posting_seqs(&postings::value_prefix(tag, value), limit)?);
-            // Per-decision keys (older ledgers) come before any list; both are
-            // ascending, and no seq is in both.
+            // Per-decision keys (older ledgers) and lists are each ascending and
+            // hold no seq in common; the first `limit` of both together are
+            // among the first `limit` of each.
+            out.sort_unstable();
             out.truncate(limit);
         }
         Ok(out)

@@ -8,5 +8,5 @@ dir="${1:?usage: prune-target.sh TARGET_DIR}/release/deps"
 [ -d "$dir" ] || exit 0
 cd "$dir"
 # Executables carry no extension: NAME-HASH. Newest first; drop the later ones.
-ls -t | grep -v '\.' | awk '{ n = $0; sub(/-[0-9a-f]+$/, "", n); if (seen[n]++) print }' |
+ls -t | { grep -v '\.' || true; } | awk '{ n = $0; sub(/-[0-9a-f]+$/, "", n); if (seen[n]++) print }' |
     xargs -r rm -f --

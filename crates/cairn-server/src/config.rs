@@ -114,8 +114,10 @@ pub struct Settings {
     /// Log format [default: text].
     #[arg(long, env = "CAIRND_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Threads that serve HTTP requests [default: one less than the CPUs, at
-    /// least 1: the appending thread and RocksDB's flushes need a core too].
+    /// Threads that serve HTTP requests [default: one per CPU]. On a small
+    /// machine that only ingests, one less than the CPUs can be faster (the
+    /// appending thread and RocksDB's flushes need a core too), at the price of
+    /// turning an overload away more slowly: see BENCHMARKS.md.
     #[arg(long, env = "CAIRND_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
 
@@ -272,13 +274,11 @@ impl Settings {
     }
 }
 
-/// One less than the CPUs, at least 1. Measured on 2 cores: with one request
-/// thread instead of two, single decisions on 64 connections went 6% faster
-/// (the appending thread, RocksDB's flushes and compactions and the request
-/// threads otherwise take turns on the same cores) and NDJSON batches, whose
-/// parsing runs on the blocking pool, no slower.
+/// One per CPU. Measured on 2 cores: one request thread instead of two made
+/// single decisions on 64 connections 6% faster, but turned a flood away at
+/// half the rate with a higher peak of memory, so the default stays one per CPU.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A complete, checked configuration.
@@ -492,7 +492,7 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.workers, default_workers());
         let cpus = std::thread::available_parallelism().unwrap().get();
-        assert_eq!(default_workers(), (cpus - 1).max(1));
+        assert_eq!(default_workers(), cpus);
         let four = Settings::from_toml("data = \"/d\"\nworkers = 4").unwrap();
         assert_eq!(four.resolve().unwrap().workers, 4);
     }

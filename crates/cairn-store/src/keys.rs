@@ -49,7 +49,7 @@ pub mod meta {
 
 /// The secondary indexes. Each index key is `tag ‖ value ‖ 0x00 ‖ seq`; values
 /// never contain 0x00 (input validation rejects control characters). Stream,
-/// model, subject, session and time are written as posting lists since the posting-list change
+/// model, subject, session and time are now written as posting lists
 /// ([`crate::postings`]); their per-decision keys here are what older ledgers
 /// hold, and are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +97,7 @@ impl IndexKind {
 
     /// The prefix of all index keys for `value`.
     pub fn prefix(self, value: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(value.len() + 10);
-        k.push(self.tag());
-        k.extend_from_slice(value.as_bytes());
-        k.push(0);
-        k
+        crate::postings::value_prefix(self.tag(), value)
     }
 
     /// The index key of `seq` under `value`.
@@ -116,9 +112,19 @@ impl IndexKind {
 pub fn time_key(time_us: i64, seq: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = b't';
-    k[1..9].copy_from_slice(&((time_us as u64) ^ (1 << 63)).to_be_bytes());
+    k[1..9].copy_from_slice(&ordered_i64(time_us));
     k[9..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// An i64 as 8 bytes whose byte order is numeric order (sign bit flipped, BE).
+pub fn ordered_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The i64 of [`ordered_i64`] bytes.
+pub fn parse_ordered_i64(bytes: &[u8]) -> Option<i64> {
+    parse_seq(bytes).map(|v| (v ^ (1 << 63)) as i64)
 }
 
 /// Idempotency key: `k` ‖ stream ‖ 0x00 ‖ key → seq (u64 BE) as the value.

@@ -785,10 +785,9 @@ impl<B: Backend> Ledger<B> {
         let to = keys::time_key(to_us, 0);
         for row in self.backend.scan(Cf::Index, &from, &to).take(limit) {
             let (k, _) = row?;
-            let time = k.get(1..9).and_then(keys::parse_seq);
+            let time = k.get(1..9).and_then(keys::parse_ordered_i64);
             let seq = k.get(9..).and_then(keys::parse_seq);
             if let (Some(time), Some(seq)) = (time, seq) {
-                let time = (time ^ (1 << 63)) as i64;
                 found.push((time, seq));
             }
         }
@@ -832,7 +831,8 @@ struct Staged {
     seen_keys: HashMap<Vec<u8>, Receipt>,
     /// The batch's entries (seq, canonical bytes), compressed at the end.
     entries: Vec<(u64, Vec<u8>)>,
-    /// The batch's posting lists (stream, model, time), written at the end.
+    /// The batch's posting lists (stream, model, subject, session, time),
+    /// written at the end.
     postings: postings::Builder,
 }
 

@@ -61,7 +61,7 @@ fn bucket_time(bucket: i64, offset: u64) -> Option<i64> {
 pub fn time_prefix(bucket: i64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = TIME_TAG;
-    k[1..].copy_from_slice(&((bucket as u64) ^ (1 << 63)).to_be_bytes());
+    k[1..].copy_from_slice(&crate::keys::ordered_i64(bucket));
     k
 }
 
@@ -201,8 +201,7 @@ pub fn decode_seqs(key: &[u8], prefix_len: usize, value: &[u8], out: &mut Vec<u6
 pub fn decode_times(key: &[u8], value: &[u8], out: &mut Vec<(i64, u64)>) -> Result<()> {
     let bucket = key
         .get(1..9)
-        .and_then(crate::keys::parse_seq)
-        .map(|b| (b ^ (1 << 63)) as i64)
+        .and_then(crate::keys::parse_ordered_i64)
         .ok_or_else(|| corrupt("time key too short"))?;
     let mut seq = first_seq(key, 9)?;
     let mut rest = value;

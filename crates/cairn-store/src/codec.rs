@@ -88,15 +88,20 @@ impl Codec {
         out.push(codec);
         out.extend_from_slice(&dict_id.to_le_bytes());
         out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        let mut frame = Vec::with_capacity(bound);
-        let res = CCTX.with_borrow_mut(|ctx| match &self.current {
-            Some((_, cdict)) => ctx.compress_using_cdict(&mut frame, raw, cdict),
-            None => ctx.compress(&mut frame, raw, LEVEL),
+        // The frame is written straight after the header, into `out`.
+        let res = CCTX.with_borrow_mut(|ctx| {
+            let mut frame = std::io::Cursor::new(&mut out);
+            frame.set_position(HEADER_LEN as u64);
+            match &self.current {
+                Some((_, cdict)) => ctx.compress_using_cdict(&mut frame, raw, cdict),
+                None => ctx.compress(&mut frame, raw, LEVEL),
+            }
         });
         match res {
-            Ok(_) if frame.len() < raw.len() => out.extend_from_slice(&frame),
+            Ok(n) if n < raw.len() && out.len() == HEADER_LEN + n => {}
             // Incompressible (or a zstd failure): store as is, which always works.
             _ => {
+                out.truncate(HEADER_LEN);
                 out[0] = RAW;
                 out[1..5].copy_from_slice(&0u32.to_le_bytes());
                 out.extend_from_slice(raw);
@@ -211,6 +216,41 @@ mod tests {
         assert_eq!(c.decompress(&small, &what).unwrap(), s[7]);
         // Old values stay readable after a dictionary arrives.
         assert_eq!(c.decompress(&plain, &what).unwrap(), s[1]);
+    }
+
+    #[test]
+    fn a_value_is_its_header_then_one_zstd_frame() {
+        let c = Codec::new();
+        let raw = samples().concat();
+        let v = c.compress(&raw);
+        assert_eq!(v[0], ZSTD);
+        assert_eq!(v[1..5], 0u32.to_le_bytes());
+        assert_eq!(v[5..9], (raw.len() as u32).to_le_bytes());
+        let frame = zstd::bulk::compress(&raw, LEVEL).unwrap();
+        assert_eq!(v[HEADER_LEN..], frame[..]);
+    }
+
+    #[test]
+    fn incompressible_values_are_stored_as_they_are() {
+        let c = Codec::new();
+        let what = || "v".to_string();
+        // A xorshift stream: no repeats for zstd to find.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let raw: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for len in [0, 1, 8, 100, 4096] {
+            let v = c.compress(&raw[..len]);
+            assert_eq!(v[0], RAW, "{len} bytes");
+            assert_eq!(v[5..9], (len as u32).to_le_bytes());
+            assert_eq!(v[HEADER_LEN..], raw[..len]);
+            assert_eq!(c.decompress(&v, &what).unwrap(), raw[..len]);
+        }
     }
 
     #[test]

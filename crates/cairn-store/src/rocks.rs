@@ -177,6 +177,15 @@ impl RocksBackend {
     }
 }
 
+/// An upper bound of the size of RocksDB's encoding of `batch`: a 12-byte
+/// header, and per operation a tag, the column family and two lengths (varints
+/// of at most 5 bytes each) before the key and value.
+fn rep_bytes(batch: &WriteBatch) -> usize {
+    const HEADER: usize = 12;
+    const PER_OP: usize = 1 + 3 * 5;
+    HEADER + batch.bytes() + PER_OP * batch.ops.len()
+}
+
 fn op_key(op: &Op) -> (Cf, &[u8]) {
     match op {
         Op::Put(cf, k, _) | Op::Delete(cf, k) => (*cf, k),
@@ -191,7 +200,10 @@ impl Backend for RocksBackend {
         // is stable, so two operations on one key keep their order.
         let mut ops: Vec<&Op> = batch.ops.iter().collect();
         ops.sort_by(|a, b| op_key(a).cmp(&op_key(b)));
-        let mut wb = rocksdb::WriteBatch::default();
+        // Sized up front: grown by doubling, RocksDB's buffer would copy the
+        // whole batch several times over (measured: a tenth of the sequencer's
+        // time in batches of 1000 decisions).
+        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(rep_bytes(&batch));
         for op in ops {
             match op {
                 Op::Put(cf, k, v) => wb.put_cf(self.cf(*cf)?, k, v),

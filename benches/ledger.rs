@@ -1,12 +1,37 @@
-//! Embedded ledger benchmarks: durable append at batch sizes 1, 64 and 1024 (one
-//! fsync per batch), verify throughput, and proof times on a 1M-entry ledger.
+//! Embedded ledger benchmarks: parsing decision lines, durable append at batch
+//! sizes 1, 64 and 1024 (one fsync per batch), verify throughput, and proof
+//! times on a 1M-entry ledger.
 #![allow(missing_docs)]
 
 use cairn_benches::{fill, ledger, prepared};
+use cairn_core::decision::DecisionInput;
 use cairn_core::hash::Blake3Hasher;
 use cairn_core::merkle;
 use cairn_store::verify::{verify, VerifyOptions};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+/// Parsing and checking NDJSON decision lines, payloads made canonical: what
+/// the daemon does to every line it is sent before anything is appended.
+fn parse(c: &mut Criterion) {
+    let lines: Vec<String> = cairn_synth::Synth::new(cairn_synth::SynthConfig {
+        seed: 1,
+        count: 1000,
+        ..cairn_synth::SynthConfig::default()
+    })
+    .map(|v| v.to_string())
+    .collect();
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("synthetic-lines", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .map(|l| DecisionInput::parse_str(l).expect("synthetic decisions are valid"))
+                .count()
+        })
+    });
+    g.finish();
+}
 
 fn append(c: &mut Criterion) {
     let (items, _) = prepared(1, 20_000);
@@ -78,5 +103,5 @@ fn verify_and_proofs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, verify_and_proofs);
+criterion_group!(benches, parse, append, verify_and_proofs);
 criterion_main!(benches);

@@ -3,16 +3,17 @@
 //! `serde_json::to_vec(&serde_json::Value)` gives for the same document, which
 //! is how payload bytes are defined (`schemas/entry-v1.md`).
 //!
-//! Deserializing a [`CanonicalJson`] writes those bytes without building a
-//! `serde_json::Value`: strings are borrowed from the input where they hold no
-//! escapes, and objects are sorted vectors instead of B-tree maps. A repeated
-//! key keeps its last value, as a `Value` does.
+//! Deserializing a [`CanonicalJson`] writes those bytes as the document is
+//! read, into one buffer, without building a `serde_json::Value` or any other
+//! tree: an object whose keys arrive in order stays where it was written, and
+//! only one whose keys do not is rewritten in order at its end. A repeated key
+//! keeps its last value, as a `Value` does.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Serialize;
 
 /// Any JSON value, as canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,42 +52,31 @@ pub fn canonical(text: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::from_slice::<CanonicalJson>(text).map(CanonicalJson::into_bytes)
 }
 
-/// A parsed value borrowing from the input.
-enum Node<'a> {
-    Null,
-    Bool(bool),
-    PosInt(u64),
-    NegInt(i64),
-    Float(f64),
-    Str(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
-}
-
-fn to_bytes(node: &Node<'_>) -> Vec<u8> {
-    // Writing into memory has no failure mode, and every float came from the
-    // parser, so it is finite.
-    serde_json::to_vec(node).unwrap_or_default()
-}
+/// First capacity of a canonical value's buffer (payloads are mostly a few
+/// hundred bytes).
+const FIRST_CAPACITY: usize = 256;
 
 impl<'de> Deserialize<'de> for CanonicalJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let node = d.deserialize_any(NodeVisitor)?;
-        Ok(CanonicalJson(to_bytes(&node)))
+        let mut out = Vec::with_capacity(FIRST_CAPACITY);
+        d.deserialize_any(ValueVisitor(&mut out))?;
+        Ok(CanonicalJson(out))
     }
 }
 
 impl<'de> Deserialize<'de> for CanonicalObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let node = d.deserialize_map(ObjectVisitor)?;
-        Ok(CanonicalObject(to_bytes(&node)))
+        let mut out = Vec::with_capacity(FIRST_CAPACITY);
+        d.deserialize_map(ObjectVisitor(&mut out))?;
+        Ok(CanonicalObject(out))
     }
 }
 
-impl<'de> Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
+/// Write a scalar the way `serde_json` writes it. Writing into memory cannot
+/// fail, and every float reaching here is finite; an error is still passed on
+/// rather than assumed away.
+fn write_scalar<T: Serialize + ?Sized, E: de::Error>(out: &mut Vec<u8>, v: &T) -> Result<(), E> {
+    serde_json::to_writer(out, v).map_err(E::custom)
 }
 
 /// Keys that borrow from the input when they can.
@@ -120,132 +110,143 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-fn object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Node<'de>, A::Error> {
-    let mut entries: Vec<(Cow<'de, str>, Node<'de>)> =
-        Vec::with_capacity(map.size_hint().unwrap_or(0));
-    while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Node<'de>>()? {
-        entries.push((k, v));
+/// One value, written to the buffer as it is read.
+struct ValueSeed<'b>(&'b mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(ValueVisitor(self.0))
     }
-    // Stable, so that among repeated keys the last one read stays last.
-    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(entries.len());
-    for (k, v) in entries {
-        match out.last_mut() {
-            Some(last) if last.0 == k => last.1 = v,
-            _ => out.push((k, v)),
-        }
-    }
-    Ok(Node::Object(out))
 }
 
-struct NodeVisitor;
+/// An object, written to the buffer as it is read: members go out in the order
+/// they come, and only an object whose keys did not come in strictly increasing
+/// bytewise order is rewritten, sorted, at its end. A repeated key keeps its
+/// last value, as in a `serde_json::Value`.
+fn object<'de, A: MapAccess<'de>>(out: &mut Vec<u8>, mut map: A) -> Result<(), A::Error> {
+    out.push(b'{');
+    let start = out.len();
+    // Each member's key and where its `"key":value` bytes are.
+    let mut members: Vec<(Cow<'de, str>, std::ops::Range<usize>)> = Vec::new();
+    let mut in_order = true;
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        if let Some((last, _)) = members.last() {
+            in_order &= last.as_bytes() < key.as_bytes();
+            out.push(b',');
+        }
+        let at = out.len();
+        write_scalar(out, key.as_ref())?;
+        out.push(b':');
+        map.next_value_seed(ValueSeed(out))?;
+        members.push((key, at..out.len()));
+    }
+    if !in_order {
+        let written = out.split_off(start);
+        // Stable, so that among repeated keys the last one read stays last.
+        members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut first = true;
+        for (i, (key, range)) in members.iter().enumerate() {
+            if members.get(i + 1).is_some_and(|(next, _)| next == key) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&written[range.start - start..range.end - start]);
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
 
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node<'de>;
+struct ValueVisitor<'b>(&'b mut Vec<u8>);
+
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node<'de>, E> {
-        Ok(Node::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.0.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node<'de>, E> {
-        Ok(match u64::try_from(v) {
-            Ok(u) => Node::PosInt(u),
-            Err(_) => Node::NegInt(v),
-        })
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        write_scalar(self.0, &v)
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node<'de>, E> {
-        Ok(Node::PosInt(v))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        write_scalar(self.0, &v)
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node<'de>, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         // As `serde_json::Value`: a float that is not finite becomes null.
-        Ok(if v.is_finite() {
-            Node::Float(v)
+        if v.is_finite() {
+            write_scalar(self.0, &v)
         } else {
-            Node::Null
-        })
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
-        Ok(Node::Str(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node<'de>, E> {
-        Ok(Node::Str(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Node<'de>, E> {
-        Ok(Node::Str(Cow::Owned(v)))
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
-        Deserialize::deserialize(d)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+            self.visit_unit()
         }
-        Ok(Node::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node<'de>, A::Error> {
-        object(map)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        write_scalar(self.0, v)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.0;
+        out.push(b'[');
+        let mut first = true;
+        loop {
+            // The comma goes before the element, and back out if there is none.
+            if !first {
+                out.push(b',');
+            }
+            if seq.next_element_seed(ValueSeed(out))?.is_none() {
+                if !first {
+                    out.pop();
+                }
+                break;
+            }
+            first = false;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        object(self.0, map)
     }
 }
 
-struct ObjectVisitor;
+struct ObjectVisitor<'b>(&'b mut Vec<u8>);
 
-impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = Node<'de>;
+impl<'de> Visitor<'de> for ObjectVisitor<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node<'de>, A::Error> {
-        object(map)
-    }
-}
-
-impl Serialize for Node<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Node::Null => s.serialize_unit(),
-            Node::Bool(b) => s.serialize_bool(*b),
-            Node::PosInt(u) => s.serialize_u64(*u),
-            Node::NegInt(i) => s.serialize_i64(*i),
-            Node::Float(f) => s.serialize_f64(*f),
-            Node::Str(v) => s.serialize_str(v),
-            Node::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Node::Object(entries) => {
-                let mut map = s.serialize_map(Some(entries.len()))?;
-                for (k, v) in entries {
-                    map.serialize_entry(k.as_ref(), v)?;
-                }
-                map.end()
-            }
-        }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        object(self.0, map)
     }
 }
 
@@ -327,6 +328,50 @@ mod tests {
         })
     }
 
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// `v` as JSON text with every object's members in a shuffled order, some
+    /// of them preceded by an earlier member of the same key that must lose.
+    fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
+        match v {
+            serde_json::Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(|i| shuffled(i, rng)).collect();
+                format!("[{}]", items.join(","))
+            }
+            serde_json::Value::Object(map) => {
+                let mut members: Vec<(u64, String)> = Vec::new();
+                for (k, v) in map {
+                    let key = serde_json::to_string(k).unwrap();
+                    let order = xorshift(rng);
+                    if order % 4 == 0 {
+                        // A first occurrence, read before the one that counts.
+                        members.push((0, format!("{key}:\"loser\"")));
+                    }
+                    members.push((order | 1, format!("{key}:{}", shuffled(v, rng))));
+                }
+                // Shuffled, except that a loser stays before its winner.
+                let mut out: Vec<String> = Vec::new();
+                let mut rest: Vec<(u64, String)> = Vec::new();
+                for (order, m) in members {
+                    if order == 0 {
+                        out.push(m);
+                    } else {
+                        rest.push((order, m));
+                    }
+                }
+                rest.sort();
+                out.extend(rest.into_iter().map(|(_, m)| m));
+                format!("{{{}}}", out.join(","))
+            }
+            other => serde_json::to_string(other).unwrap(),
+        }
+    }
+
     proptest! {
         #[test]
         fn any_document_matches_serde_json_value(v in json(), pretty in any::<bool>()) {
@@ -337,6 +382,13 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text));
+        }
+
+        #[test]
+        fn nested_objects_out_of_order_and_repeated_keys_match(v in json(), seed in any::<u64>()) {
+            let mut rng = seed | 1;
+            let text = shuffled(&v, &mut rng);
+            prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text), "{}", text);
         }
 
         #[test]

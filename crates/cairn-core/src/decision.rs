@@ -124,13 +124,25 @@ impl Payload {
 impl DecisionInput {
     /// Parse one JSON object (one NDJSON line) strictly.
     pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
+        let text = std::str::from_utf8(text).map_err(|e| InputError::Json {
+            reason: format!(
+                "not valid UTF-8 (first bad byte at column {})",
+                e.valid_up_to() + 1
+            ),
+        })?;
+        DecisionInput::parse_str(text)
+    }
+
+    /// [`DecisionInput::parse`] of text already known to be UTF-8: the parser
+    /// then does not check every string again.
+    pub fn parse_str(text: &str) -> Result<DecisionInput, InputError> {
         // serde would also accept a struct written as a JSON array; a decision is an object.
-        if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if text.bytes().find(|b| !b.is_ascii_whitespace()) != Some(b'{') {
             return Err(InputError::Json {
                 reason: "a decision must be a JSON object".into(),
             });
         }
-        let input: DecisionInput = serde_json::from_slice(text).map_err(|e| InputError::Json {
+        let input: DecisionInput = serde_json::from_str(text).map_err(|e| InputError::Json {
             reason: json_reason(&e),
         })?;
         input.validate()?;
@@ -318,6 +330,28 @@ mod tests {
             p.body.input.commitment,
             payload_commitment(&[1; 32], br#"{"a":2,"b":1}"#)
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_the_column() {
+        let mut line = OK.as_bytes().to_vec();
+        line[12] = 0xff;
+        let err = DecisionInput::parse(&line).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
+        assert!(err.contains("column 13"), "{err}");
+    }
+
+    #[test]
+    fn parsing_bytes_and_text_agree() {
+        let text = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"z":"\u00e9\n","a":[1.50,-0,1E2]},"output":null,"attributes":{"k":"é"}}"#;
+        let a = DecisionInput::parse(text.as_bytes()).unwrap();
+        let b = DecisionInput::parse_str(text).unwrap();
+        assert_eq!(a.input.as_bytes(), b.input.as_bytes());
+        assert_eq!(
+            a.input.as_bytes(),
+            r#"{"a":[1.5,-0.0,100.0],"z":"é\n"}"#.as_bytes()
+        );
+        assert_eq!(a.attributes, b.attributes);
     }
 
     #[test]

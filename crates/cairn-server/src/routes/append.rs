@@ -281,16 +281,19 @@ fn parse_single(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError>
             ),
         ));
     }
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidUtf8,
-            format!(
-                "the body is not valid UTF-8 (first bad byte at offset {})",
-                e.valid_up_to()
-            ),
-        ));
-    }
-    let decision = DecisionInput::parse(body)
+    let body = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidUtf8,
+                format!(
+                    "the body is not valid UTF-8 (first bad byte at offset {})",
+                    e.valid_up_to()
+                ),
+            ))
+        }
+    };
+    let decision = DecisionInput::parse_str(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidDecision, e.to_string()))?;
     Ok(vec![Numbered { line: 1, decision }])
 }
@@ -312,16 +315,19 @@ fn parse_line(line: &[u8], limits: &Limits) -> Result<DecisionInput, LineProblem
             ),
         });
     }
-    if let Err(e) = std::str::from_utf8(line) {
-        return Err(LineProblem {
-            too_large: false,
-            message: format!(
-                "not valid UTF-8 (first bad byte at column {})",
-                e.valid_up_to() + 1
-            ),
-        });
-    }
-    DecisionInput::parse(line).map_err(|e| LineProblem {
+    let line = match std::str::from_utf8(line) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(LineProblem {
+                too_large: false,
+                message: format!(
+                    "not valid UTF-8 (first bad byte at column {})",
+                    e.valid_up_to() + 1
+                ),
+            })
+        }
+    };
+    DecisionInput::parse_str(line).map_err(|e| LineProblem {
         too_large: false,
         message: e.to_string(),
     })

@@ -348,7 +348,7 @@ mod tests {
                 for (k, v) in map {
                     let key = serde_json::to_string(k).unwrap();
                     let order = xorshift(rng);
-                    if order % 4 == 0 {
+                    if order.is_multiple_of(4) {
                         // A first occurrence, read before the one that counts.
                         members.push((0, format!("{key}:\"loser\"")));
                     }

@@ -177,3 +177,16 @@ macro_rules! forward_backend {
 
 forward_backend!(Box<T>);
 forward_backend!(std::sync::Arc<T>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_as_a_number_is_its_place_in_all() {
+        // The RocksDB backend groups a batch's operations by `cf as usize`.
+        for (i, cf) in Cf::ALL.into_iter().enumerate() {
+            assert_eq!(cf as usize, i, "{}", cf.name());
+        }
+    }
+}

@@ -196,18 +196,29 @@ impl Backend for RocksBackend {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         // Applied in key order within each column family: RocksDB's memtable
         // skip list reuses the position of the previous insert, so sorted keys
-        // cost a short search each instead of a full one from the top. The sort
-        // is stable, so two operations on one key keep their order.
-        let mut ops: Vec<&Op> = batch.ops.iter().collect();
-        ops.sort_by(|a, b| op_key(a).cmp(&op_key(b)));
+        // cost a short search each instead of a full one from the top. The ops
+        // are first grouped by family, so that the keys of a family which come
+        // in order (entries, payloads: by seq) stay one run that the (stable)
+        // sort only checks; two operations on one key keep their order.
+        let mut by_cf: [Vec<&Op>; Cf::ALL.len()] = Default::default();
+        for op in &batch.ops {
+            by_cf[op_key(op).0 as usize].push(op);
+        }
         // Sized up front: grown by doubling, RocksDB's buffer would copy the
         // whole batch several times over (measured: a tenth of the sequencer's
         // time in batches of 1000 decisions).
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(rep_bytes(&batch));
-        for op in ops {
-            match op {
-                Op::Put(cf, k, v) => wb.put_cf(self.cf(*cf)?, k, v),
-                Op::Delete(cf, k) => wb.delete_cf(self.cf(*cf)?, k),
+        for (cf, mut ops) in Cf::ALL.into_iter().zip(by_cf) {
+            if ops.is_empty() {
+                continue;
+            }
+            ops.sort_by(|a, b| op_key(a).1.cmp(op_key(b).1));
+            let handle = self.cf(cf)?;
+            for op in ops {
+                match op {
+                    Op::Put(_, k, v) => wb.put_cf(handle, k, v),
+                    Op::Delete(_, k) => wb.delete_cf(handle, k),
+                }
             }
         }
         let mut wo = WriteOptions::default();

@@ -521,10 +521,36 @@ fn a_damaged_tail_refuses_appends<H: Harness>() {
     );
 }
 
+fn a_batch_applies_operations_on_one_key_in_order<H: Harness>() {
+    let h = H::new();
+    let b = h.create();
+    let mut batch = WriteBatch::default();
+    // Families and keys interleaved and out of order, with repeats of a key.
+    batch.put(Cf::Index, b"k2".to_vec(), b"a".to_vec());
+    batch.put(Cf::Meta, b"m".to_vec(), b"1".to_vec());
+    batch.put(Cf::Index, b"k1".to_vec(), b"b".to_vec());
+    batch.delete(Cf::Index, b"k2".to_vec());
+    batch.put(Cf::Meta, b"m".to_vec(), b"2".to_vec());
+    batch.put(Cf::Index, b"k1".to_vec(), b"c".to_vec());
+    batch.put(Cf::Nodes, b"n".to_vec(), b"x".to_vec());
+    batch.delete(Cf::Nodes, b"n".to_vec());
+    batch.put(Cf::Nodes, b"n".to_vec(), b"y".to_vec());
+    b.write(batch).unwrap();
+    let b = h.reopen(b);
+    assert_eq!(b.get(Cf::Index, b"k1").unwrap(), Some(b"c".to_vec()));
+    assert_eq!(b.get(Cf::Index, b"k2").unwrap(), None);
+    assert_eq!(b.get(Cf::Meta, b"m").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(b.get(Cf::Nodes, b"n").unwrap(), Some(b"y".to_vec()));
+}
+
 macro_rules! conformance {
     ($module:ident, $harness:ty) => {
         mod $module {
             use super::*;
+            #[test]
+            fn a_batch_applies_operations_on_one_key_in_order() {
+                super::a_batch_applies_operations_on_one_key_in_order::<$harness>();
+            }
             #[test]
             fn appends_are_chained_and_readable() {
                 super::appends_are_chained_and_readable::<$harness>();

@@ -1,7 +1,9 @@
 //! Canonical JSON: compact, object keys in bytewise order, numbers and strings
 //! written the way `serde_json` writes them — byte for byte what
 //! `serde_json::to_vec(&serde_json::Value)` gives for the same document, which
-//! is how payload bytes are defined (`schemas/entry-v1.md`).
+//! is how payload bytes are defined (`schemas/entry-v1.md`, the definition that
+//! counts). One difference: keys that serde_json reserves for its optional
+//! features (`$serde_json::private::RawValue`, ...) are ordinary keys here.
 //!
 //! Deserializing a [`CanonicalJson`] writes those bytes as the document is
 //! read, into one buffer, without building a `serde_json::Value` or any other
@@ -283,6 +285,27 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn numbers_are_written_as_the_format_says() {
+        // schemas/entry-v1.md, "Payload bytes": pinned here, not only compared
+        // with serde_json, so that a serde_json feature turned on elsewhere in a
+        // build (arbitrary_precision, say) cannot change them unnoticed.
+        let text = "[1.0,1E2,1.50,-0,1e-7,18446744073709551615,18446744073709551616,-9223372036854775808,-9223372036854775809,0.30000000000000004]";
+        let out = String::from_utf8(canonical(text.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "[1.0,100.0,1.5,-0.0,1e-7,18446744073709551615,1.8446744073709552e+19,-9223372036854775808,-9.223372036854776e+18,0.30000000000000004]"
+        );
+    }
+
+    #[test]
+    fn serde_json_private_key_names_are_ordinary_keys() {
+        // With serde_json's raw_value feature, a `Value` reads an object whose
+        // only key is this token as a raw value; the format knows no such rule.
+        let text = r#"{"$serde_json::private::RawValue":"[2,1]","a":{"$serde_json::private::Number":"1"}}"#;
+        assert_eq!(canonical(text.as_bytes()).unwrap(), text.as_bytes());
     }
 
     #[test]

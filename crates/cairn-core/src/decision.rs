@@ -126,8 +126,8 @@ impl DecisionInput {
     pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
         let text = std::str::from_utf8(text).map_err(|e| InputError::Json {
             reason: format!(
-                "not valid UTF-8 (first bad byte at column {})",
-                e.valid_up_to() + 1
+                "not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
             ),
         })?;
         DecisionInput::parse_str(text)
@@ -333,12 +333,12 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_are_refused_with_the_column() {
+    fn bytes_that_are_not_utf8_are_refused_with_their_offset() {
         let mut line = OK.as_bytes().to_vec();
         line[12] = 0xff;
         let err = DecisionInput::parse(&line).unwrap_err().to_string();
         assert!(err.contains("not valid UTF-8"), "{err}");
-        assert!(err.contains("column 13"), "{err}");
+        assert!(err.contains("offset 12"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,10 @@ const INLINE_BYTES_MAX: usize = 64 << 10;
 const PIECE_BYTES_MIN: usize = 128 << 10;
 /// Most pieces one body is cut into.
 const PIECES_MAX: usize = 8;
+/// Fewer bytes than the shortest valid decision line
+/// (`{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1}`
+/// is 70).
+const DECISION_BYTES_MIN: usize = 64;
 /// A rejected body is read and dropped up to this size before answering, so the
 /// client reads the answer instead of a connection reset; past it the
 /// connection is closed.
@@ -351,9 +355,14 @@ fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> 
 fn parse_lines(body: &[u8], first_line: usize, limits: &Limits) -> Lines {
     // Sized once for every line (memchr counts a megabyte in microseconds):
     // growing a vector of decisions by doubling copies it several times over.
+    // Never more than the body could hold decisions, so that a body of blank
+    // lines cannot reserve memory it never uses.
     let ends = memchr::memchr_iter(b'\n', body).count();
+    let capacity = (ends + 1)
+        .min(limits.batch_len_max)
+        .min(body.len() / DECISION_BYTES_MIN + 1);
     let mut lines = Lines {
-        good: Vec::with_capacity((ends + 1).min(limits.batch_len_max)),
+        good: Vec::with_capacity(capacity),
         bad: Vec::new(),
         count: 0,
         too_large: false,
@@ -783,6 +792,23 @@ mod tests {
             let std: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
             assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn blank_lines_reserve_no_room_for_decisions() {
+        let limits = Limits::default();
+        let body = vec![b'\n'; 64 << 10];
+        assert!(limits.batch_len_max > body.len() / DECISION_BYTES_MIN + 1);
+        let lines = parse_lines(&body, 1, &limits);
+        assert_eq!(lines.count, 0);
+        assert!(lines.good.capacity() <= body.len() / DECISION_BYTES_MIN + 1);
+        // The shortest decision is longer than the bound assumes.
+        let shortest = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1}"#;
+        assert!(DecisionInput::parse_str(shortest).is_ok());
+        assert!(shortest.len() > DECISION_BYTES_MIN);
+        let body = format!("{shortest}\n").repeat(100);
+        let lines = parse_lines(body.as_bytes(), 1, &limits);
+        assert_eq!(lines.good.len(), 100);
     }
 
     #[test]

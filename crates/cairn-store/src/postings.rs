@@ -68,10 +68,21 @@ pub fn time_prefix(bucket: i64) -> [u8; 9] {
 /// The key prefix of a value's lists: `tag` ‖ value ‖ 0x00.
 pub fn value_prefix(tag: u8, value: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(value.len() + 10);
-    k.push(tag);
-    k.extend_from_slice(value.as_bytes());
-    k.push(0);
+    put_value_prefix(&mut k, tag, &[value]);
     k
+}
+
+/// Append the key prefix of the value made of `parts` joined by 0x00:
+/// `tag` ‖ value ‖ 0x00.
+fn put_value_prefix(out: &mut Vec<u8>, tag: u8, parts: &[&str]) {
+    out.push(tag);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.push(0);
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -142,14 +153,7 @@ impl Builder {
     /// tagged `tag` (the key prefix is [`value_prefix`] of the joined value).
     pub fn add(&mut self, tag: u8, parts: &[&str], seq: u64) {
         self.scratch.clear();
-        self.scratch.push(tag);
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                self.scratch.push(0);
-            }
-            self.scratch.extend_from_slice(part.as_bytes());
-        }
-        self.scratch.push(0);
+        put_value_prefix(&mut self.scratch, tag, parts);
         self.push(seq, None);
     }
 

@@ -7,6 +7,7 @@
 mod bundle;
 mod cli;
 mod crash;
+mod daemon;
 mod deps;
 mod flips;
 mod incident;

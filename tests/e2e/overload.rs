@@ -95,7 +95,6 @@ fn a_flood_is_turned_away_with_retry_after_and_memory_stays_bounded() {
                 "64",
                 "--seed",
                 &(round + 1).to_string(),
-                "--check-all",
                 "--json",
                 "--receipts",
                 file.to_str().unwrap(),

@@ -32,15 +32,16 @@ use crate::report::{Report, RunInfo};
 /// Each of --connections keep-alive connections then sends request after
 /// request: one JSON decision each with --batch 1, NDJSON batches otherwise.
 /// Reports throughput of acknowledged decisions, ack latency per request
-/// (p50/p99/p999) and rejects by status. Afterwards, unless --no-check, a
-/// sample of the receipts (or all, --check-all) is fetched back from
-/// GET /v1/entries/{seq} and compared.
+/// (p50/p99/p999) and rejects by status. Afterwards, unless --no-check, every
+/// receipt (or a sample, --check-sample N) is fetched back from
+/// GET /v1/entries/{seq} and compared with the ledger's leaf hash.
 ///
 /// `cairn-load check --data DIR --receipts FILE` checks a receipts file against
 /// a stopped daemon's ledger directory instead.
 ///
 /// Exit status: 0 when every receipt checked matches, 1 when one is missing or
-/// different, 2 when the run or check could not be made.
+/// different, 2 when the run or check could not be made (including a daemon
+/// that went away during the run).
 #[derive(Debug, Parser)]
 #[command(
     name = "cairn-load",
@@ -97,12 +98,10 @@ struct RunArgs {
     /// Do not fetch receipts back after the run.
     #[arg(long)]
     no_check: bool,
-    /// Fetch back every receipt, not a sample.
-    #[arg(long, conflicts_with = "no_check")]
-    check_all: bool,
-    /// Receipts fetched back when not --check-all.
-    #[arg(long, default_value_t = 1000)]
-    check_sample: usize,
+    /// Fetch back only N receipts, chosen at random with --seed, instead of
+    /// every one (quicker after a long run).
+    #[arg(long, value_name = "N", conflicts_with = "no_check")]
+    check_sample: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -246,11 +245,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         receipts::write(path, got)?;
     }
     if !args.no_check && !got.is_empty() {
-        let sample = (!args.check_all).then_some(args.check_sample);
+        let checking = args.check_sample.map_or(got.len(), |n| n.min(got.len()));
+        eprintln!(
+            "cairn-load: checking {checking} receipts against {}",
+            target.authority
+        );
         report.check = Some(runtime.block_on(check::online(
             &target,
             got,
-            sample,
+            args.check_sample,
             args.seed,
             args.connections.min(16),
             timeout,
@@ -260,6 +263,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         emit(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
         emit(&report.text())?;
+    }
+    if outcome.daemon_gone {
+        eprintln!("cairn-load: the daemon could not be reached any more; the run stopped early");
+        if verdict(report.check.as_ref()) == ExitCode::SUCCESS {
+            return Ok(ExitCode::from(2));
+        }
     }
     Ok(verdict(report.check.as_ref()))
 }

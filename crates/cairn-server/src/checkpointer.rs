@@ -16,8 +16,9 @@ use std::time::Duration;
 use cairn_core::checkpoint::{Checkpoint, NoteSigner};
 use cairn_store::StoreError;
 use tokio::sync::{watch, Notify};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::store::ServedLedger;
 
@@ -84,6 +85,8 @@ pub struct Checkpointer {
     pub trigger: Arc<Trigger>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Readiness, poisoned when a checkpoint cannot be stored.
+    pub health: Arc<Health>,
 }
 
 impl Checkpointer {
@@ -112,7 +115,12 @@ impl Checkpointer {
                 self.metrics
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
-                warn!(error = %e, "checkpoint failed");
+                if let Some(reason) = self.ledger.poisoned() {
+                    error!(%reason, "storing a checkpoint failed; refusing appends from now on, still serving reads");
+                    self.health.poison(reason);
+                } else {
+                    warn!(error = %e, "checkpoint failed");
+                }
             }
             Err(e) => warn!(error = %e, "checkpoint task failed"),
         }
@@ -123,7 +131,8 @@ impl Checkpointer {
     pub fn make(&self) -> Result<Option<u64>, CheckpointFailure> {
         let size = self.ledger.size();
         let last = self.trigger.last_size.load(Ordering::Acquire);
-        if size == 0 || size <= last {
+        // A ledger that refuses writes cannot store one (and says why elsewhere).
+        if size == 0 || size <= last || self.ledger.poisoned().is_some() {
             return Ok(None);
         }
         let checkpoint = Checkpoint {

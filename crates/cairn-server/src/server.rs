@@ -188,6 +188,7 @@ impl Background {
                 interval: Duration::from_millis(config.checkpoints.interval_ms),
                 trigger,
                 metrics: Arc::clone(metrics),
+                health: Arc::clone(health),
             }
             .run(checkpoints_stopped),
         );

@@ -686,9 +686,19 @@ impl<B: Backend> Ledger<B> {
 
     /// Store a signed checkpoint note for tree size `size` (durably).
     pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        let mut state = self.state();
+        if let Some(reason) = &state.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
         let mut batch = WriteBatch::default();
         batch.put(Cf::Checkpoints, keys::seq_key(size), note.as_bytes());
-        self.backend.write(batch)
+        // A failed write here says what a failed append says: the store can no
+        // longer be trusted to keep what it is given.
+        self.backend.write(batch).inspect_err(|e| {
+            state.poisoned = Some(e.to_string());
+        })
     }
 
     /// Every stored checkpoint, by size.

@@ -147,3 +147,45 @@ async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
     assert_eq!(d.size(), 1);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_be_stored_refuses_appends_and_says_why() {
+    let memory = Arc::new(MemoryBackend::new());
+    let d = start_with(
+        SharedBackend(Arc::clone(&memory)),
+        Settings {
+            checkpoint_interval_ms: Some(300),
+            ..Settings::default()
+        },
+    )
+    .await;
+    assert_eq!(d.post_json(&decision(0)).await.status, 200);
+    // The disk fails after the append and before the checkpoint that covers it.
+    memory.fail_writes("disk on fire");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ready = loop {
+        let r = d.get("/readyz").await;
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("disk on fire"),
+        "{ready:?}"
+    );
+    let r = d.post_json(&decision(1)).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("poisoned"))
+    );
+    assert_eq!(d.get("/v1/entries/0").await.status, 200, "reads go on");
+    assert_eq!(d.metric("cairn_poisoned").await, 1.0);
+    assert!(d.metric("cairn_checkpoint_failures_total").await >= 1.0);
+    assert_eq!(d.size(), 1);
+    d.stop().await;
+}

@@ -347,11 +347,21 @@ fn the_terminal_timeline_marks_version_changes_and_erasures() {
         .windows(2)
         .find(|w| w[0].model.1 != w[1].model.1)
         .unwrap()[1];
-    l.cairn(
-        &["redact"],
-        &["--seq", &change.seq.to_string(), "--reason", "ticket 9"],
-    )
-    .ok();
+    let red = l
+        .cairn(
+            &["redact"],
+            &["--seq", &change.seq.to_string(), "--reason", "ticket 9"],
+        )
+        .ok();
+    let red_seq = red.json()["seq"].as_u64().unwrap();
+    let got = l
+        .cairn(&["get"], &["--json", "--seq", &change.seq.to_string()])
+        .ok()
+        .json();
+    for slot in ["input", "output"] {
+        let by = got[slot]["erased_by"].as_array().unwrap();
+        assert_eq!(by, &[serde_json::json!(red_seq)], "{got}");
+    }
     let out = l
         .cairn(&["incident"], &["--stream", "payments.fraud"])
         .ok()

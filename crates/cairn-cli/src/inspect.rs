@@ -8,7 +8,8 @@ use cairn_core::checkpoint::Checkpoint;
 use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
-use cairn_core::render::entry_json;
+use cairn_core::render::{entry_json, stored_payload_json};
+use cairn_store::PayloadState;
 use serde_json::{json, Value};
 
 use crate::datadir;
@@ -153,14 +154,16 @@ pub fn get(data: Option<PathBuf>, args: GetArgs) -> Result<ExitCode> {
     let entry = ledger.entry(args.seq)?;
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {
-        let redactions = ledger.redactions_of(args.seq)?;
         for slot in PayloadSlot::ALL {
-            let value = match ledger.payload(args.seq, slot)? {
-                Some(p) => serde_json::from_slice::<Value>(&p.bytes)
-                    .unwrap_or_else(|_| json!(String::from_utf8_lossy(&p.bytes))),
-                None => json!({"erased_by": redactions}),
+            v[slot.name()] = match ledger.payload_state(args.seq, slot)? {
+                PayloadState::Stored(p) => stored_payload_json(&p.bytes),
+                PayloadState::Erased { by } => json!({ "erased_by": by }),
+                PayloadState::Missing => bail!(
+                    "the {} payload of seq {} is missing and no redaction erased it: the ledger is damaged; run `cairn verify`",
+                    slot.name(),
+                    args.seq
+                ),
             };
-            v[slot.name()] = value;
         }
     }
     v["receipt"] = json!({"seq": args.seq, "leaf_hash": hex::encode(entry.leaf_hash())});

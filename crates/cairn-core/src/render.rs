@@ -17,6 +17,12 @@ fn payload_json(p: &PayloadRef) -> Value {
     json!({"len": p.len, "commitment": hex::encode(p.commitment)})
 }
 
+/// A stored payload's bytes as JSON: they are compact JSON text, and anything
+/// else (which validation never lets in) is shown as a string.
+pub fn stored_payload_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(bytes)))
+}
+
 /// The entry as a JSON object: `seq`, `kind`, `prev_hash`, `recorded_at`, and the
 /// fields of its kind. Payloads appear as their commitments.
 pub fn entry_json(entry: &Entry) -> Value {

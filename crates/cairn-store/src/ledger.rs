@@ -81,6 +81,20 @@ struct State {
     dict_tried: bool,
 }
 
+/// What became of one payload of a decision ([`Ledger::payload_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadState {
+    /// The payload, as stored.
+    Stored(Payload),
+    /// Erased by these redaction entries.
+    Erased {
+        /// Their seqs, ascending.
+        by: Vec<u64>,
+    },
+    /// Gone, and no redaction erased it: the ledger is damaged.
+    Missing,
+}
+
 /// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
 ///
 /// Reads take `&self` and may run on many threads while one thread appends:
@@ -639,6 +653,28 @@ impl<B: Backend> Ledger<B> {
             return Err(StoreError::corrupt(what(), "shorter than its salt"));
         }
         Ok(raw)
+    }
+
+    /// A decision's payload as a reader should see it: stored, erased by
+    /// redactions (in seq order), or missing with no redaction to explain it,
+    /// which is damage.
+    pub fn payload_state(&self, seq: u64, slot: PayloadSlot) -> Result<PayloadState> {
+        if let Some(p) = self.payload(seq, slot)? {
+            return Ok(PayloadState::Stored(p));
+        }
+        let mut by = Vec::new();
+        for r in self.redactions_of(seq)? {
+            if let EntryBody::RedactionV1(red) = self.entry(r)?.body {
+                if red.target_seq == seq && red.slots.contains(&slot) && r > seq {
+                    by.push(r);
+                }
+            }
+        }
+        Ok(if by.is_empty() {
+            PayloadState::Missing
+        } else {
+            PayloadState::Erased { by }
+        })
     }
 
     /// The redaction entries that erased payloads of `target`, by index.

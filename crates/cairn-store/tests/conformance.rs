@@ -9,7 +9,7 @@ use cairn_core::merkle;
 use cairn_store::keys::{self, IndexKind};
 use cairn_store::verify::{verify, DamageKind, VerifyOptions};
 use cairn_store::{
-    Append, Backend, Cf, Ledger, MemoryBackend, RocksBackend, StoreError, WriteBatch,
+    Append, Backend, Cf, Ledger, MemoryBackend, PayloadState, RocksBackend, StoreError, WriteBatch,
 };
 use cairn_synth::{Synth, SynthConfig};
 
@@ -401,6 +401,51 @@ fn shared_value_indexes_match_a_scan<H: Harness>() {
     }
 }
 
+fn payload_state_tells_stored_erased_and_missing_apart<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 10);
+    let only_input = RedactionV1 {
+        target_seq: 3,
+        slots: vec![PayloadSlot::Input],
+        reason: "GDPR request 7".into(),
+        actor: "dpo@example.com".into(),
+    };
+    // A redaction of another entry's payloads must not count for entry 3.
+    let other = RedactionV1 {
+        target_seq: 4,
+        ..only_input.clone()
+    };
+    let r = l
+        .append(
+            vec![Append::Redaction(other), Append::Redaction(only_input)],
+            9,
+        )
+        .unwrap();
+    assert_eq!((r[0].seq, r[1].seq), (10, 11));
+    assert_eq!(
+        l.payload_state(3, PayloadSlot::Input).unwrap(),
+        PayloadState::Erased { by: vec![11] }
+    );
+    let stored = l.payload(3, PayloadSlot::Output).unwrap().unwrap();
+    assert_eq!(
+        l.payload_state(3, PayloadSlot::Output).unwrap(),
+        PayloadState::Stored(stored)
+    );
+    // Gone below the API with no redaction: damage, not an erasure.
+    tamper(l.backend(), |b| {
+        b.delete(Cf::Payloads, keys::payload_key(3, PayloadSlot::Output));
+        b.delete(Cf::Payloads, keys::payload_key(6, PayloadSlot::Input));
+    });
+    assert_eq!(
+        l.payload_state(3, PayloadSlot::Output).unwrap(),
+        PayloadState::Missing
+    );
+    assert_eq!(
+        l.payload_state(6, PayloadSlot::Input).unwrap(),
+        PayloadState::Missing
+    );
+}
+
 fn tamper(b: &impl Backend, f: impl FnOnce(&mut WriteBatch)) {
     let mut batch = WriteBatch::default();
     f(&mut batch);
@@ -574,6 +619,10 @@ macro_rules! conformance {
             #[test]
             fn packed_decisions_are_stored_like_plain_ones() {
                 super::packed_decisions_are_stored_like_plain_ones::<$harness>();
+            }
+            #[test]
+            fn payload_state_tells_stored_erased_and_missing_apart() {
+                super::payload_state_tells_stored_erased_and_missing_apart::<$harness>();
             }
             #[test]
             fn redaction_erases_payloads_and_verify_says_so() {

@@ -16,8 +16,8 @@ use axum::Json;
 use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
-use cairn_core::render::entry_json;
-use cairn_store::StoreError;
+use cairn_core::render::{entry_json, stored_payload_json};
+use cairn_store::{PayloadState, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -226,12 +226,19 @@ fn entry_with_payloads(ledger: &ServedLedger, seq: u64) -> Result<Value, ApiErro
     let entry = ledger.entry(seq).map_err(store_error)?;
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {
-        let redactions = ledger.redactions_of(seq).map_err(store_error)?;
         for slot in PayloadSlot::ALL {
-            v[slot.name()] = match ledger.payload(seq, slot).map_err(store_error)? {
-                Some(p) => serde_json::from_slice::<Value>(&p.bytes)
-                    .unwrap_or_else(|_| json!(String::from_utf8_lossy(&p.bytes))),
-                None => json!({"erased_by": redactions}),
+            v[slot.name()] = match ledger.payload_state(seq, slot).map_err(store_error)? {
+                PayloadState::Stored(p) => stored_payload_json(&p.bytes),
+                PayloadState::Erased { by } => json!({ "erased_by": by }),
+                PayloadState::Missing => {
+                    return Err(ApiError::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "the {} payload of seq {seq} is missing and no redaction erased it: the ledger is damaged; run `cairn verify` on its directory",
+                            slot.name()
+                        ),
+                    ))
+                }
             };
         }
     }

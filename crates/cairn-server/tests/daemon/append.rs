@@ -159,3 +159,48 @@ async fn concurrent_requests_on_rocksdb_all_land_with_no_more_commits_than_reque
     let dir = d.stop().await;
     assert_eq!(reopen(dir.path()).size(), 48);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_shows_which_redaction_erased_which_payload_and_damage_as_damage() {
+    use cairn_core::entry::{PayloadSlot, RedactionV1};
+    use cairn_store::{keys, Append, Backend, Cf, WriteBatch};
+
+    let d = start(Settings::default()).await;
+    let lines: Vec<String> = (0..3).map(decision).collect();
+    assert_eq!(d.post_ndjson(&lines).await.status, 200);
+    let dir = d.stop().await;
+    {
+        // Erase seq 0's input (as `cairn redact` does), and lose seq 1's output
+        // below the API (as a damaged disk would).
+        let ledger = reopen(dir.path());
+        let red = RedactionV1 {
+            target_seq: 0,
+            slots: vec![PayloadSlot::Input],
+            reason: "GDPR request 9".into(),
+            actor: "dpo@example.com".into(),
+        };
+        ledger.append(vec![Append::Redaction(red)], 1).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.delete(Cf::Payloads, keys::payload_key(1, PayloadSlot::Output));
+        ledger.backend().write(batch).unwrap();
+    }
+    let d = crate::support::start_in(dir, Settings::default()).await;
+    let e = d.get("/v1/entries/0").await.json();
+    assert_eq!(e["input"], json!({"erased_by": [3]}));
+    assert_eq!(
+        e["output"],
+        json!({"approve": true}),
+        "only the input was erased"
+    );
+
+    let r = d.get("/v1/entries/1").await;
+    assert_eq!(r.status, 500, "{r:?}");
+    let msg = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("output payload of seq 1 is missing and no redaction erased it")
+            && msg.contains("cairn verify"),
+        "{msg}"
+    );
+    assert_eq!(d.get("/v1/entries/2").await.status, 200);
+    d.stop().await;
+}

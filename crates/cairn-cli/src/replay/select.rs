@@ -6,14 +6,14 @@
 //! first `--limit` in seq order are kept. A selected decision whose input or output
 //! was erased is reported as not replayable, with the redaction that erased it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use cairn_core::entry::{DecisionV1, EntryBody, PayloadSlot};
 use cairn_replay::selection::{sampled, seqs_digest};
 use cairn_replay::{NotReplayable, Record, Selection};
 use cairn_store::keys::IndexKind;
-use cairn_store::{Backend, Ledger};
+use cairn_store::{Backend, Ledger, PayloadState};
 use serde_json::Value;
 
 /// What to select.
@@ -158,39 +158,20 @@ fn load<B: Backend>(
     d: &DecisionV1,
 ) -> Result<std::result::Result<Record, String>> {
     let mut payloads = Vec::with_capacity(2);
-    let mut erased = Vec::new();
+    // Slots gone, with the redactions that erased them (none: damage).
+    let mut gone: Vec<(&str, Vec<u64>)> = Vec::new();
     for slot in PayloadSlot::ALL {
-        match ledger.payload(seq, slot)? {
-            Some(p) => match serde_json::from_slice::<Value>(&p.bytes) {
+        match ledger.payload_state(seq, slot)? {
+            PayloadState::Stored(p) => match serde_json::from_slice::<Value>(&p.bytes) {
                 Ok(v) => payloads.push(v),
                 Err(e) => return Ok(Err(format!("{} payload is not JSON: {e}", slot.name()))),
             },
-            None => erased.push(slot.name()),
+            PayloadState::Erased { by } => gone.push((slot.name(), by)),
+            PayloadState::Missing => gone.push((slot.name(), Vec::new())),
         }
     }
-    if !erased.is_empty() {
-        let by: Vec<String> = ledger
-            .redactions_of(seq)?
-            .iter()
-            .map(u64::to_string)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let reason = if by.is_empty() {
-            format!(
-                "{} payload missing (not erased by any redaction)",
-                erased.join(" and ")
-            )
-        } else {
-            format!(
-                "{} erased by redaction {}",
-                erased.join(" and "),
-                by.join(", ")
-            )
-        };
-        return Ok(Err(reason));
+    if !gone.is_empty() {
+        return Ok(Err(why_gone(&gone)));
     }
     let output = payloads.pop().unwrap_or(Value::Null);
     let input = payloads.pop().unwrap_or(Value::Null);
@@ -208,4 +189,46 @@ fn load<B: Backend>(
         decision: d.decision.clone(),
         score: d.score,
     }))
+}
+
+/// Why a decision cannot be replayed, e.g. `input and output erased by
+/// redaction 812`; slots erased alike are named together.
+fn why_gone(gone: &[(&str, Vec<u64>)]) -> String {
+    let mut parts: Vec<(Vec<&str>, &[u64])> = Vec::new();
+    for (slot, by) in gone {
+        match parts.iter_mut().find(|(_, b)| *b == by.as_slice()) {
+            Some((slots, _)) => slots.push(slot),
+            None => parts.push((vec![slot], by)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(slots, by)| {
+            let slots = slots.join(" and ");
+            if by.is_empty() {
+                format!("{slots} payload missing (not erased by any redaction)")
+            } else {
+                let by: Vec<String> = by.iter().map(u64::to_string).collect();
+                format!("{slots} erased by redaction {}", by.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_gone_alike_are_named_together() {
+        assert_eq!(
+            why_gone(&[("input", vec![812]), ("output", vec![812])]),
+            "input and output erased by redaction 812"
+        );
+        assert_eq!(
+            why_gone(&[("input", vec![5, 9]), ("output", vec![])]),
+            "input erased by redaction 5, 9; output payload missing (not erased by any redaction)"
+        );
+    }
 }

@@ -45,9 +45,11 @@ const PIECES_MAX: usize = 8;
 /// (`{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1}`
 /// is 70).
 const DECISION_BYTES_MIN: usize = 64;
-/// A rejected body is read and dropped up to this size before answering, so the
-/// client reads the answer instead of a connection reset; past it the
-/// connection is closed.
+/// A body refused for its size is read and dropped up to this many bytes
+/// before answering, so that a client that sends it whole still reads the
+/// answer rather than a connection reset; past it the connection is closed.
+/// Bodies refused for other reasons (a full queue, a token) are within
+/// `body_bytes_max` and are drained up to that: it costs reading, not memory.
 const DRAIN_BYTES_MAX: usize = 1 << 20;
 
 /// How the body is framed.
@@ -97,7 +99,7 @@ pub async fn decisions(
     let (access, framing) = match admit(&app, &headers) {
         Ok(ok) => ok,
         Err(e) => {
-            discard(body, &headers).await;
+            discard(body, &headers, drain_limit(&app.limits)).await;
             return Err(e);
         }
     };
@@ -174,8 +176,8 @@ fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
     }
 }
 
-/// Read and drop a body that will not be used, up to [`DRAIN_BYTES_MAX`].
-pub(super) async fn discard(mut body: Body, headers: &HeaderMap) {
+/// Read and drop a body that will not be used, up to `limit` bytes.
+pub(super) async fn discard(mut body: Body, headers: &HeaderMap, limit: usize) {
     // A client waiting for `100 Continue` has sent nothing; do not invite it to.
     if headers.contains_key(EXPECT) {
         return;
@@ -184,11 +186,16 @@ pub(super) async fn discard(mut body: Body, headers: &HeaderMap) {
     while let Some(Ok(frame)) = body.frame().await {
         if let Some(data) = frame.data_ref() {
             seen += data.len();
-            if seen > DRAIN_BYTES_MAX {
+            if seen > limit {
                 return;
             }
         }
     }
+}
+
+/// How much of a body refused for something other than its size is read.
+pub(super) fn drain_limit(limits: &Limits) -> usize {
+    limits.body_bytes_max.max(DRAIN_BYTES_MAX)
 }
 
 fn body_too_large(limits: &Limits, at_least: usize) -> ApiError {
@@ -226,11 +233,11 @@ pub(super) async fn read_body(
         .and_then(|v| v.parse::<u64>().ok())
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if let Some(n) = declared.filter(|&n| n > max) {
-        discard(body, headers).await;
+        discard(body, headers, DRAIN_BYTES_MAX).await;
         return Err(body_too_large(&app.limits, n));
     }
     let Some(mut held) = app.budget.reserve(declared.unwrap_or(0)) else {
-        discard(body, headers).await;
+        discard(body, headers, drain_limit(&app.limits)).await;
         return Err(queue_full(app));
     };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
@@ -242,11 +249,11 @@ pub(super) async fn read_body(
         };
         let total = buf.len() + data.len();
         if total > max {
-            discard(body, headers).await;
+            discard(body, headers, DRAIN_BYTES_MAX).await;
             return Err(body_too_large(&app.limits, total));
         }
         if !held.grow_to(total) {
-            discard(body, headers).await;
+            discard(body, headers, drain_limit(&app.limits)).await;
             return Err(queue_full(app));
         }
         buf.extend_from_slice(data);

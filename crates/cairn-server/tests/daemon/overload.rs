@@ -7,7 +7,7 @@ use std::time::Duration;
 use cairn_server::Settings;
 use cairn_store::MemoryBackend;
 
-use crate::support::{decision, start_with, SharedBackend, SlowBackend, TestDaemon};
+use crate::support::{decision, start, start_with, SharedBackend, SlowBackend, TestDaemon};
 
 /// Fire `n` single appends at once; return (status, Retry-After, code, seq) of each.
 async fn burst(d: &TestDaemon, n: usize) -> Vec<(u16, Option<String>, String, Option<u64>)> {
@@ -187,5 +187,52 @@ async fn a_checkpoint_that_cannot_be_stored_refuses_appends_and_says_why() {
     assert_eq!(d.metric("cairn_poisoned").await, 1.0);
     assert!(d.metric("cairn_checkpoint_failures_total").await >= 1.0);
     assert_eq!(d.size(), 1);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_turned_away_for_a_full_budget_still_gets_its_answer() {
+    // Bodies of 2.4 MB against a budget of 3 MB: most of 16 at once are refused
+    // while their bodies are still arriving. Each client must read a 429 with
+    // Retry-After (or a receipt), never a connection reset.
+    let d = start(Settings {
+        queue_bytes_max: Some(3 << 20),
+        body_bytes_max: Some(3 << 20),
+        ..Settings::default()
+    })
+    .await;
+    let pad = "x".repeat(100_000);
+    let mut tasks = Vec::new();
+    for r in 0..16 {
+        let lines: Vec<String> = (0..24)
+            .map(|i| {
+                serde_json::json!({
+                    "stream": "s", "model": {"name": "m", "version": "1"},
+                    "input": {"pad": pad, "r": r, "i": i}, "output": {"ok": true},
+                })
+                .to_string()
+            })
+            .collect();
+        let req = d
+            .client
+            .post(d.url("/v1/decisions"))
+            .header("content-type", "application/x-ndjson")
+            .body(lines.join("\n") + "\n");
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.map_err(|e| format!("{e:?}"))?;
+            let retry = r.headers().contains_key("retry-after");
+            Ok::<_, String>((r.status().as_u16(), retry))
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let (status, retry) = t.await.unwrap().expect("every request gets an answer");
+        assert!(status == 200 || (status == 429 && retry), "{status}");
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let accepted = statuses.iter().filter(|&&s| s == 200).count() as u64;
+    assert_eq!(d.size(), 24 * accepted);
     d.stop().await;
 }

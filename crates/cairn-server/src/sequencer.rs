@@ -23,6 +23,7 @@ use cairn_store::{Append, Receipt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
 
+use crate::admission::Reservation;
 use crate::checkpointer::Trigger;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -62,6 +63,9 @@ struct Job {
     items: Vec<Append>,
     bytes: usize,
     reply: Reply,
+    /// The request's bytes in the admission budget, given back once the job
+    /// is written (or dropped), not when its requester stops waiting.
+    held: Arc<Reservation>,
 }
 
 enum Msg {
@@ -140,18 +144,21 @@ impl Sequencer {
 }
 
 impl SequencerHandle {
-    /// Queue `items` (from a request of `bytes` body bytes) and wait until they
-    /// are durable; their receipts come back in order.
+    /// Queue `items` (from a request of `bytes` body bytes, `held` in the
+    /// admission budget) and wait until they are durable; their receipts come
+    /// back in order.
     pub async fn submit(
         &self,
         items: Vec<Append>,
         bytes: usize,
+        held: Arc<Reservation>,
     ) -> Result<Vec<Receipt>, SubmitError> {
         let (reply, receipts) = oneshot::channel();
         let job = Job {
             items,
             bytes,
             reply,
+            held,
         };
         let queued = Instant::now();
         // Counted before sending so that the sequencer's decrement never comes first.
@@ -269,9 +276,12 @@ impl Worker {
         let total: usize = group.iter().map(|j| j.items.len()).sum();
         let mut items = Vec::with_capacity(total);
         let mut replies = Vec::with_capacity(group.len());
+        // Dropped at the end of the commit, whatever its outcome.
+        let mut _held = Vec::with_capacity(group.len());
         for job in group {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
+            _held.push(job.held);
         }
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);

@@ -103,23 +103,26 @@ pub async fn decisions(
             return Err(e);
         }
     };
-    let (bytes, _held) = read_body(&app, &headers, body).await?;
+    // The bytes stay counted until the last copy of the request is dropped:
+    // parsing threads and the sequencer's queue hold `held` too, so a request
+    // that times out does not hand back bytes still in memory.
+    let (bytes, held) = read_body(&app, &headers, body).await?;
     let len = bytes.len();
     let limits = app.limits;
     let pieces = pieces_for(len, framing);
     let parsed = match pieces {
-        1 => off_thread(len, move || parse(framing, &bytes, &limits)).await??,
-        n => parse_in_pieces(bytes, n, limits).await?,
+        1 => off_thread(len, &held, move || parse(framing, &bytes, &limits)).await??,
+        n => parse_in_pieces(bytes, n, limits, &held).await?,
     };
     authorize(&access, &parsed, framing)?;
     let ledger = Arc::clone(&app.ledger);
     let items = match pieces {
-        1 => off_thread(len, move || prepare(&ledger, parsed, framing)).await??,
-        n => prepare_in_pieces(ledger, parsed, n).await?,
+        1 => off_thread(len, &held, move || prepare(&ledger, parsed, framing)).await??,
+        n => prepare_in_pieces(ledger, parsed, n, &held).await?,
     };
     let receipts = app
         .sequencer
-        .submit(items, len)
+        .submit(items, len, held)
         .await
         .map_err(|e| submit_error(&app, e))?;
     let mut receipts = receipts.into_iter().map(ReceiptJson::from);
@@ -225,7 +228,7 @@ pub(super) async fn read_body(
     app: &AppState,
     headers: &HeaderMap,
     mut body: Body,
-) -> Result<(Bytes, Reservation), ApiError> {
+) -> Result<(Bytes, Arc<Reservation>), ApiError> {
     let max = app.limits.body_bytes_max;
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -258,20 +261,25 @@ pub(super) async fn read_body(
         }
         buf.extend_from_slice(data);
     }
-    Ok((Bytes::from(buf), held))
+    Ok((Bytes::from(buf), Arc::new(held)))
 }
 
 /// Run CPU-bound work on the blocking pool when the body is large.
 async fn off_thread<T: Send + 'static>(
     bytes: usize,
+    held: &Arc<Reservation>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     if bytes <= INLINE_BYTES_MAX {
         return Ok(work());
     }
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))
+    let held = Arc::clone(held);
+    tokio::task::spawn_blocking(move || {
+        let _held = held;
+        work()
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))
 }
 
 fn parse(framing: Framing, body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
@@ -494,12 +502,16 @@ async fn parse_in_pieces(
     bytes: Bytes,
     n: usize,
     limits: Limits,
+    held: &Arc<Reservation>,
 ) -> Result<Vec<Numbered>, ApiError> {
     let tasks: Vec<_> = line_pieces(&bytes, n)
         .into_iter()
         .map(|(range, first_line)| {
-            let bytes = bytes.clone();
-            tokio::task::spawn_blocking(move || parse_lines(&bytes[range], first_line, &limits))
+            let (bytes, held) = (bytes.clone(), Arc::clone(held));
+            tokio::task::spawn_blocking(move || {
+                let _held = held;
+                parse_lines(&bytes[range], first_line, &limits)
+            })
         })
         .collect();
     let mut pieces = Vec::with_capacity(tasks.len());
@@ -606,6 +618,7 @@ async fn prepare_in_pieces(
     ledger: Arc<ServedLedger>,
     mut parsed: Vec<Numbered>,
     n: usize,
+    held: &Arc<Reservation>,
 ) -> Result<Vec<Append>, ApiError> {
     let count = parsed.len();
     let size = count.div_ceil(n).max(1);
@@ -617,8 +630,11 @@ async fn prepare_in_pieces(
     let tasks: Vec<_> = parts
         .into_iter()
         .map(|part| {
-            let ledger = Arc::clone(&ledger);
-            tokio::task::spawn_blocking(move || prepare_part(&ledger, part))
+            let (ledger, held) = (Arc::clone(&ledger), Arc::clone(held));
+            tokio::task::spawn_blocking(move || {
+                let _held = held;
+                prepare_part(&ledger, part)
+            })
         })
         .collect();
     let (mut items, mut bad) = (Vec::with_capacity(count), Vec::new());

@@ -95,13 +95,13 @@ pub async fn replays(
             format!("{who} may not record replay runs (needs write rights to {REPLAY_STREAM:?})"),
         ));
     }
-    let (bytes, _held) = read_body(&app, &headers, body).await?;
+    let (bytes, held) = read_body(&app, &headers, body).await?;
     let input: ReplayInput =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("replay record: {e}")))?;
     let entry = to_entry(input)?;
     let receipts = app
         .sequencer
-        .submit(vec![Append::Replay(entry)], bytes.len())
+        .submit(vec![Append::Replay(entry)], bytes.len(), held)
         .await
         .map_err(|e| submit_error(&app, e))?;
     match receipts.into_iter().next() {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use cairn_server::Settings;
 use cairn_store::MemoryBackend;
 
-use crate::support::{decision, start, start_with, SharedBackend, SlowBackend, TestDaemon};
+use crate::support::{
+    decision, start, start_with, CheckpointsFail, SharedBackend, SlowBackend, TestDaemon,
+};
 
 /// Fire `n` single appends at once; return (status, Retry-After, code, seq) of each.
 async fn burst(d: &TestDaemon, n: usize) -> Vec<(u16, Option<String>, String, Option<u64>)> {
@@ -150,18 +152,9 @@ async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_that_cannot_be_stored_refuses_appends_and_says_why() {
-    let memory = Arc::new(MemoryBackend::new());
-    let d = start_with(
-        SharedBackend(Arc::clone(&memory)),
-        Settings {
-            checkpoint_interval_ms: Some(300),
-            ..Settings::default()
-        },
-    )
-    .await;
+    // Appends are stored; the checkpoint that follows cannot be.
+    let d = start_with(CheckpointsFail(MemoryBackend::new()), Settings::default()).await;
     assert_eq!(d.post_json(&decision(0)).await.status, 200);
-    // The disk fails after the append and before the checkpoint that covers it.
-    memory.fail_writes("disk on fire");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let ready = loop {
         let r = d.get("/readyz").await;
@@ -234,5 +227,36 @@ async fn a_large_body_turned_away_for_a_full_budget_still_gets_its_answer() {
     assert!(statuses.contains(&429), "{statuses:?}");
     let accepted = statuses.iter().filter(|&&s| s == 200).count() as u64;
     assert_eq!(d.size(), 24 * accepted);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
+    // The request times out (408) while its decisions wait for a slow disk; they
+    // are still in memory, so the byte budget must go on counting them.
+    let d = start_with(
+        SlowBackend {
+            inner: MemoryBackend::new(),
+            delay: Duration::from_millis(800),
+        },
+        Settings {
+            request_timeout_ms: Some(200),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let r = d.post_json(&decision(0)).await;
+    assert_eq!(r.status, 408, "{r:?}");
+    let held = d.metric("cairn_admitted_bytes").await;
+    assert!(
+        held >= decision(0).len() as f64,
+        "the queued request's bytes are still counted: {held}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while d.metric("cairn_admitted_bytes").await > 0.0 {
+        assert!(std::time::Instant::now() < deadline, "never given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(d.size(), 1, "the timed-out append was stored all the same");
     d.stop().await;
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use cairn_core::checkpoint::NoteSigner;
 use cairn_server::store::{self, AnyStore, ServedLedger};
 use cairn_server::{serve, Config, Daemon, ServeError, Settings};
-use cairn_store::backend::KeyValue;
+use cairn_store::backend::{KeyValue, Op};
 use cairn_store::{Backend, Cf, Ledger, MemoryBackend, RocksBackend, StoreError, WriteBatch};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -247,6 +247,42 @@ pub struct SharedBackend(pub Arc<MemoryBackend>);
 
 impl Backend for SharedBackend {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.0.write(batch)
+    }
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(cf, key)
+    }
+    fn scan<'a>(
+        &'a self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'a> {
+        self.0.scan(cf, from, to)
+    }
+    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        self.0.last_in(cf, from, to)
+    }
+}
+
+/// A memory backend whose disk fails for checkpoints only: every write that
+/// stores one fails, appends go through.
+pub struct CheckpointsFail(pub MemoryBackend);
+
+impl Backend for CheckpointsFail {
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let touches = |op: &Op| {
+            matches!(
+                op,
+                Op::Put(Cf::Checkpoints, ..) | Op::Delete(Cf::Checkpoints, _)
+            )
+        };
+        if batch.ops.iter().any(touches) {
+            return Err(StoreError::Backend {
+                op: "write",
+                reason: "disk on fire".into(),
+            });
+        }
         self.0.write(batch)
     }
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

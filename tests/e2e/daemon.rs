@@ -195,3 +195,68 @@ fn proofs_from_the_daemon_verify_against_its_signed_checkpoints_and_the_ledger_v
     assert_eq!(report["entries_checked"], 16);
     assert_eq!(report["trusted_size"], 11);
 }
+
+/// `cairnd` with `args`; its exit code and standard error.
+fn cairnd(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(crate::support::bin("cairnd"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn startup_errors_say_what_to_do_and_init_creates_nothing_for_a_daemon_that_cannot_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+
+    // A bad token in the configuration: nothing is created.
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[tokens]]\nname = \"svc\"\nsha256 = \"abc\"\nwrite_streams = [\"*\"]\n",
+    )
+    .unwrap();
+    let (code, err) = cairnd(&[
+        "--init",
+        "--data",
+        &dir("a"),
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cairnd hash-token"), "{err}");
+    assert!(
+        !tmp.path().join("a").exists(),
+        "no ledger for a daemon that did not start"
+    );
+
+    // A second daemon on a directory in use: told so, once, and what to do.
+    let data = tmp.path().join("b");
+    let first = Cairnd::start(&data, &[]);
+    let (code, err) = cairnd(&["--data", &dir("b"), "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("open for writing in another process"), "{err}");
+    assert!(err.contains("stop it first"), "{err}");
+    assert_eq!(err.matches("LOCK").count(), 0, "no engine internals: {err}");
+
+    // An address in use: nothing created either.
+    let (code, err) = cairnd(&["--init", "--data", &dir("c"), "--listen", &first.addr]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("listening on {}", first.addr)),
+        "{err}"
+    );
+    assert!(!tmp.path().join("c").exists());
+    first.kill();
+
+    // A missing configuration file is named, and its cause said once.
+    let (code, err) = cairnd(&["--data", &dir("b"), "--config", &dir("nope.toml")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}

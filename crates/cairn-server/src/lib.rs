@@ -29,4 +29,4 @@ pub mod tls;
 pub use config::{Config, Settings};
 pub use error::{ApiError, ErrorCode, ServeError};
 pub use routes::ROUTES;
-pub use server::{serve, Daemon};
+pub use server::{preflight, serve, Daemon};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cairn_server::config::LogFormat;
-use cairn_server::{auth, serve, store, Daemon, Settings};
+use cairn_server::{auth, preflight, serve, store, Daemon, Settings};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -72,10 +72,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("cairnd: error: {err:#}");
+            eprintln!("cairnd: error: {}", chain(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each once: a cause that its parent's message
+/// already ends with is not repeated.
+fn chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain().map(ToString::to_string) {
+        if !out.ends_with(&cause) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
@@ -85,26 +100,27 @@ fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
     };
     let config = settings.resolve()?;
     init_logging(config.log_format);
-    if init && !store::exists(&config.data) {
-        let verifier = store::init(&config.data, config.origin.as_deref())?;
-        info!(data = %config.data.display(), verifier = %verifier, "created a new ledger; give the verifier key to auditors");
-    } else if config.origin.is_some() && !init {
-        warn!("--origin is only used with --init; ignored");
-    }
-    let daemon = Daemon::open(config.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
         .enable_all()
         .thread_name("cairnd")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        serve(listener, daemon, shutdown_signal()).await?;
-        Ok(())
-    })
+    // Everything that could stop the daemon is checked before --init creates
+    // anything: the tokens, the TLS files, the listen address.
+    preflight(&config)?;
+    let listener = runtime
+        .block_on(TcpListener::bind(config.listen))
+        .with_context(|| format!("listening on {}", config.listen))?;
+    if init && !store::exists(&config.data) {
+        let verifier = store::init(&config.data, config.origin.as_deref())?;
+        info!(data = %config.data.display(), verifier = %verifier, "created a new ledger; give the verifier key to auditors");
+    } else if config.origin.is_some() && !init {
+        warn!("--origin is only used with --init; ignored");
+    }
+    let daemon = Daemon::open(config)?;
+    runtime.block_on(serve(listener, daemon, shutdown_signal()))?;
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -80,6 +80,17 @@ struct Connections {
     tracker: TaskTracker,
 }
 
+/// Check what `serve` would refuse (bearer tokens, TLS files) without opening
+/// anything, so that `cairnd --init` creates no ledger for a daemon that could
+/// not start.
+pub fn preflight(config: &Config) -> Result<(), ServeError> {
+    if let Some(files) = &config.tls {
+        tls::acceptor(&files.cert, &files.key)?;
+    }
+    Auth::from_config(&config.tokens)?;
+    Ok(())
+}
+
 /// Serve `daemon` on `listener` until `shutdown` resolves, then drain and stop.
 pub async fn serve(
     listener: TcpListener,

@@ -38,6 +38,13 @@ pub enum StoreError {
         /// The path.
         path: String,
     },
+    /// Another process (or another handle in this one) holds the ledger open
+    /// for writing.
+    #[error("the ledger at {path} is open for writing in another process (a running cairnd?): stop it first; `cairn verify`, `get`, `prove` and `incident` can read it meanwhile")]
+    InUse {
+        /// The path.
+        path: String,
+    },
     /// The tail of the chain failed its check on open; appends are refused.
     #[error("ledger tail is damaged at seq {seq}: {reason}; run `cairn verify`")]
     TailBroken {

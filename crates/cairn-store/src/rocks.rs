@@ -136,6 +136,12 @@ impl RocksBackend {
                 StoreError::AlreadyExists {
                     path: path.display().to_string(),
                 }
+            } else if reason.contains("While lock file") || reason.contains("lock hold by") {
+                // RocksDB's words for a LOCK file held by another process, or
+                // by another open handle in this one.
+                StoreError::InUse {
+                    path: path.display().to_string(),
+                }
             } else {
                 StoreError::Backend { op: "open", reason }
             }

@@ -673,3 +673,16 @@ fn a_failed_write_poisons_the_ledger_until_reopened() {
         "nothing half-written"
     );
 }
+
+#[test]
+fn a_ledger_open_for_writing_elsewhere_is_named_in_use_and_still_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let writer = Ledger::create(RocksBackend::create(&path).unwrap(), "t").unwrap();
+    writer.append(decisions(1, 2), 1).unwrap();
+    let err = RocksBackend::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+    assert!(err.to_string().contains("stop it first"), "{err}");
+    let reader = Ledger::open_unchecked(RocksBackend::open_read_only(&path).unwrap()).unwrap();
+    assert_eq!(reader.size(), 2);
+}

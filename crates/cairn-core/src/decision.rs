@@ -143,7 +143,7 @@ impl DecisionInput {
             });
         }
         let input: DecisionInput = serde_json::from_str(text).map_err(|e| InputError::Json {
-            reason: json_reason(&e),
+            reason: located(text, &e),
         })?;
         input.validate()?;
         Ok(input)
@@ -300,6 +300,25 @@ pub fn format_time_us(us: i64) -> String {
         .unwrap_or_else(|| format!("@{us}us"))
 }
 
+/// [`json_reason`], led by the field it is about (`field model.version: ...`).
+/// The path is found by parsing again with path tracking, only once parsing
+/// has failed: tracking every field of every good line would cost the hot path.
+fn located(text: &str, e: &serde_json::Error) -> String {
+    let reason = json_reason(e);
+    if !e.is_data() {
+        // Syntax errors: the column says where.
+        return reason;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, DecisionInput>(&mut de) {
+        Err(again) => match again.path().to_string() {
+            path if path.is_empty() || path == "." => reason,
+            path => format!("field `{path}`: {reason}"),
+        },
+        Ok(_) => reason,
+    }
+}
+
 fn json_reason(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     // serde_json appends " at line L column C"; inside one NDJSON line only the column matters.
@@ -371,7 +390,7 @@ mod tests {
             ),
             (
                 r#"{"stream":5,"model":{"name":"m","version":"1"},"input":1,"output":1}"#,
-                "invalid type",
+                "field `stream`: invalid type: integer `5`, expected a string",
             ),
             (
                 r#"{"stream":"","model":{"name":"m","version":"1"},"input":1,"output":1}"#,
@@ -379,7 +398,7 @@ mod tests {
             ),
             (
                 r#"{"stream":"s","model":{"name":"m"},"input":1,"output":1}"#,
-                "missing field `version`",
+                "field `model`: missing field `version`",
             ),
             (
                 r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"event_time":"yesterday"}"#,
@@ -391,7 +410,19 @@ mod tests {
             ),
             (
                 r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"params":[1]}"#,
-                "invalid type",
+                "field `params`: invalid type",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":1},"input":1,"output":1}"#,
+                "field `model.version`: invalid type: integer `1`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"score":"high"}"#,
+                "field `score`: invalid type: string \"high\", expected f64 (column ",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"attributes":{"k":[1]}}"#,
+                "field `attributes.k`: invalid type",
             ),
             (r#"{"stream":"s","#, "EOF"),
             (r#"["s",["m","1",null],1,2]"#, "must be a JSON object"),

@@ -14,7 +14,8 @@ pub use replay::REPLAY_STREAM;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -120,15 +121,27 @@ async fn no_route(request: Request) -> ApiError {
     )
 }
 
-async fn wrong_method(request: Request) -> ApiError {
-    ApiError::new(
+async fn wrong_method(matched: Option<MatchedPath>, request: Request) -> Response {
+    // The methods the route does take, from the table (RFC 9110 wants them in `Allow`).
+    let allow: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, path)| matched.as_ref().is_some_and(|m| m.as_str() == *path))
+        .map(|(method, _)| *method)
+        .collect();
+    let mut response = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(
-            "{} does not accept {}",
+            "{} does not accept {}; it takes {}",
             request.uri().path(),
-            request.method()
+            request.method(),
+            allow.join(", ")
         ),
     )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, v);
+    }
+    response
 }
 
 /// Bound the request's time, count rejects by code, log the request.

@@ -101,3 +101,122 @@ async fn every_route_in_the_table_is_served_and_nothing_else() {
     );
     d.stop().await;
 }
+
+#[test]
+fn the_decision_schema_is_referred_to_not_copied() {
+    let spec = spec();
+    let decision = &spec["components"]["schemas"]["Decision"];
+    assert_eq!(decision["$ref"].as_str(), Some("decision.schema.json"));
+    assert!(
+        decision["properties"].is_badvalue(),
+        "no second copy of the fields to drift"
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/decision.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(schema["title"], "Cairn decision");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_the_daemon_answers_is_documented_for_its_route() {
+    let spec = spec();
+    let description = spec["info"]["description"].as_str().unwrap();
+    assert!(description.contains("`405`") && description.contains("`404`"));
+    let d = start(Settings::default()).await;
+    d.post_json(&crate::support::decision(0)).await;
+
+    // (method, route in the spec, path and query asked, body)
+    let asked: &[(&str, &str, &str, &str)] = &[
+        ("POST", "/v1/decisions", "/v1/decisions", "{}"),
+        ("POST", "/v1/decisions", "/v1/decisions", "not json"),
+        ("POST", "/v1/replays", "/v1/replays", "{}"),
+        ("GET", "/v1/checkpoint", "/v1/checkpoint", ""),
+        (
+            "GET",
+            "/v1/proofs/inclusion",
+            "/v1/proofs/inclusion?seq=0&size=1",
+            "",
+        ),
+        (
+            "GET",
+            "/v1/proofs/inclusion",
+            "/v1/proofs/inclusion?seq=x",
+            "",
+        ),
+        (
+            "GET",
+            "/v1/proofs/inclusion",
+            "/v1/proofs/inclusion?seq=5&size=1",
+            "",
+        ),
+        (
+            "GET",
+            "/v1/proofs/consistency",
+            "/v1/proofs/consistency?from=0&to=1",
+            "",
+        ),
+        (
+            "GET",
+            "/v1/proofs/consistency",
+            "/v1/proofs/consistency?from=2&to=1",
+            "",
+        ),
+        ("GET", "/v1/entries/{seq}", "/v1/entries/0", ""),
+        ("GET", "/v1/entries/{seq}", "/v1/entries/99", ""),
+        ("GET", "/v1/entries/{seq}", "/v1/entries/x", ""),
+        ("GET", "/healthz", "/healthz", ""),
+        ("GET", "/readyz", "/readyz", ""),
+        ("GET", "/metrics", "/metrics", ""),
+    ];
+    for (method, route, path, body) in asked {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = d
+            .client
+            .request(m, d.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16().to_string();
+        let documented = &spec["paths"][*route][method.to_lowercase().as_str()]["responses"];
+        assert!(
+            !documented[status.as_str()].is_badvalue(),
+            "{method} {path} answered {status}, which the spec does not document for {route}"
+        );
+    }
+
+    // A method a route does not take: 405, and `Allow` names what the spec lists.
+    for (path, item) in spec["paths"].as_hash().unwrap() {
+        let route = path.as_str().unwrap();
+        let mut listed: Vec<String> = item
+            .as_hash()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_uppercase())
+            .filter(|m| METHODS.contains(&m.to_lowercase().as_str()))
+            .collect();
+        listed.sort();
+        let r = d
+            .client
+            .delete(d.url(&route.replace("{seq}", "0")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 405, "DELETE {route}");
+        let mut allow: Vec<String> = r.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        allow.sort();
+        assert_eq!(allow, listed, "Allow of {route}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "method_not_allowed");
+    }
+    d.stop().await;
+}

@@ -103,6 +103,10 @@ pub struct Metrics {
     pub commit_requests: Histogram,
     /// Time of one group commit (write batch and fsync), in seconds.
     pub commit_seconds: Histogram,
+    /// Time of the fsync of one group commit, in seconds.
+    pub fsync_seconds: Histogram,
+    /// Decisions per append request.
+    pub request_entries: Histogram,
     /// Time from queueing a request to its receipts, in seconds.
     pub append_wait_seconds: Histogram,
     /// Requests waiting for the sequencer.
@@ -131,6 +135,8 @@ impl Default for Metrics {
             commit_entries: Histogram::new(SIZE_BUCKETS),
             commit_requests: Histogram::new(SIZE_BUCKETS),
             commit_seconds: Histogram::new(SECONDS_BUCKETS),
+            fsync_seconds: Histogram::new(SECONDS_BUCKETS),
+            request_entries: Histogram::new(SIZE_BUCKETS),
             append_wait_seconds: Histogram::new(SECONDS_BUCKETS),
             queue_requests: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
@@ -282,6 +288,16 @@ impl Metrics {
             &mut out,
             "cairn_commit_seconds",
             "Time of one group commit (write and fsync).",
+        );
+        self.fsync_seconds.render(
+            &mut out,
+            "cairn_fsync_seconds",
+            "Time of the fsync of one group commit (part of cairn_commit_seconds).",
+        );
+        self.request_entries.render(
+            &mut out,
+            "cairn_request_entries",
+            "Decisions per append request answered with receipts.",
         );
         self.append_wait_seconds.render(
             &mut out,

@@ -286,6 +286,9 @@ impl Worker {
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);
         metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
+        if let (Ok(_), Some(sync)) = (&result, self.ledger.last_sync()) {
+            metrics.fsync_seconds.observe(sync.as_secs_f64());
+        }
         match result {
             Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
             Ok(receipts) => {
@@ -320,6 +323,7 @@ impl Worker {
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
         let mut rest = receipts.into_iter();
         for (reply, n) in replies {
+            metrics.request_entries.observe(n as f64);
             // A requester that went away (timeout, disconnect) no longer listens;
             // its decisions are durable all the same.
             let _ = reply.send(Ok(rest.by_ref().take(n).collect()));

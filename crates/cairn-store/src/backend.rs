@@ -5,6 +5,8 @@
 //! ledger-specific (sequencing, hashing, compression, indexes) lives above it in
 //! [`crate::Ledger`], so the in-memory and RocksDB backends share that code.
 
+use std::time::Duration;
+
 use crate::error::Result;
 
 /// The column families of a ledger.
@@ -115,6 +117,12 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
+    /// How long the fsync of the last successful `write` took, for a backend that
+    /// syncs as a step of its own (the daemon reports it in `/metrics`).
+    fn last_sync(&self) -> Option<Duration> {
+        None
+    }
+
     /// Check every block of every stored table against its checksum, the
     /// blocks that reads never touch (bloom filters) included. A backend without
     /// such files has nothing to check.
@@ -162,6 +170,10 @@ macro_rules! forward_backend {
 
             fn flush(&self) -> Result<()> {
                 (**self).flush()
+            }
+
+            fn last_sync(&self) -> Option<Duration> {
+                (**self).last_sync()
             }
 
             fn read_all(&self, cf: Cf) -> Result<u64> {

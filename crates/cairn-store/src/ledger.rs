@@ -314,6 +314,12 @@ impl<B: Backend> Ledger<B> {
         self.state().head.last_leaf
     }
 
+    /// How long the fsync of the backend's last write took, where the backend
+    /// times it apart from the write (RocksDB does).
+    pub fn last_sync(&self) -> Option<std::time::Duration> {
+        self.backend.last_sync()
+    }
+
     /// Why appends are refused, if they are.
     pub fn poisoned(&self) -> Option<String> {
         self.state().poisoned.clone()

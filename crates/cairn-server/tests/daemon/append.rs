@@ -204,3 +204,23 @@ async fn an_entry_shows_which_redaction_erased_which_payload_and_damage_as_damag
     assert_eq!(d.get("/v1/entries/2").await.status, 200);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_appends_batch_sizes_and_fsync_time() {
+    let d = start(Settings::default()).await;
+    let lines: Vec<String> = (0..5).map(decision).collect();
+    assert_eq!(d.post_ndjson(&lines).await.status, 200);
+    assert_eq!(d.post_json(&decision(9)).await.status, 200);
+    assert_eq!(d.metric("cairn_appended_entries_total").await, 6.0);
+    assert_eq!(d.metric("cairn_append_requests_total").await, 2.0);
+    assert_eq!(d.metric("cairn_request_entries_count").await, 2.0);
+    assert_eq!(d.metric("cairn_request_entries_sum").await, 6.0);
+    assert_eq!(d.metric("cairn_ledger_size").await, 6.0);
+    let commits = d.metric("cairn_commits_total").await;
+    assert!(commits >= 1.0);
+    // Every group commit on RocksDB is fsynced, and the fsync is part of it.
+    assert_eq!(d.metric("cairn_fsync_seconds_count").await, commits);
+    let fsync = d.metric("cairn_fsync_seconds_sum").await;
+    assert!(fsync > 0.0 && fsync <= d.metric("cairn_commit_seconds_sum").await);
+    d.stop().await;
+}

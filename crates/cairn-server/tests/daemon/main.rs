@@ -6,6 +6,7 @@
 mod append;
 mod bad_input;
 mod binary;
+mod limits;
 mod openapi;
 mod overload;
 mod proofs;

@@ -208,3 +208,41 @@ async fn an_unreachable_daemon_is_retried_then_given_up_on() {
     }
     assert_eq!(client.stats().requests, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_retried_no_sooner_than_its_retry_after() {
+    // As above, but the daemon asks for one second: the client's own backoff
+    // (5-50 ms) must not cut that short.
+    let d = start(Settings {
+        body_bytes_max: Some(16 << 10),
+        line_bytes_max: Some(16 << 10),
+        queue_bytes_max: Some(16 << 10),
+        retry_after_s: Some(1),
+        ..Settings::default()
+    })
+    .await;
+    let client = Client::builder(d.url())
+        .batch_entries_max(8)
+        .requests_in_flight_max(4)
+        .backoff_ms(5, 50)
+        .retries(100)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| tokio::spawn(client.record(decision(i, 1000))))
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let refused = d.metric("cairn_rejects_total{reason=\"queue_full\"}").await;
+    assert!(refused > 0.0, "the daemon was never full: no 429 to retry");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}, sooner than Retry-After: 1",
+        started.elapsed()
+    );
+    assert_eq!(d.metric("cairn_ledger_size").await, 200.0);
+    client.shutdown().await.unwrap();
+    d.stop().await;
+}

@@ -103,7 +103,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", cairn_store::error::chain(err.as_ref()));
             ExitCode::from(2)
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cairn_store::verify::{verify, VerifyOptions, VerifyReport};
+use cairn_store::StoreError;
 use serde_json::json;
 
 use crate::datadir;
@@ -50,7 +51,7 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
         // The storage engine refusing to open damaged files is damage, not a
         // failure to check.
         Err(e) if mentions(&e, "Corruption") => {
-            let detail = format!("{e:#}");
+            let detail = cairn_store::error::chain(e.as_ref());
             if args.json {
                 let first = json!({"seq": null, "kind": "unreadable", "detail": detail});
                 outln!(
@@ -63,7 +64,10 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(e) if args.json => {
-            outln!("{}", json!({"status": "error", "error": format!("{e:#}")}));
+            outln!(
+                "{}",
+                json!({"status": "error", "error": cairn_store::error::chain(e.as_ref())})
+            );
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(e),
@@ -74,10 +78,15 @@ fn mentions(e: &anyhow::Error, word: &str) -> bool {
     e.chain().any(|c| c.to_string().contains(word))
 }
 
+fn in_use(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| matches!(c.downcast_ref(), Some(StoreError::InUse { .. })))
+}
+
 /// Open exclusively; if a running daemon holds the ledger, read it as it is now.
 fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksBackend>> {
     match datadir::open_unchecked(dir) {
-        Err(e) if mentions(&e, "lock file") => {
+        Err(e) if in_use(&e) => {
             eprintln!(
                 "note: the ledger is open in another process (a running cairnd?); \
                  checking it read-only as it is now"

@@ -72,25 +72,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("cairnd: error: {}", chain(&err));
+            eprintln!("cairnd: error: {}", cairn_store::error::chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes, each once: a cause that its parent's message
-/// already ends with is not repeated.
-fn chain(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain().map(ToString::to_string) {
-        if !out.ends_with(&cause) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&cause);
-        }
-    }
-    out
 }
 
 fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {

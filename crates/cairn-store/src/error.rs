@@ -77,3 +77,53 @@ impl StoreError {
 
 /// Result with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An error and its causes in one line, each said once: a cause whose text its
+/// parent's message already ends with (errors that print their source and also
+/// return it as `source()`) is not repeated.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !out.ends_with(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        next = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("opening the ledger in /x: {source}")]
+    struct Outer {
+        source: StoreError,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the key")]
+    struct Quiet {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_said_is_not_said_again() {
+        let e = Outer {
+            source: StoreError::InUse { path: "/x".into() },
+        };
+        let text = chain(&e);
+        assert_eq!(text.matches("open for writing").count(), 1, "{text}");
+        assert!(text.starts_with("opening the ledger in /x: the ledger at /x"));
+        let q = Quiet {
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(chain(&q), "reading the key: disk on fire");
+    }
+}

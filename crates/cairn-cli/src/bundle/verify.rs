@@ -46,7 +46,10 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(if report.valid() { 0 } else { 1 }))
         }
         Err(e) if args.json => {
-            outln!("{}", json!({"status": "error", "error": format!("{e:#}")}));
+            outln!(
+                "{}",
+                json!({"status": "error", "error": cairn_store::error::chain(e.as_ref())})
+            );
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(e.context("could not check the bundle")),

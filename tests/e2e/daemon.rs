@@ -255,6 +255,19 @@ fn startup_errors_say_what_to_do_and_init_creates_nothing_for_a_daemon_that_cann
     assert!(!tmp.path().join("c").exists());
     first.kill();
 
+    // A bad value from the environment names the variable, not only the flag.
+    let out = std::process::Command::new(crate::support::bin("cairnd"))
+        .args(["--data", &dir("b")])
+        .env("CAIRND_BODY_BYTES_MAX", "lots")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("came from the environment variable CAIRND_BODY_BYTES_MAX"),
+        "{err}"
+    );
+
     // A missing configuration file is named, and its cause said once.
     let (code, err) = cairnd(&["--data", &dir("b"), "--config", &dir("nope.toml")]);
     assert_eq!(code, Some(1), "{err}");

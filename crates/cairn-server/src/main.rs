@@ -64,7 +64,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let hint = from_environment(&e);
+        let _ = e.print();
+        if let Some(var) = hint {
+            eprintln!("note: that value came from the environment variable {var}");
+        }
+        std::process::exit(e.exit_code());
+    });
     let result = match cli.command {
         Some(Command::HashToken { generate }) => hash_token(generate),
         None => run(cli.settings, cli.config, cli.init),
@@ -76,6 +83,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `CAIRND_*` variable a bad value came from, when it was not given on the
+/// command line (clap names only the flag).
+fn from_environment(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split_whitespace().next()?.strip_prefix("--")?;
+    if std::env::args().any(|a| a == format!("--{flag}") || a.starts_with(&format!("--{flag}="))) {
+        return None;
+    }
+    let var = format!("CAIRND_{}", flag.replace('-', "_").to_uppercase());
+    std::env::var_os(&var).map(|_| var)
 }
 
 fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {

@@ -115,11 +115,15 @@ impl Checkpointer {
                 self.metrics
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
-                if let Some(reason) = self.ledger.poisoned() {
-                    error!(%reason, "storing a checkpoint failed; refusing appends from now on, still serving reads");
-                    self.health.poison(reason);
-                } else {
-                    warn!(error = %e, "checkpoint failed");
+                match (&e, self.ledger.poisoned()) {
+                    // An append's failed write, said where it happened.
+                    (CheckpointFailure::Store(StoreError::Poisoned { .. }), _) => {}
+                    (_, Some(reason)) => {
+                        let reason = format!("storing a checkpoint: {reason}");
+                        error!(%reason, "write failed; refusing appends from now on, still serving reads");
+                        self.health.poison(reason);
+                    }
+                    _ => warn!(error = %e, "checkpoint failed"),
                 }
             }
             Err(e) => warn!(error = %e, "checkpoint task failed"),

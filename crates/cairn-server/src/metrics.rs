@@ -105,7 +105,7 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Time of the fsync of one group commit, in seconds.
     pub fsync_seconds: Histogram,
-    /// Decisions per append request.
+    /// Entries per request answered with receipts.
     pub request_entries: Histogram,
     /// Time from queueing a request to its receipts, in seconds.
     pub append_wait_seconds: Histogram,
@@ -297,7 +297,7 @@ impl Metrics {
         self.request_entries.render(
             &mut out,
             "cairn_request_entries",
-            "Decisions per append request answered with receipts.",
+            "Entries per request answered with receipts (decisions; 1 for a replay record).",
         );
         self.append_wait_seconds.render(
             &mut out,

@@ -49,8 +49,9 @@ pub enum SubmitError {
     /// The sequencer has stopped (shutdown).
     #[error("the daemon is shutting down")]
     Stopped,
-    /// The group commit failed; nothing of the request was stored.
-    #[error("the write failed, nothing was stored: {reason}")]
+    /// The group commit failed: the request is not acknowledged (after a
+    /// failed write, what reached the disk may reappear after a restart).
+    #[error("the write failed, the request is not acknowledged: {reason}")]
     Failed {
         /// The store's error.
         reason: String,
@@ -286,7 +287,7 @@ impl Worker {
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);
         metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
-        if let (Ok(_), Some(sync)) = (&result, self.ledger.last_sync()) {
+        if let (Ok(_), Some(sync)) = (&result, self.ledger.last_append_sync()) {
             metrics.fsync_seconds.observe(sync.as_secs_f64());
         }
         match result {

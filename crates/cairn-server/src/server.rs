@@ -303,6 +303,12 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 async fn flush(ledger: &Arc<ServedLedger>) {
+    // After a failed write the memtables may hold a batch whose fsync failed and
+    // whose requests were answered with an error; do not make it an SST file.
+    if let Some(reason) = ledger.poisoned() {
+        warn!(%reason, "not flushing the store after a failed write; the WAL is replayed on the next start");
+        return;
+    }
     let l = Arc::clone(ledger);
     match tokio::task::spawn_blocking(move || l.backend().flush()).await {
         Ok(Ok(())) => {}

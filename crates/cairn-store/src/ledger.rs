@@ -79,6 +79,8 @@ struct State {
     head: Head,
     poisoned: Option<String>,
     dict_tried: bool,
+    /// The fsync time of the last append that wrote, where the backend times it.
+    last_append_sync: Option<std::time::Duration>,
 }
 
 /// What became of one payload of a decision ([`Ledger::payload_state`]).
@@ -212,6 +214,7 @@ impl<B: Backend> Ledger<B> {
                 },
                 poisoned: Some("ledger opened for reading only".into()),
                 dict_tried: false,
+                last_append_sync: None,
             }),
             size: AtomicU64::new(size),
             dict_train_at: DICT_TRAIN_AT,
@@ -314,10 +317,12 @@ impl<B: Backend> Ledger<B> {
         self.state().head.last_leaf
     }
 
-    /// How long the fsync of the backend's last write took, where the backend
-    /// times it apart from the write (RocksDB does).
-    pub fn last_sync(&self) -> Option<std::time::Duration> {
-        self.backend.last_sync()
+    /// How long the fsync of the last append that wrote anything took, where
+    /// the backend times it apart from the write (RocksDB does). Read under the
+    /// ledger's lock right after that write, so other writes (checkpoints, the
+    /// dictionary) do not stand in for it.
+    pub fn last_append_sync(&self) -> Option<std::time::Duration> {
+        self.state().last_append_sync
     }
 
     /// Why appends are refused, if they are.
@@ -354,6 +359,7 @@ impl<B: Backend> Ledger<B> {
             receipts.push(self.stage(&mut staged, item, payloads, recorded_at_us)?);
         }
         if staged.head.size == state.head.size {
+            state.last_append_sync = None;
             return Ok(receipts);
         }
         for (key, list) in std::mem::take(&mut staged.postings).finish() {
@@ -376,6 +382,7 @@ impl<B: Backend> Ledger<B> {
             state.poisoned = Some(e.to_string());
             return Err(e);
         }
+        state.last_append_sync = self.backend.last_sync();
         state.head = staged.head;
         self.size.store(state.head.size, Ordering::Release);
         self.maybe_train_dictionary(&mut state);

@@ -707,7 +707,9 @@ pub(super) fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
         ),
         SubmitError::Failed { reason } if app.health.is_poisoned() => ApiError::new(
             ErrorCode::Poisoned,
-            format!("the write failed and nothing of this request was stored ({reason}); the daemon refuses appends until restarted"),
+            format!(
+                "the write failed ({reason}), so this request is not acknowledged; what of it reached the disk may reappear after a restart, so retry it with the same idempotency_key once the daemon is restarted; until then it refuses appends"
+            ),
         ),
         SubmitError::Failed { reason } => ApiError::new(
             ErrorCode::CommitFailed,

@@ -300,3 +300,56 @@ impl Backend for CheckpointsFail {
         self.0.last_in(cf, from, to)
     }
 }
+
+/// A gate that writes wait at while it is shut (a disk that hangs until the
+/// test lets it go on).
+#[derive(Default)]
+pub struct Gate {
+    shut: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn shut(&self) {
+        *self.shut.lock().unwrap() = true;
+    }
+
+    pub fn open(&self) {
+        *self.shut.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut shut = self.shut.lock().unwrap();
+        while *shut {
+            shut = self.opened.wait(shut).unwrap();
+        }
+    }
+}
+
+/// A memory backend whose writes wait at `gate`.
+pub struct GatedBackend {
+    pub inner: MemoryBackend,
+    pub gate: Arc<Gate>,
+}
+
+impl Backend for GatedBackend {
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.gate.pass();
+        self.inner.write(batch)
+    }
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(cf, key)
+    }
+    fn scan<'a>(
+        &'a self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'a> {
+        self.inner.scan(cf, from, to)
+    }
+    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        self.inner.last_in(cf, from, to)
+    }
+}

@@ -8,8 +8,7 @@ use cairn_core::checkpoint::Checkpoint;
 use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
-use cairn_core::render::{entry_json, stored_payload_json};
-use cairn_store::PayloadState;
+use cairn_core::render::entry_json;
 use serde_json::{json, Value};
 
 use crate::datadir;
@@ -155,15 +154,10 @@ pub fn get(data: Option<PathBuf>, args: GetArgs) -> Result<ExitCode> {
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {
         for slot in PayloadSlot::ALL {
-            v[slot.name()] = match ledger.payload_state(args.seq, slot)? {
-                PayloadState::Stored(p) => stored_payload_json(&p.bytes),
-                PayloadState::Erased { by } => json!({ "erased_by": by }),
-                PayloadState::Missing => bail!(
-                    "the {} payload of seq {} is missing and no redaction erased it: the ledger is damaged; run `cairn verify`",
-                    slot.name(),
-                    args.seq
-                ),
-            };
+            v[slot.name()] = ledger
+                .payload_state(args.seq, slot)?
+                .into_json(args.seq, slot)
+                .map_err(anyhow::Error::msg)?;
         }
     }
     v["receipt"] = json!({"seq": args.seq, "leaf_hash": hex::encode(entry.leaf_hash())});

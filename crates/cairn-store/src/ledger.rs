@@ -97,6 +97,22 @@ pub enum PayloadState {
     Missing,
 }
 
+impl PayloadState {
+    /// The payload as readers are shown it (`GET /v1/entries`, `cairn get`): the
+    /// stored JSON, or `{"erased_by": [seq, ...]}`; a missing payload is an error
+    /// saying what to do.
+    pub fn into_json(self, seq: u64, slot: PayloadSlot) -> Result<serde_json::Value, String> {
+        match self {
+            PayloadState::Stored(p) => Ok(cairn_core::render::stored_payload_json(&p.bytes)),
+            PayloadState::Erased { by } => Ok(serde_json::json!({ "erased_by": by })),
+            PayloadState::Missing => Err(format!(
+                "the {} payload of seq {seq} is missing and no redaction erased it: the ledger is damaged; run `cairn verify` on its directory",
+                slot.name()
+            )),
+        }
+    }
+}
+
 /// One ledger: a totally ordered, hash-chained, Merkle-tree-backed log.
 ///
 /// Reads take `&self` and may run on many threads while one thread appends:

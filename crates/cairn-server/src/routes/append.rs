@@ -45,12 +45,13 @@ const PIECES_MAX: usize = 8;
 /// (`{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1}`
 /// is 70).
 const DECISION_BYTES_MIN: usize = 64;
-/// A body refused for its size is read and dropped up to this many bytes
-/// before answering, so that a client that sends it whole still reads the
-/// answer rather than a connection reset; past it the connection is closed.
-/// Bodies refused for other reasons (a full queue, a token) are within
-/// `body_bytes_max` and are drained up to that: it costs reading, not memory.
-const DRAIN_BYTES_MAX: usize = 1 << 20;
+/// A body refused before it is read (a token, a content type, a size over
+/// `body_bytes_max`) is read and dropped up to this many bytes before
+/// answering, so that a client that sends it whole still reads the answer
+/// rather than a connection reset; past it the connection is closed. A body
+/// refused for a full queue is within `body_bytes_max` and is drained whole:
+/// it costs reading, not memory, and its client is one to keep.
+pub(super) const DRAIN_BYTES_MAX: usize = 1 << 20;
 
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub async fn decisions(
     let (access, framing) = match admit(&app, &headers) {
         Ok(ok) => ok,
         Err(e) => {
-            discard(body, &headers, drain_limit(&app.limits)).await;
+            discard(body, &headers, DRAIN_BYTES_MAX).await;
             return Err(e);
         }
     };
@@ -196,11 +197,6 @@ pub(super) async fn discard(mut body: Body, headers: &HeaderMap, limit: usize) {
     }
 }
 
-/// How much of a body refused for something other than its size is read.
-pub(super) fn drain_limit(limits: &Limits) -> usize {
-    limits.body_bytes_max.max(DRAIN_BYTES_MAX)
-}
-
 fn body_too_large(limits: &Limits, at_least: usize) -> ApiError {
     ApiError::new(
         ErrorCode::BodyTooLarge,
@@ -240,7 +236,7 @@ pub(super) async fn read_body(
         return Err(body_too_large(&app.limits, n));
     }
     let Some(mut held) = app.budget.reserve(declared.unwrap_or(0)) else {
-        discard(body, headers, drain_limit(&app.limits)).await;
+        discard(body, headers, max).await;
         return Err(queue_full(app));
     };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
@@ -256,12 +252,25 @@ pub(super) async fn read_body(
             return Err(body_too_large(&app.limits, total));
         }
         if !held.grow_to(total) {
-            discard(body, headers, drain_limit(&app.limits)).await;
+            discard(body, headers, max - total).await;
             return Err(queue_full(app));
         }
         buf.extend_from_slice(data);
     }
     Ok((Bytes::from(buf), Arc::new(held)))
+}
+
+/// Run `work` on the blocking pool, keeping the request's bytes counted in the
+/// admission budget until it is done (even if the request is gone by then).
+fn spawn_holding<T: Send + 'static>(
+    held: &Arc<Reservation>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let held = Arc::clone(held);
+    tokio::task::spawn_blocking(move || {
+        let _held = held;
+        work()
+    })
 }
 
 /// Run CPU-bound work on the blocking pool when the body is large.
@@ -273,13 +282,9 @@ async fn off_thread<T: Send + 'static>(
     if bytes <= INLINE_BYTES_MAX {
         return Ok(work());
     }
-    let held = Arc::clone(held);
-    tokio::task::spawn_blocking(move || {
-        let _held = held;
-        work()
-    })
-    .await
-    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))
+    spawn_holding(held, work)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("parsing failed: {e}")))
 }
 
 fn parse(framing: Framing, body: &[u8], limits: &Limits) -> Result<Vec<Numbered>, ApiError> {
@@ -507,9 +512,8 @@ async fn parse_in_pieces(
     let tasks: Vec<_> = line_pieces(&bytes, n)
         .into_iter()
         .map(|(range, first_line)| {
-            let (bytes, held) = (bytes.clone(), Arc::clone(held));
-            tokio::task::spawn_blocking(move || {
-                let _held = held;
+            let bytes = bytes.clone();
+            spawn_holding(held, move || {
                 parse_lines(&bytes[range], first_line, &limits)
             })
         })
@@ -630,11 +634,8 @@ async fn prepare_in_pieces(
     let tasks: Vec<_> = parts
         .into_iter()
         .map(|part| {
-            let (ledger, held) = (Arc::clone(&ledger), Arc::clone(held));
-            tokio::task::spawn_blocking(move || {
-                let _held = held;
-                prepare_part(&ledger, part)
-            })
+            let ledger = Arc::clone(&ledger);
+            spawn_holding(held, move || prepare_part(&ledger, part))
         })
         .collect();
     let (mut items, mut bad) = (Vec::with_capacity(count), Vec::new());

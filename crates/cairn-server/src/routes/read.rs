@@ -16,8 +16,8 @@ use axum::Json;
 use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
-use cairn_core::render::{entry_json, stored_payload_json};
-use cairn_store::{PayloadState, StoreError};
+use cairn_core::render::entry_json;
+use cairn_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -227,19 +227,11 @@ fn entry_with_payloads(ledger: &ServedLedger, seq: u64) -> Result<Value, ApiErro
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {
         for slot in PayloadSlot::ALL {
-            v[slot.name()] = match ledger.payload_state(seq, slot).map_err(store_error)? {
-                PayloadState::Stored(p) => stored_payload_json(&p.bytes),
-                PayloadState::Erased { by } => json!({ "erased_by": by }),
-                PayloadState::Missing => {
-                    return Err(ApiError::new(
-                        ErrorCode::Internal,
-                        format!(
-                            "the {} payload of seq {seq} is missing and no redaction erased it: the ledger is damaged; run `cairn verify` on its directory",
-                            slot.name()
-                        ),
-                    ))
-                }
-            };
+            v[slot.name()] = ledger
+                .payload_state(seq, slot)
+                .map_err(store_error)?
+                .into_json(seq, slot)
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e))?;
         }
     }
     v["receipt"] = json!({"seq": seq, "leaf_hash": hex::encode(entry.leaf_hash())});

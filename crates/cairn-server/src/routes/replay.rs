@@ -10,7 +10,9 @@ use cairn_core::entry::{ModelRef, ReplayV1};
 use cairn_store::Append;
 use serde::Deserialize;
 
-use super::append::{admit, discard, drain_limit, read_body, submit_error, Framing, ReceiptJson};
+use super::append::{
+    admit, discard, read_body, submit_error, Framing, ReceiptJson, DRAIN_BYTES_MAX,
+};
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
 
@@ -76,19 +78,19 @@ pub async fn replays(
     let access = match admit(&app, &headers) {
         Ok((access, Framing::Single)) => access,
         Ok((_, Framing::Batch)) => {
-            discard(body, &headers, drain_limit(&app.limits)).await;
+            discard(body, &headers, DRAIN_BYTES_MAX).await;
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
                 "send one replay record as application/json",
             ));
         }
         Err(e) => {
-            discard(body, &headers, drain_limit(&app.limits)).await;
+            discard(body, &headers, DRAIN_BYTES_MAX).await;
             return Err(e);
         }
     };
     if !access.may_write(REPLAY_STREAM) {
-        discard(body, &headers, drain_limit(&app.limits)).await;
+        discard(body, &headers, DRAIN_BYTES_MAX).await;
         let who = access.name().unwrap_or("the token");
         return Err(ApiError::new(
             ErrorCode::Forbidden,

@@ -93,7 +93,11 @@ fn from_environment(e: &clap::Error) -> Option<String> {
         return None;
     };
     let flag = arg.split_whitespace().next()?.strip_prefix("--")?;
-    if std::env::args().any(|a| a == format!("--{flag}") || a.starts_with(&format!("--{flag}="))) {
+    let given = |a: &std::ffi::OsString| {
+        let a = a.to_string_lossy();
+        a == format!("--{flag}") || a.starts_with(&format!("--{flag}="))
+    };
+    if std::env::args_os().any(|a| given(&a)) {
         return None;
     }
     let var = format!("CAIRND_{}", flag.replace('-', "_").to_uppercase());

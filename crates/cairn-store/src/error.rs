@@ -86,7 +86,7 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut next = Some(err);
     while let Some(e) = next {
         let text = e.to_string();
-        if !out.ends_with(&text) {
+        if out != text && !out.ends_with(&format!(": {text}")) {
             if !out.is_empty() {
                 out.push_str(": ");
             }

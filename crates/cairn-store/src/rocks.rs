@@ -143,9 +143,15 @@ impl RocksBackend {
                 StoreError::AlreadyExists {
                     path: path.display().to_string(),
                 }
-            } else if reason.contains("While lock file") || reason.contains("lock hold by") {
-                // RocksDB's words for a LOCK file held by another process, or
-                // by another open handle in this one.
+            } else if (reason.contains("While lock file")
+                && (reason.contains("Resource temporarily unavailable")
+                    || reason.contains("Permission denied")))
+                || reason.contains("lock hold by")
+            {
+                // RocksDB's words for a LOCK file held by another process (the
+                // OS's EAGAIN or EACCES), or by another open handle in this one.
+                // Other lock errors (no locks on the file system) are reported
+                // as they are.
                 StoreError::InUse {
                     path: path.display().to_string(),
                 }

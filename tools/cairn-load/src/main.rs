@@ -102,6 +102,9 @@ struct RunArgs {
     /// every one (quicker after a long run).
     #[arg(long, value_name = "N", conflicts_with = "no_check")]
     check_sample: Option<usize>,
+    /// Every receipt is checked by default now; kept so that older scripts run.
+    #[arg(long, hide = true, conflicts_with_all = ["no_check", "check_sample"])]
+    check_all: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -244,8 +247,16 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(path) = &args.receipts {
         receipts::write(path, got)?;
     }
-    if !args.no_check && !got.is_empty() {
-        let checking = args.check_sample.map_or(got.len(), |n| n.min(got.len()));
+    if outcome.daemon_gone && !args.no_check {
+        eprintln!(
+            "cairn-load: not checking receipts against a daemon that went away; check them \
+             offline with `cairn-load check --data DIR --receipts FILE` (see --receipts)"
+        );
+    } else if !args.no_check && !got.is_empty() {
+        let distinct: std::collections::BTreeSet<u64> = got.iter().map(|r| r.seq).collect();
+        let checking = args
+            .check_sample
+            .map_or(distinct.len(), |n| n.min(distinct.len()));
         eprintln!(
             "cairn-load: checking {checking} receipts against {}",
             target.authority

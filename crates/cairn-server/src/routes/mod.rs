@@ -123,11 +123,15 @@ async fn no_route(request: Request) -> ApiError {
 
 async fn wrong_method(matched: Option<MatchedPath>, request: Request) -> Response {
     // The methods the route does take, from the table (RFC 9110 wants them in `Allow`).
-    let allow: Vec<&str> = ROUTES
+    let mut allow: Vec<&str> = ROUTES
         .iter()
         .filter(|(_, path)| matched.as_ref().is_some_and(|m| m.as_str() == *path))
         .map(|(method, _)| *method)
         .collect();
+    // axum answers HEAD wherever it answers GET.
+    if allow.contains(&"GET") {
+        allow.push("HEAD");
+    }
     let mut response = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(

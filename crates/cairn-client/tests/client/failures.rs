@@ -11,14 +11,15 @@ use tokio::net::TcpListener;
 
 use crate::support::{decision, lossy_proxy, start};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_of_429_are_retried_until_everything_is_stored_once() {
-    // Room for one request of ~9 KiB at a time: concurrent ones get 429.
+/// A daemon with room for one request of ~9 KiB at a time, answering 429 with
+/// `Retry-After: retry_after_s` to the others, and a client that sends 4
+/// batches of 8 at once and backs off 5-50 ms on its own.
+async fn crowded(retry_after_s: u64) -> (crate::support::Daemon, Client) {
     let d = start(Settings {
         body_bytes_max: Some(16 << 10),
         line_bytes_max: Some(16 << 10),
         queue_bytes_max: Some(16 << 10),
-        retry_after_s: Some(0),
+        retry_after_s: Some(retry_after_s),
         ..Settings::default()
     })
     .await;
@@ -29,6 +30,12 @@ async fn answers_of_429_are_retried_until_everything_is_stored_once() {
         .retries(100)
         .build()
         .unwrap();
+    (d, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_429_are_retried_until_everything_is_stored_once() {
+    let (d, client) = crowded(0).await;
     let tasks: Vec<_> = (0..400)
         .map(|i| tokio::spawn(client.record(decision(i, 1000))))
         .collect();
@@ -211,23 +218,9 @@ async fn an_unreachable_daemon_is_retried_then_given_up_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_retried_no_sooner_than_its_retry_after() {
-    // As above, but the daemon asks for one second: the client's own backoff
-    // (5-50 ms) must not cut that short.
-    let d = start(Settings {
-        body_bytes_max: Some(16 << 10),
-        line_bytes_max: Some(16 << 10),
-        queue_bytes_max: Some(16 << 10),
-        retry_after_s: Some(1),
-        ..Settings::default()
-    })
-    .await;
-    let client = Client::builder(d.url())
-        .batch_entries_max(8)
-        .requests_in_flight_max(4)
-        .backoff_ms(5, 50)
-        .retries(100)
-        .build()
-        .unwrap();
+    // The daemon asks for one second: the client's own backoff (5-50 ms) must
+    // not cut that short.
+    let (d, client) = crowded(1).await;
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..200)
         .map(|i| tokio::spawn(client.record(decision(i, 1000))))

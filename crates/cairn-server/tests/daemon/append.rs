@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use cairn_server::Settings;
-use cairn_store::MemoryBackend;
 use serde_json::json;
 
-use crate::support::{decision, reopen, start, start_with, SlowBackend};
+use crate::support::{decision, reopen, start, start_with, FaultyDisk};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_decision_gets_a_receipt_matching_the_stored_entry() {
@@ -128,10 +127,7 @@ async fn concurrent_singles(d: &crate::support::TestDaemon, n: usize) -> Vec<u64
 async fn concurrent_requests_share_group_commits() {
     // A disk where each write takes 20 ms: while one commit is on disk, the
     // other requests queue and must go into the next commit together.
-    let slow = SlowBackend {
-        inner: MemoryBackend::new(),
-        delay: Duration::from_millis(20),
-    };
+    let slow = FaultyDisk::slow(Duration::from_millis(20));
     let d = start_with(slow, Settings::default()).await;
     let seqs = concurrent_singles(&d, 64).await;
     assert_eq!(

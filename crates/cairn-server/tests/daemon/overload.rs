@@ -7,10 +7,7 @@ use std::time::Duration;
 use cairn_server::Settings;
 use cairn_store::MemoryBackend;
 
-use crate::support::{
-    decision, start, start_with, CheckpointsFail, Gate, GatedBackend, SharedBackend, SlowBackend,
-    TestDaemon,
-};
+use crate::support::{decision, start, start_with, FaultyDisk, Gate, TestDaemon};
 
 /// Fire `n` single appends at once; return (status, Retry-After, code, seq) of each.
 async fn burst(d: &TestDaemon, n: usize) -> Vec<(u16, Option<String>, String, Option<u64>)> {
@@ -76,11 +73,8 @@ async fn check_overload(d: TestDaemon) {
     d.stop().await;
 }
 
-fn slow() -> SlowBackend {
-    SlowBackend {
-        inner: MemoryBackend::new(),
-        delay: Duration::from_millis(50),
-    }
+fn slow() -> FaultyDisk {
+    FaultyDisk::slow(Duration::from_millis(50))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +108,7 @@ async fn a_spent_byte_budget_answers_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
     let memory = Arc::new(MemoryBackend::new());
-    let d = start_with(SharedBackend(Arc::clone(&memory)), Settings::default()).await;
+    let d = start_with(Arc::clone(&memory), Settings::default()).await;
     assert_eq!(d.post_json(&decision(0)).await.status, 200);
     assert_eq!(d.get("/readyz").await.status, 200);
 
@@ -154,7 +148,7 @@ async fn a_failed_write_refuses_appends_with_503_and_keeps_serving_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_that_cannot_be_stored_refuses_appends_and_says_why() {
     // Appends are stored; the checkpoint that follows cannot be.
-    let d = start_with(CheckpointsFail(MemoryBackend::new()), Settings::default()).await;
+    let d = start_with(FaultyDisk::no_checkpoints(), Settings::default()).await;
     assert_eq!(d.post_json(&decision(0)).await.status, 200);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let ready = loop {
@@ -236,10 +230,7 @@ async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
     // them until the disk lets the write through.
     let gate = Arc::new(Gate::default());
     let d = start_with(
-        GatedBackend {
-            inner: MemoryBackend::new(),
-            gate: Arc::clone(&gate),
-        },
+        FaultyDisk::gated(Arc::clone(&gate)),
         Settings {
             request_timeout_ms: Some(200),
             ..Settings::default()

@@ -215,15 +215,65 @@ pub fn reopen(dir: &Path) -> Ledger<RocksBackend> {
     Ledger::open(RocksBackend::open(&dir.join(store::DB_DIR)).unwrap()).unwrap()
 }
 
-/// A memory backend whose every write takes `delay` (a slow disk).
-pub struct SlowBackend {
-    pub inner: MemoryBackend,
-    pub delay: Duration,
+/// A memory backend with a fault before each write: a slow disk, one that
+/// hangs until the test lets it go on, or one that cannot store checkpoints.
+pub struct FaultyDisk {
+    inner: MemoryBackend,
+    before_write: Box<BeforeWrite>,
 }
 
-impl Backend for SlowBackend {
+/// What a [`FaultyDisk`] does before each write; an error fails the write.
+type BeforeWrite = dyn Fn(&WriteBatch) -> Result<(), StoreError> + Send + Sync;
+
+impl FaultyDisk {
+    fn new(
+        before_write: impl Fn(&WriteBatch) -> Result<(), StoreError> + Send + Sync + 'static,
+    ) -> FaultyDisk {
+        FaultyDisk {
+            inner: MemoryBackend::new(),
+            before_write: Box::new(before_write),
+        }
+    }
+
+    /// Every write takes `delay`.
+    pub fn slow(delay: Duration) -> FaultyDisk {
+        FaultyDisk::new(move |_| {
+            std::thread::sleep(delay);
+            Ok(())
+        })
+    }
+
+    /// Writes wait while `gate` is shut.
+    pub fn gated(gate: Arc<Gate>) -> FaultyDisk {
+        FaultyDisk::new(move |_| {
+            gate.pass();
+            Ok(())
+        })
+    }
+
+    /// Every write that stores a checkpoint fails; appends go through.
+    pub fn no_checkpoints() -> FaultyDisk {
+        FaultyDisk::new(|batch| {
+            let touches = |op: &Op| {
+                matches!(
+                    op,
+                    Op::Put(Cf::Checkpoints, ..) | Op::Delete(Cf::Checkpoints, _)
+                )
+            };
+            match batch.ops.iter().any(touches) {
+                true => Err(StoreError::Backend {
+                    op: "write",
+                    reason: "disk on fire".into(),
+                }),
+                false => Ok(()),
+            }
+        })
+    }
+}
+
+impl Backend for FaultyDisk {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        std::thread::sleep(self.delay);
+        (self.before_write)(&batch)?;
         self.inner.write(batch)
     }
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -242,67 +292,7 @@ impl Backend for SlowBackend {
     }
 }
 
-/// A memory backend shared with the test, which can make its writes fail.
-pub struct SharedBackend(pub Arc<MemoryBackend>);
-
-impl Backend for SharedBackend {
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.0.write(batch)
-    }
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(cf, key)
-    }
-    fn scan<'a>(
-        &'a self,
-        cf: Cf,
-        from: &[u8],
-        to: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'a> {
-        self.0.scan(cf, from, to)
-    }
-    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        self.0.last_in(cf, from, to)
-    }
-}
-
-/// A memory backend whose disk fails for checkpoints only: every write that
-/// stores one fails, appends go through.
-pub struct CheckpointsFail(pub MemoryBackend);
-
-impl Backend for CheckpointsFail {
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let touches = |op: &Op| {
-            matches!(
-                op,
-                Op::Put(Cf::Checkpoints, ..) | Op::Delete(Cf::Checkpoints, _)
-            )
-        };
-        if batch.ops.iter().any(touches) {
-            return Err(StoreError::Backend {
-                op: "write",
-                reason: "disk on fire".into(),
-            });
-        }
-        self.0.write(batch)
-    }
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(cf, key)
-    }
-    fn scan<'a>(
-        &'a self,
-        cf: Cf,
-        from: &[u8],
-        to: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'a> {
-        self.0.scan(cf, from, to)
-    }
-    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        self.0.last_in(cf, from, to)
-    }
-}
-
-/// A gate that writes wait at while it is shut (a disk that hangs until the
-/// test lets it go on).
+/// A gate that writes wait at while it is shut.
 #[derive(Default)]
 pub struct Gate {
     shut: std::sync::Mutex<bool>,
@@ -324,32 +314,5 @@ impl Gate {
         while *shut {
             shut = self.opened.wait(shut).unwrap();
         }
-    }
-}
-
-/// A memory backend whose writes wait at `gate`.
-pub struct GatedBackend {
-    pub inner: MemoryBackend,
-    pub gate: Arc<Gate>,
-}
-
-impl Backend for GatedBackend {
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.gate.pass();
-        self.inner.write(batch)
-    }
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(cf, key)
-    }
-    fn scan<'a>(
-        &'a self,
-        cf: Cf,
-        from: &[u8],
-        to: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'a> {
-        self.inner.scan(cf, from, to)
-    }
-    fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>, StoreError> {
-        self.inner.last_in(cf, from, to)
     }
 }

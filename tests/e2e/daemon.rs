@@ -3,8 +3,6 @@
 //! nothing but the verifier key, and `cairn verify` finds the directory intact
 //! and consistent with those checkpoints after a SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use cairn_core::checkpoint::{open_checkpoint, NoteVerifier, SignedCheckpoint};
@@ -12,23 +10,7 @@ use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle::{verify_consistency, verify_inclusion};
 use serde_json::Value;
 
-use crate::support::{run, Cairnd};
-
-/// One request on its own connection; the status code and the body.
-fn request(addr: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: cairnd\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-    (status, body.to_owned())
-}
+use crate::support::{request, run, Cairnd};
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     request(addr, "GET", path, "text/plain", "")

@@ -4,9 +4,16 @@
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
+# The library bindgen loads is libclang.so* or libclang-<version>.so*; the
+# C++ API library libclang-cpp.so* (installed on its own by some packages)
+# is not it. Tested by scripts/test-setup.sh.
+libclang_name_ok() {
+  grep -Eq '(^|/)libclang(-[0-9.]+)?\.so(\.[0-9.]+)?$'
+}
 have_libclang() {
-  ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' ||
-    ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1
+  { ldconfig -p 2>/dev/null | awk '{print $1}'
+    ls /usr/lib/llvm-*/lib/ 2>/dev/null
+  } | libclang_name_ok
 }
 
 need=()

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/test-setup.sh   # the libclang check itself
 scripts/browser.sh   # headless Chromium for the HTML report tests
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"

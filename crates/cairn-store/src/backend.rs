@@ -9,32 +9,44 @@ use std::time::Duration;
 
 use crate::error::Result;
 
-/// The column families of a ledger.
+/// The column families of a ledger. Storage v2 (`schemas/storage-v2.md`)
+/// writes bundles, payload bundles, tiles, checkpoints, index and meta;
+/// `Entries`, `Payloads` and `Nodes` hold a version 1 ledger and are only read,
+/// by `cairn migrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Cf {
-    /// seq (u64 BE) → compressed entry bytes.
+    /// v1: seq (u64 BE) → compressed entry bytes.
     Entries,
-    /// seq (u64 BE) ‖ slot (u8) → compressed salt ‖ payload.
+    /// v1: seq (u64 BE) ‖ slot (u8) → compressed salt ‖ payload.
     Payloads,
-    /// level (u8) ‖ index (u64 BE) → 32-byte complete-subtree hash.
+    /// v1: level (u8) ‖ index (u64 BE) → 32-byte complete-subtree hash.
     Nodes,
     /// tree size (u64 BE) → signed checkpoint note.
     Checkpoints,
     /// secondary indexes: tag ‖ value ‖ 0x00 ‖ seq (u64 BE) → empty.
     Index,
-    /// ledger metadata: origin, size, dictionaries.
+    /// ledger metadata: origin, size, layout, index watermark.
     Meta,
+    /// v2: first seq (u64 BE) → a compressed piece of consecutive entries.
+    Bundles,
+    /// v2: first seq (u64 BE) → the compressed payloads of the same entries.
+    PayloadBundles,
+    /// v2: tile level (u8) ‖ tile index (u64 BE) → up to 256 hashes.
+    Tiles,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 6] = [
+    pub const ALL: [Cf; 9] = [
         Cf::Entries,
         Cf::Payloads,
         Cf::Nodes,
         Cf::Checkpoints,
         Cf::Index,
         Cf::Meta,
+        Cf::Bundles,
+        Cf::PayloadBundles,
+        Cf::Tiles,
     ];
 
     /// The column family's name on disk.
@@ -46,6 +58,9 @@ impl Cf {
             Cf::Checkpoints => "checkpoints",
             Cf::Index => "index",
             Cf::Meta => "meta",
+            Cf::Bundles => "bundles",
+            Cf::PayloadBundles => "payload_bundles",
+            Cf::Tiles => "tiles",
         }
     }
 }

@@ -79,6 +79,20 @@ impl Codec {
 
     /// Compress one value.
     pub fn compress(&self, raw: &[u8]) -> Vec<u8> {
+        self.compress_at(raw, Some(LEVEL))
+    }
+
+    /// Compress one value with zstd at `level` (and the current dictionary, if
+    /// any), or store it as it is when `level` is `None`.
+    pub fn compress_at(&self, raw: &[u8], level: Option<i32>) -> Vec<u8> {
+        let Some(level) = level else {
+            let mut out = Vec::with_capacity(HEADER_LEN + raw.len());
+            out.push(RAW);
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            out.extend_from_slice(raw);
+            return out;
+        };
         let bound = zstd::zstd_safe::compress_bound(raw.len());
         let mut out = Vec::with_capacity(HEADER_LEN + bound);
         let (codec, dict_id) = match &self.current {
@@ -94,7 +108,7 @@ impl Codec {
             frame.set_position(HEADER_LEN as u64);
             match &self.current {
                 Some((_, cdict)) => ctx.compress_using_cdict(&mut frame, raw, cdict),
-                None => ctx.compress(&mut frame, raw, LEVEL),
+                None => ctx.compress(&mut frame, raw, level),
             }
         });
         match res {
@@ -180,6 +194,7 @@ impl Codec {
 /// Train a dictionary from sample values.
 pub fn train(samples: &[Vec<u8>]) -> Result<Vec<u8>> {
     zstd::dict::from_samples(samples, DICT_BYTES).map_err(|e| StoreError::Backend {
+            kind: crate::error::EngineErrorKind::Other,
         op: "train dictionary",
         reason: e.to_string(),
     })

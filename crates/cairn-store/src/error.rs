@@ -9,6 +9,8 @@ pub enum StoreError {
     Backend {
         /// What the store was doing.
         op: &'static str,
+        /// What kind of failure the engine reported.
+        kind: EngineErrorKind,
         /// The engine's message.
         reason: String,
     },
@@ -61,12 +63,43 @@ pub enum StoreError {
         /// Entries in the ledger.
         size: u64,
     },
+    /// The ledger is stored in an older layout; `cairn migrate` converts it.
+    #[error("this ledger is stored in layout version {from}; convert it with `cairn migrate --data DIR` (add `--to NEW_DIR` to keep the original), then open it again")]
+    NeedsMigration {
+        /// The layout version found.
+        from: u8,
+    },
     /// A request the ledger cannot honour (e.g. redacting a non-decision).
     #[error("{0}")]
     Invalid(String),
 }
 
+/// The kind of a storage engine failure, as the engine classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineErrorKind {
+    /// Stored data failed a checksum or could not be parsed.
+    Corruption,
+    /// The operating system failed an I/O call (a full disk among them).
+    Io,
+    /// The database is locked by another process or handle.
+    Busy,
+    /// Anything else.
+    Other,
+}
+
 impl StoreError {
+    /// Whether this is the engine reporting damaged data.
+    pub fn is_engine_corruption(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend {
+                kind: EngineErrorKind::Corruption,
+                ..
+            }
+        )
+    }
+
     pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
         StoreError::Corrupt {
             what: what.into(),

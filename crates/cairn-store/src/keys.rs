@@ -37,6 +37,10 @@ pub mod meta {
     pub const FORMAT: &[u8] = b"format";
     /// Number of entries (u64 BE), written in every append batch.
     pub const SIZE: &[u8] = b"size";
+    /// The storage layout (one byte, `2`; absent in version 1 ledgers).
+    pub const LAYOUT: &[u8] = b"layout";
+    /// The index watermark: entries below it are in the indexes (u64 BE).
+    pub const INDEXED: &[u8] = b"indexed";
     /// Prefix of stored compression dictionaries: `dict/` ‖ id (u32 BE).
     pub const DICT_PREFIX: &[u8] = b"dict/";
     /// The key of dictionary `id`.

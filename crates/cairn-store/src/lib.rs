@@ -11,8 +11,11 @@ pub mod error;
 pub mod keys;
 pub mod ledger;
 pub mod memory;
+pub mod pieces;
 pub mod postings;
 pub mod rocks;
+pub mod tamper;
+pub mod tiles;
 pub mod verify;
 
 pub use backend::{Backend, Cf, WriteBatch};

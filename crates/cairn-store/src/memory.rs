@@ -30,6 +30,7 @@ impl MemoryBackend {
 
     fn tables(&self) -> Result<MutexGuard<'_, Tables>> {
         self.tables.lock().map_err(|_| StoreError::Backend {
+            kind: crate::error::EngineErrorKind::Other,
             op: "lock",
             reason: "memory backend lock poisoned".into(),
         })
@@ -41,6 +42,7 @@ impl Backend for MemoryBackend {
         if let Ok(f) = self.fail_writes.lock() {
             if let Some(reason) = f.as_ref() {
                 return Err(StoreError::Backend {
+            kind: crate::error::EngineErrorKind::Other,
                     op: "write",
                     reason: reason.clone(),
                 });

@@ -10,7 +10,7 @@ use rocksdb::{
 };
 
 use crate::backend::{Backend, Cf, KeyValue, Op, WriteBatch};
-use crate::error::{Result, StoreError};
+use crate::error::{EngineErrorKind, Result, StoreError};
 
 /// Most memory all memtables of a ledger may hold before RocksDB flushes them.
 pub const DB_WRITE_BUFFER_BYTES_MAX: usize = 256 << 20;
@@ -39,7 +39,18 @@ impl std::fmt::Debug for RocksBackend {
 fn engine(op: &'static str) -> impl Fn(rocksdb::Error) -> StoreError {
     move |e| StoreError::Backend {
         op,
+        kind: engine_kind(&e),
         reason: e.into_string(),
+    }
+}
+
+/// RocksDB's classification of an error, as the store's.
+fn engine_kind(e: &rocksdb::Error) -> EngineErrorKind {
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption => EngineErrorKind::Corruption,
+        rocksdb::ErrorKind::IOError => EngineErrorKind::Io,
+        rocksdb::ErrorKind::Busy | rocksdb::ErrorKind::TryAgain => EngineErrorKind::Busy,
+        _ => EngineErrorKind::Other,
     }
 }
 
@@ -69,6 +80,8 @@ fn cf_options(cf: Cf) -> Options {
     let compression = match cf {
         Cf::Index | Cf::Checkpoints | Cf::Meta => DBCompressionType::Zstd,
         Cf::Entries | Cf::Payloads | Cf::Nodes => DBCompressionType::None,
+        // Bundles are compressed by the ledger, whole; tiles are hashes.
+        Cf::Bundles | Cf::PayloadBundles | Cf::Tiles => DBCompressionType::None,
     };
     opts.set_compression_type(compression);
     if cf == Cf::Index {
@@ -122,8 +135,12 @@ impl RocksBackend {
         // A writer may be in the middle of its WAL: its incomplete last record is
         // tolerated, as on every open.
         let opts = db_options(false);
+        // Only the families that exist: a ledger of an older layout lacks some,
+        // and a read-only open cannot make them (reads of them find nothing).
+        let existing = DB::list_cf(&opts, path).map_err(engine("list column families"))?;
         let cfs = Cf::ALL
             .iter()
+            .filter(|cf| existing.iter().any(|name| name == cf.name()))
             .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
         let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)
             .map_err(engine("open read-only"))?;
@@ -137,7 +154,12 @@ impl RocksBackend {
         let cfs = Cf::ALL
             .iter()
             .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
-        let db = DB::open_cf_descriptors(&db_options(create), path, cfs).map_err(|e| {
+        let mut opts = db_options(create);
+        // A ledger of an older layout lacks the newer families: they are made
+        // empty, and the ledger then says it needs `cairn migrate`.
+        opts.create_missing_column_families(true);
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
+            let kind = engine_kind(&e);
             let reason = e.into_string();
             if create && reason.contains("exists") {
                 StoreError::AlreadyExists {
@@ -156,7 +178,11 @@ impl RocksBackend {
                     path: path.display().to_string(),
                 }
             } else {
-                StoreError::Backend { op: "open", reason }
+                StoreError::Backend {
+                    op: "open",
+                    kind,
+                    reason,
+                }
             }
         })?;
         Ok(RocksBackend {
@@ -170,6 +196,7 @@ impl RocksBackend {
             .cf_handle(cf.name())
             .ok_or_else(|| StoreError::Backend {
                 op: "open column family",
+                kind: EngineErrorKind::Other,
                 reason: format!("column family {} is missing", cf.name()),
             })
     }
@@ -177,7 +204,9 @@ impl RocksBackend {
     /// Flush memtables to SST files (the WAL already made them durable).
     pub fn flush(&self) -> Result<()> {
         for cf in Cf::ALL {
-            self.db.flush_cf(self.cf(cf)?).map_err(engine("flush"))?;
+            if let Some(handle) = self.db.cf_handle(cf.name()) {
+                self.db.flush_cf(handle).map_err(engine("flush"))?;
+            }
         }
         Ok(())
     }
@@ -185,8 +214,10 @@ impl RocksBackend {
     /// Compact every column family (for measuring the settled size on disk).
     pub fn compact(&self) -> Result<()> {
         for cf in Cf::ALL {
-            self.db
-                .compact_range_cf(self.cf(cf)?, None::<&[u8]>, None::<&[u8]>);
+            if let Some(handle) = self.db.cf_handle(cf.name()) {
+                self.db
+                    .compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
+            }
         }
         Ok(())
     }
@@ -265,7 +296,10 @@ impl Backend for RocksBackend {
     }
 
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get_cf(self.cf(cf)?, key).map_err(engine("read"))
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(None);
+        };
+        self.db.get_cf(handle, key).map_err(engine("read"))
     }
 
     fn scan<'a>(
@@ -274,9 +308,8 @@ impl Backend for RocksBackend {
         from: &[u8],
         to: &[u8],
     ) -> Box<dyn Iterator<Item = Result<KeyValue>> + 'a> {
-        let handle = match self.cf(cf) {
-            Ok(h) => h,
-            Err(e) => return Box::new(std::iter::once(Err(e))),
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Box::new(std::iter::empty());
         };
         let it = self.db.iterator_cf_opt(
             handle,
@@ -290,7 +323,9 @@ impl Backend for RocksBackend {
     }
 
     fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Option<KeyValue>> {
-        let handle = self.cf(cf)?;
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(None);
+        };
         let mut it = self
             .db
             .iterator_cf_opt(handle, self.bounded(from, to), IteratorMode::End);
@@ -309,6 +344,11 @@ impl Backend for RocksBackend {
     fn check_tables(&self) -> Result<()> {
         verify_checksum(&self.db).map_err(|reason| StoreError::Backend {
             op: "check table checksums",
+            kind: if reason.contains("Corruption") {
+                EngineErrorKind::Corruption
+            } else {
+                EngineErrorKind::Other
+            },
             reason,
         })
     }
@@ -318,7 +358,10 @@ impl Backend for RocksBackend {
         ro.set_verify_checksums(true);
         ro.fill_cache(false);
         ro.set_readahead_size(READ_ALL_READAHEAD_BYTES);
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(0);
+        };
+        let mut it = self.db.raw_iterator_cf_opt(handle, ro);
         it.seek_to_first();
         let mut keys = 0;
         while it.valid() {

@@ -10,12 +10,14 @@ use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteVerifier};
 use cairn_core::decision::SALT_LEN;
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
-use cairn_core::merkle::{self, NodeSource, TreeEdge};
+use cairn_core::merkle::{self, TreeEdge};
 
 use crate::backend::{Backend, Cf, KeyValue};
 use crate::error::{Result, StoreError};
 use crate::keys;
-use crate::ledger::{Ledger, StoredNodes};
+use crate::ledger::Ledger;
+use crate::pieces::{self, Slot};
+use crate::tiles::{tile_key, TILE_HEIGHT, TILE_WIDTH};
 
 /// How often (in entries) the progress callback is called.
 pub const PROGRESS_EVERY: u64 = 8192;
@@ -180,7 +182,7 @@ impl<'a> Cursor<'a> {
 /// Entries checked per window: the leaves of one window are held in memory
 /// (32 bytes each) between the parallel entry checks and the tree pass.
 const WINDOW: u64 = 1 << 20;
-/// Windows shorter than this are checked on one thread.
+/// Windows shorter than this are checked as one chunk.
 const PARALLEL_MIN: u64 = 4096;
 
 /// The sequential part of a verification: checkpoints, the tree, the report.
@@ -188,8 +190,6 @@ struct Walk<'l, B: Backend> {
     ledger: &'l Ledger<B>,
     report: VerifyReport,
     edge: Option<TreeEdge>,
-    /// One cursor per tree level, over the stored nodes the tree pass compares.
-    node_cursors: Vec<Option<Cursor<'l>>>,
     /// Checkpoint roots to compare with, by size.
     roots: BTreeMap<u64, (Hash, bool)>,
 }
@@ -214,7 +214,8 @@ struct ChunkReport {
 struct Chunk<'l, B: Backend> {
     ledger: &'l Ledger<B>,
     payloads: Cursor<'l>,
-    leaves: Cursor<'l>,
+    /// The level-0 tile last read: its index and bytes.
+    leaf_tile: Option<(u64, Option<Vec<u8>>)>,
     /// The leaf before the current entry, when known.
     prev: Option<Hash>,
     out: ChunkReport,
@@ -240,7 +241,6 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
             ..VerifyReport::default()
         },
         edge: (opts.from == 0).then(TreeEdge::new),
-        node_cursors: Vec::new(),
         roots: BTreeMap::new(),
     };
     walk.check_beyond_size()?;
@@ -279,20 +279,11 @@ fn check_chunk<B: Backend>(
     prev: Option<Hash>,
 ) -> Result<ChunkReport> {
     let backend = ledger.backend();
+    let start = keys::seq_key(pieces::window_start(from));
     let mut chunk = Chunk {
         ledger,
-        payloads: Cursor::new(
-            backend,
-            Cf::Payloads,
-            &keys::payload_key(from, PayloadSlot::Input),
-            &keys::payload_key(to, PayloadSlot::Input),
-        ),
-        leaves: Cursor::new(
-            backend,
-            Cf::Nodes,
-            &keys::node_key(0, from),
-            &keys::node_key(0, to),
-        ),
+        payloads: Cursor::new(backend, Cf::PayloadBundles, &start, &keys::seq_key(to)),
+        leaf_tile: None,
         prev,
         out: ChunkReport {
             leaves: Vec::with_capacity((to - from) as usize),
@@ -304,13 +295,7 @@ fn check_chunk<B: Backend>(
 }
 
 fn node_or_zero<B: Backend>(ledger: &Ledger<B>, seq: u64) -> Hash {
-    StoredNodes(ledger.backend())
-        .subtree(0, seq)
-        .unwrap_or(ZERO_HASH)
-}
-
-fn is_engine_corruption(e: &StoreError) -> bool {
-    matches!(e, StoreError::Backend { reason, .. } if reason.contains("Corruption"))
+    ledger.leaf(seq).unwrap_or(ZERO_HASH)
 }
 
 fn push_damage(list: &mut Vec<Damage>, seq: Option<u64>, kind: DamageKind, detail: String) {
@@ -324,29 +309,54 @@ impl<'l, B: Backend> Chunk<'l, B> {
         push_damage(&mut self.out.damage, seq, kind, detail);
     }
 
+    /// Walk the entry bundles that hold `[from, to)`.
     fn entries(&mut self, from: u64, to: u64) -> Result<()> {
         let ledger = self.ledger;
         let mut expected = from;
+        let start = keys::seq_key(pieces::window_start(from));
         for row in ledger
             .backend()
-            .scan(Cf::Entries, &keys::seq_key(from), &keys::seq_key(to))
+            .scan(Cf::Bundles, &start, &keys::seq_key(to))
         {
             let (k, v) = match row {
                 Ok(kv) => kv,
-                Err(e) if is_engine_corruption(&e) => {
+                Err(e) if e.is_engine_corruption() => {
                     self.damage(Some(expected), DamageKind::Unreadable, e.to_string());
                     break;
                 }
                 Err(e) => return Err(e),
             };
-            let seq = keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("entries", "key is not a seq"))?;
-            while expected < seq {
-                self.missing(expected);
-                expected += 1;
+            let first = keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("bundles", "key is not a seq"))?;
+            let slots = self.payload_piece(first);
+            let entries = match ledger.decode_entry_piece(first, &v) {
+                Ok(e) => e,
+                Err(e) => {
+                    // The whole bundle is unreadable: its entries count as altered.
+                    let end = to.min(pieces::window_start(first) + pieces::BUNDLE_ENTRIES);
+                    while expected < end.max(expected.min(to)) && expected < to {
+                        let detail = format!("entry {expected}: {e}");
+                        self.damage(Some(expected), DamageKind::Altered, detail);
+                        let stored = self.stored_leaf(expected);
+                        self.advance(stored.unwrap_or(ZERO_HASH));
+                        expected += 1;
+                    }
+                    continue;
+                }
+            };
+            for (i, bytes) in entries.iter().enumerate() {
+                let seq = first + i as u64;
+                if seq < expected || seq >= to {
+                    continue;
+                }
+                while expected < seq {
+                    self.missing(expected);
+                    expected += 1;
+                }
+                let slot_pair = slots.as_ref().and_then(|s| s.get(i).cloned());
+                self.entry(seq, bytes, slot_pair)?;
+                expected = seq + 1;
             }
-            self.entry(seq, &v)?;
-            expected = seq + 1;
         }
         while expected < to {
             self.missing(expected);
@@ -355,10 +365,35 @@ impl<'l, B: Backend> Chunk<'l, B> {
         Ok(())
     }
 
+    /// The payload piece stored under `first`, if it is there and readable.
+    fn payload_piece(&mut self, first: u64) -> Option<Vec<[Slot; 2]>> {
+        let v = self.payloads.take(&keys::seq_key(first)).ok().flatten()?;
+        self.ledger.decode_payload_piece(first, &v).ok()
+    }
+
+    /// The leaf the tree's level-0 tile holds for `seq`.
+    fn stored_leaf(&mut self, seq: u64) -> Option<Hash> {
+        let index = seq / TILE_WIDTH;
+        if self.leaf_tile.as_ref().map(|(i, _)| *i) != Some(index) {
+            let tile = self
+                .ledger
+                .backend()
+                .get(Cf::Tiles, &tile_key(0, index))
+                .ok()
+                .flatten();
+            self.leaf_tile = Some((index, tile));
+        }
+        let (_, tile) = self.leaf_tile.as_ref()?;
+        let off = (seq % TILE_WIDTH) as usize * 32;
+        tile.as_ref()?
+            .get(off..off + 32)
+            .and_then(|b| Hash::try_from(b).ok())
+    }
+
     fn missing(&mut self, seq: u64) {
         let detail = format!("entry {seq} is missing");
         self.damage(Some(seq), DamageKind::Missing, detail);
-        let stored = node_or_zero(self.ledger, seq);
+        let stored = self.stored_leaf(seq).unwrap_or(ZERO_HASH);
         self.advance(stored);
     }
 
@@ -368,24 +403,11 @@ impl<'l, B: Backend> Chunk<'l, B> {
         self.out.leaves.push(leaf);
     }
 
-    fn entry(&mut self, seq: u64, stored: &[u8]) -> Result<()> {
+    fn entry(&mut self, seq: u64, bytes: &[u8], slots: Option<[Slot; 2]>) -> Result<()> {
         self.out.entries += 1;
-        let stored_leaf = self
-            .leaves
-            .take(&keys::node_key(0, seq))
-            .ok()
-            .flatten()
-            .and_then(|v| Hash::try_from(v.as_slice()).ok());
-        let bytes = match self.ledger.decompress_entry(seq, stored) {
-            Ok(b) => b,
-            Err(e) => {
-                self.damage(Some(seq), DamageKind::Altered, format!("entry {seq}: {e}"));
-                self.advance(stored_leaf.unwrap_or(ZERO_HASH));
-                return Ok(());
-            }
-        };
-        let leaf = leaf_hash(&bytes);
-        let entry = match Entry::decode(&bytes) {
+        let stored_leaf = self.stored_leaf(seq);
+        let leaf = leaf_hash(bytes);
+        let entry = match Entry::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
                 self.damage(
@@ -429,43 +451,28 @@ impl<'l, B: Backend> Chunk<'l, B> {
             }
             Some(_) => {}
         }
-        self.payloads(&entry)?;
+        self.payloads(&entry, slots)?;
+        self.redaction(&entry)?;
         self.advance(leaf);
         Ok(())
     }
 
-    fn payloads(&mut self, entry: &Entry) -> Result<()> {
+    fn payloads(&mut self, entry: &Entry, slots: Option<[Slot; 2]>) -> Result<()> {
         let EntryBody::DecisionV1(d) = &entry.body else {
             return Ok(());
         };
         let seq = entry.seq;
         for slot in PayloadSlot::ALL {
             let committed = d.payload(slot);
-            let stored = self.payloads.take(&keys::payload_key(seq, slot));
-            let payload = match stored.and_then(|v| match v {
-                Some(v) => self.ledger.payload_raw(seq, slot, &v).map(Some),
-                None => Ok(None),
-            }) {
-                Ok(p) => p,
-                Err(e) if is_engine_corruption(&e) => {
-                    self.damage(Some(seq), DamageKind::Unreadable, e.to_string());
-                    continue;
-                }
-                Err(StoreError::Corrupt { what, reason }) => {
-                    let detail = format!("{what}: {reason}");
-                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match payload {
-                Some(raw) => {
+            let held = slots.as_ref().map(|s| &s[slot.as_byte() as usize]);
+            match held {
+                Some(Slot::Stored(raw)) if raw.len() >= SALT_LEN => {
                     // `raw` is salt ‖ payload, so its hash is the commitment.
                     let len = (raw.len() - SALT_LEN) as u64;
                     self.out.payloads += 1;
                     self.out.payload_bytes += len;
                     let ok = len == committed.len
-                        && payload_commitment(&raw, &[]) == committed.commitment;
+                        && payload_commitment(raw, &[]) == committed.commitment;
                     if !ok {
                         let detail = format!(
                             "the {} of entry {seq} does not match its commitment",
@@ -474,29 +481,42 @@ impl<'l, B: Backend> Chunk<'l, B> {
                         self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
                     }
                 }
-                None => self.erased_or_missing(seq, slot)?,
+                Some(Slot::Stored(_)) => {
+                    let detail = format!("the {} of entry {seq} is shorter than its salt", slot.name());
+                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
+                }
+                Some(Slot::Erased(by)) if self.ledger.erases(*by, seq, slot).unwrap_or(false) => {
+                    self.out.erased.push(Erasure { seq, slot, by: *by });
+                }
+                _ => {
+                    let detail = format!(
+                        "the {} of entry {seq} is gone and no redaction entry erased it",
+                        slot.name()
+                    );
+                    self.damage(Some(seq), DamageKind::PayloadMissing, detail);
+                }
             }
         }
         Ok(())
     }
 
-    fn erased_or_missing(&mut self, seq: u64, slot: PayloadSlot) -> Result<()> {
-        for by in self.ledger.redactions_of(seq)? {
-            let Ok(entry) = self.ledger.entry(by) else {
-                continue;
-            };
-            if let EntryBody::RedactionV1(r) = &entry.body {
-                if r.target_seq == seq && r.slots.contains(&slot) && by > seq {
-                    self.out.erased.push(Erasure { seq, slot, by });
-                    return Ok(());
-                }
+    /// A redaction's payloads must be gone: one present again (restored from
+    /// a backup) is damage, not an erasure.
+    fn redaction(&mut self, entry: &Entry) -> Result<()> {
+        let EntryBody::RedactionV1(r) = &entry.body else {
+            return Ok(());
+        };
+        for slot in &r.slots {
+            if let Ok(Some(Slot::Stored(_))) = self.ledger.payload_slot(r.target_seq, *slot) {
+                let detail = format!(
+                    "the {} of entry {} was erased by redaction {} but is stored again",
+                    slot.name(),
+                    r.target_seq,
+                    entry.seq
+                );
+                self.damage(Some(r.target_seq), DamageKind::PayloadMissing, detail);
             }
         }
-        let detail = format!(
-            "the {} of entry {seq} is gone and no redaction entry erased it",
-            slot.name()
-        );
-        self.damage(Some(seq), DamageKind::PayloadMissing, detail);
         Ok(())
     }
 }
@@ -511,14 +531,20 @@ impl<B: Backend> Walk<'_, B> {
         let last = self
             .ledger
             .backend()
-            .last_in(Cf::Entries, &keys::seq_key(size), &[0xff; 9])?;
-        if let Some((k, _)) = last {
-            let seq = keys::parse_seq(&k).unwrap_or(u64::MAX);
-            self.damage(
-                Some(size),
-                DamageKind::Altered,
-                format!("entries exist up to seq {seq} beyond the recorded size {size}: the size was rolled back"),
-            );
+            .last_in(Cf::Bundles, &[], &[0xff; 9])?;
+        if let Some((k, v)) = last {
+            let first = keys::parse_seq(&k).unwrap_or(u64::MAX);
+            let end = match self.ledger.decode_entry_piece(first, &v) {
+                Ok(p) => first + p.len() as u64,
+                Err(_) => first + 1,
+            };
+            if end > size {
+                self.damage(
+                    Some(size),
+                    DamageKind::Altered,
+                    format!("entries exist up to seq {} beyond the recorded size {size}: the size was rolled back", end - 1),
+                );
+            }
         }
         Ok(())
     }
@@ -597,15 +623,15 @@ impl<B: Backend> Walk<'_, B> {
     fn read_the_rest(&mut self) -> Result<()> {
         match self.ledger.backend().check_tables() {
             Ok(()) => {}
-            Err(e) if is_engine_corruption(&e) => {
+            Err(e) if e.is_engine_corruption() => {
                 self.damage(None, DamageKind::Unreadable, format!("table files: {e}"));
             }
             Err(e) => return Err(e),
         }
-        for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints] {
+        for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints, Cf::Tiles] {
             match self.ledger.backend().read_all(cf) {
                 Ok(_) => {}
-                Err(e) if is_engine_corruption(&e) => {
+                Err(e) if e.is_engine_corruption() => {
                     self.damage(None, DamageKind::Unreadable, format!("{}: {e}", cf.name()));
                 }
                 Err(e) => return Err(e),
@@ -617,28 +643,26 @@ impl<B: Backend> Walk<'_, B> {
     /// Check entries `[from, to)` (in parallel chunks), then their links and the
     /// tree; returns the last leaf.
     fn window(&mut self, from: u64, to: u64, prev: Hash) -> Result<Hash> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64;
-        let parts = if to - from < PARALLEL_MIN { 1 } else { threads };
-        let step = (to - from).div_ceil(parts);
+        use rayon::prelude::*;
+        let parts = if to - from < PARALLEL_MIN {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, 8) as u64
+        };
+        // Chunks end on bundle boundaries, so that no bundle is read twice.
+        let step = (to - from)
+            .div_ceil(parts)
+            .next_multiple_of(pieces::BUNDLE_ENTRIES);
         let bounds: Vec<(u64, u64)> = (0..parts)
             .map(|i| (from + i * step, to.min(from + (i + 1) * step)))
             .filter(|(a, b)| a < b)
             .collect();
         let ledger = self.ledger;
-        let chunks: Vec<Result<ChunkReport>> = std::thread::scope(|s| {
-            let handles: Vec<_> = bounds
-                .iter()
-                .enumerate()
-                .map(|(i, &(a, b))| {
-                    let known = (i == 0).then_some(prev);
-                    s.spawn(move || check_chunk(ledger, a, b, known))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
+        let chunks: Vec<Result<ChunkReport>> = bounds
+            .par_iter()
+            .enumerate()
+            .map(|(i, &(a, b))| check_chunk(ledger, a, b, (i == 0).then_some(prev)))
+            .collect();
         let mut last = prev;
         for ((a, _), chunk) in bounds.iter().zip(chunks) {
             let chunk = chunk?;
@@ -676,9 +700,12 @@ impl<B: Backend> Walk<'_, B> {
                 if level == 0 {
                     continue;
                 }
+                if level % TILE_HEIGHT != 0 {
+                    continue;
+                }
                 let stored = self.stored_node(level, index);
                 let problem = match stored {
-                    Ok(Some(v)) if v.as_slice() == hash => continue,
+                    Ok(Some(v)) if v == hash => continue,
                     Ok(Some(_)) => {
                         format!("tree node ({level}, {index}) differs from the hash of its entries")
                     }
@@ -702,23 +729,21 @@ impl<B: Backend> Walk<'_, B> {
         self.edge = Some(edge);
     }
 
-    /// A stored node, read through one ascending cursor per level.
-    fn stored_node(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
-        let l = usize::from(level);
-        if self.node_cursors.len() <= l {
-            self.node_cursors.resize_with(l + 1, || None);
+    /// A stored node of a level that tiles hold (a multiple of 8), else `None`
+    /// (those levels are recomputed, not stored).
+    fn stored_node(&mut self, level: u8, index: u64) -> Result<Option<Hash>> {
+        if level % TILE_HEIGHT != 0 {
+            return Ok(None);
         }
-        let backend = self.ledger.backend();
-        let cursor = self.node_cursors[l].get_or_insert_with(|| {
-            let end = keys::node_key(level.saturating_add(1), 0);
-            Cursor::new(backend, Cf::Nodes, &keys::node_key(level, index), &end)
-        });
-        cursor.take(&keys::node_key(level, index))
+        self.ledger
+            .nodes()
+            .hashes(level / TILE_HEIGHT, index, 1)
+            .map(|h| h.first().copied())
     }
 
     fn finish_tree(&mut self, trusted: Option<&Checkpoint>) -> Result<()> {
         let ledger = self.ledger;
-        let nodes = StoredNodes(ledger.backend());
+        let nodes = ledger.nodes();
         let full = self
             .edge
             .as_ref()
@@ -779,7 +804,7 @@ impl<B: Backend> Walk<'_, B> {
                 .is_ok();
         let root_here = match (&self.edge, cp.size) {
             (_, 0) => Some(Blake3Hasher.empty_root()),
-            _ => merkle::root(&Blake3Hasher, &StoredNodes(self.ledger.backend()), cp.size).ok(),
+            _ => merkle::root(&Blake3Hasher, &self.ledger.nodes(), cp.size).ok(),
         };
         if !consistent || root_here != Some(cp.root) {
             self.damage(

@@ -7,6 +7,8 @@ use cairn_core::entry::{EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::Blake3Hasher;
 use cairn_core::merkle;
 use cairn_store::keys::{self, IndexKind};
+use cairn_store::pieces::Slot;
+use cairn_store::tamper;
 use cairn_store::verify::{verify, DamageKind, VerifyOptions};
 use cairn_store::{
     Append, Backend, Cf, Ledger, MemoryBackend, PayloadState, RocksBackend, StoreError, WriteBatch,
@@ -76,8 +78,7 @@ fn one(line: &str) -> Append {
 }
 
 fn new_ledger<H: Harness>(h: &H, n: u64) -> Ledger<H::B> {
-    let mut l = Ledger::create(h.create(), "test.example/ledger").unwrap();
-    l.set_dict_train_at(200);
+    let l = Ledger::create(h.create(), "test.example/ledger").unwrap();
     for chunk in decisions(1, n).chunks(100) {
         l.append(chunk.to_vec(), 1_000).unwrap();
     }
@@ -175,25 +176,42 @@ fn idempotency_keys_append_once<H: Harness>() {
     assert_eq!(l.size(), 2, "keys are per stream");
 }
 
-fn dictionary_is_trained_and_old_values_stay_readable<H: Harness>() {
+fn single_appends_are_sealed_into_one_bundle_per_window<H: Harness>() {
     let h = H::new();
-    let l = new_ledger(&h, 500);
-    assert!(l
-        .backend()
-        .get(Cf::Meta, &keys::meta::dict(1))
-        .unwrap()
-        .is_some());
+    let l = Ledger::create(h.create(), "t").unwrap();
+    let items = decisions(4, 600);
+    for item in &items {
+        l.append(vec![item.clone()], 3).unwrap();
+    }
+    fn keys_of<B: Backend>(l: &Ledger<B>, cf: Cf) -> Vec<u64> {
+        l.backend()
+            .scan(cf, &[], &[0xff; 9])
+            .map(|r| keys::parse_seq(&r.unwrap().0).unwrap())
+            .collect()
+    }
+    // Two full windows sealed whole; the third still in fragments of one.
+    let mut want = vec![0, 256];
+    want.extend(512..600);
+    assert_eq!(keys_of(&l, Cf::Bundles), want);
+    assert_eq!(keys_of(&l, Cf::PayloadBundles), want);
     let l = Ledger::open(h.reopen(l.into_backend())).unwrap();
+    // Reopened in the middle of a window, the next fill still seals it.
+    for chunk in decisions(5, 200).chunks(30) {
+        l.append(chunk.to_vec(), 4).unwrap();
+    }
+    assert_eq!(keys_of(&l, Cf::Bundles), vec![0, 256, 512, 768, 780]);
     let report = verify_all(&l);
     assert!(report.intact(), "{:?}", report.damage);
-    assert_eq!(report.payloads_checked, 1000);
+    assert_eq!(report.payloads_checked, 1600);
+    for seq in [0, 255, 256, 599, 600, 767, 768, 799] {
+        assert_eq!(l.entry(seq).unwrap().seq, seq);
+    }
 }
 
 fn packed_decisions_are_stored_like_plain_ones<H: Harness>() {
     let (h, h2) = (H::new(), H::new());
     let plain = Ledger::create(h.create(), "t").unwrap();
-    let mut packed = Ledger::create(h2.create(), "t").unwrap();
-    packed.set_dict_train_at(100);
+    let packed = Ledger::create(h2.create(), "t").unwrap();
     let items = decisions(5, 300);
     // Packed before the dictionary exists, appended after it was trained.
     let early: Vec<Append> = items[150..]
@@ -205,11 +223,6 @@ fn packed_decisions_are_stored_like_plain_ones<H: Harness>() {
         .collect();
     let mut want = plain.append(items.clone(), 7).unwrap();
     let mut got = packed.append(items[..150].to_vec(), 7).unwrap();
-    assert!(packed
-        .backend()
-        .get(Cf::Meta, &keys::meta::dict(1))
-        .unwrap()
-        .is_some());
     got.extend(packed.append(early, 7).unwrap());
     // A packed repeat of an idempotency key is answered with the first receipt.
     let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"idempotency_key":"k"}"#;
@@ -432,10 +445,8 @@ fn payload_state_tells_stored_erased_and_missing_apart<H: Harness>() {
         PayloadState::Stored(stored)
     );
     // Gone below the API with no redaction: damage, not an erasure.
-    tamper(l.backend(), |b| {
-        b.delete(Cf::Payloads, keys::payload_key(3, PayloadSlot::Output));
-        b.delete(Cf::Payloads, keys::payload_key(6, PayloadSlot::Input));
-    });
+    tamper::set_payload(&l, 3, PayloadSlot::Output, Slot::None).unwrap();
+    tamper::set_payload(&l, 6, PayloadSlot::Input, Slot::None).unwrap();
     assert_eq!(
         l.payload_state(3, PayloadSlot::Output).unwrap(),
         PayloadState::Missing
@@ -446,29 +457,13 @@ fn payload_state_tells_stored_erased_and_missing_apart<H: Harness>() {
     );
 }
 
-fn tamper(b: &impl Backend, f: impl FnOnce(&mut WriteBatch)) {
-    let mut batch = WriteBatch::default();
-    f(&mut batch);
-    b.write(batch).unwrap();
-}
-
-fn raw_entry<B: Backend>(l: &Ledger<B>, seq: u64) -> Vec<u8> {
-    l.backend()
-        .get(Cf::Entries, &keys::seq_key(seq))
-        .unwrap()
-        .unwrap()
-}
-
 fn tampering_is_diagnosed<H: Harness>() {
     let h = H::new();
-    // Altered: one byte of entry 7's canonical bytes, recompressed below the API.
+    // Altered: one byte of entry 7's canonical bytes, rewritten in its bundle.
     let l = new_ledger(&h, 50);
     let mut bytes = l.entry_bytes(7).unwrap().unwrap();
     bytes[30] ^= 1;
-    let codec = cairn_store::codec::Codec::new();
-    tamper(l.backend(), |b| {
-        b.put(Cf::Entries, keys::seq_key(7), codec.compress(&bytes))
-    });
+    tamper::set_entry(&l, 7, bytes).unwrap();
     let r = verify_all(&l);
     let d = r.first_damage().unwrap();
     assert_eq!((d.seq, d.kind), (Some(7), DamageKind::Altered), "{r:?}");
@@ -476,18 +471,14 @@ fn tampering_is_diagnosed<H: Harness>() {
     // Missing: entry 12 deleted.
     let h = H::new();
     let l = new_ledger(&h, 50);
-    tamper(l.backend(), |b| b.delete(Cf::Entries, keys::seq_key(12)));
+    tamper::delete_entry(&l, 12).unwrap();
     let d = verify_all(&l).first_damage().cloned().unwrap();
     assert_eq!((d.seq, d.kind), (Some(12), DamageKind::Missing));
 
     // Reordered: entries 3 and 4 swapped.
     let h = H::new();
     let l = new_ledger(&h, 50);
-    let (e3, e4) = (raw_entry(&l, 3), raw_entry(&l, 4));
-    tamper(l.backend(), |b| {
-        b.put(Cf::Entries, keys::seq_key(3), e4);
-        b.put(Cf::Entries, keys::seq_key(4), e3);
-    });
+    tamper::swap_entries(&l, 3, 4).unwrap();
     let d = verify_all(&l).first_damage().cloned().unwrap();
     assert_eq!((d.seq, d.kind), (Some(3), DamageKind::Reordered));
 
@@ -497,25 +488,25 @@ fn tampering_is_diagnosed<H: Harness>() {
     let mut p = l.payload(9, PayloadSlot::Output).unwrap().unwrap();
     p.bytes = br#"{"decision":"approve"}"#.to_vec();
     let raw = [&p.salt[..], &p.bytes].concat();
-    tamper(l.backend(), |b| {
-        b.put(
-            Cf::Payloads,
-            keys::payload_key(9, PayloadSlot::Output),
-            codec.compress(&raw),
-        )
-    });
+    tamper::set_payload(&l, 9, PayloadSlot::Output, Slot::Stored(raw)).unwrap();
     let d = verify_all(&l).first_damage().cloned().unwrap();
     assert_eq!((d.seq, d.kind), (Some(9), DamageKind::CommitmentMismatch));
 
     // A payload deleted without a redaction entry.
-    tamper(l.backend(), |b| {
-        b.delete(Cf::Payloads, keys::payload_key(11, PayloadSlot::Input))
-    });
+    tamper::set_payload(&l, 11, PayloadSlot::Input, Slot::None).unwrap();
     let r = verify_all(&l);
     assert!(r
         .damage
         .iter()
         .any(|d| d.seq == Some(11) && d.kind == DamageKind::PayloadMissing));
+
+    // A payload marked erased by an entry that is no redaction of it.
+    tamper::set_payload(&l, 13, PayloadSlot::Input, Slot::Erased(20)).unwrap();
+    let r = verify_all(&l);
+    assert!(r
+        .damage
+        .iter()
+        .any(|d| d.seq == Some(13) && d.kind == DamageKind::PayloadMissing));
 }
 
 fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link<H: Harness>() {
@@ -523,16 +514,13 @@ fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link<H: Harness>() {
     // entry sits right before the split, so only the next chunk's link can see it.
     let h = H::new();
     let l = new_ledger(&h, 9000);
-    let target = 4499u64;
+    let target = 4607u64;
     let mut bytes = l.entry_bytes(target).unwrap().unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let leaf = cairn_core::hash::leaf_hash(&bytes);
-    let codec = cairn_store::codec::Codec::new();
-    tamper(l.backend(), |b| {
-        b.put(Cf::Entries, keys::seq_key(target), codec.compress(&bytes));
-        b.put(Cf::Nodes, keys::node_key(0, target), leaf);
-    });
+    tamper::set_entry(&l, target, bytes).unwrap();
+    tamper::set_leaf(&l, target, leaf).unwrap();
     let r = verify_all(&l);
     let d = r.first_damage().unwrap();
     assert_eq!(
@@ -555,10 +543,7 @@ fn a_damaged_tail_refuses_appends<H: Harness>() {
     let mut bytes = l.entry_bytes(29).unwrap().unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
-    let codec = cairn_store::codec::Codec::new();
-    tamper(l.backend(), |b| {
-        b.put(Cf::Entries, keys::seq_key(29), codec.compress(&bytes))
-    });
+    tamper::set_entry(&l, 29, bytes).unwrap();
     let err = Ledger::open(h.reopen(l.into_backend())).unwrap_err();
     assert!(
         matches!(err, StoreError::TailBroken { seq: 29, .. }),
@@ -613,8 +598,8 @@ macro_rules! conformance {
                 super::idempotency_keys_append_once::<$harness>();
             }
             #[test]
-            fn dictionary_is_trained_and_old_values_stay_readable() {
-                super::dictionary_is_trained_and_old_values_stay_readable::<$harness>();
+            fn single_appends_are_sealed_into_one_bundle_per_window() {
+                super::single_appends_are_sealed_into_one_bundle_per_window::<$harness>();
             }
             #[test]
             fn packed_decisions_are_stored_like_plain_ones() {
@@ -666,12 +651,9 @@ fn a_failed_write_poisons_the_ledger_until_reopened() {
     assert_eq!(l.size(), 3, "nothing of the failed batch is counted");
     let err = l.append(decisions(3, 1), 3).unwrap_err();
     assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
-    let b = l.into_backend();
-    assert_eq!(
-        b.scan(Cf::Entries, &[], &[0xff; 9]).count(),
-        3,
-        "nothing half-written"
-    );
+    let l = Ledger::open(l.into_backend()).unwrap();
+    assert_eq!(l.size(), 3, "nothing half-written");
+    assert!(verify_all(&l).intact());
 }
 
 #[test]

@@ -262,6 +262,7 @@ impl FaultyDisk {
             };
             match batch.ops.iter().any(touches) {
                 true => Err(StoreError::Backend {
+                    kind: cairn_store::error::EngineErrorKind::Io,
                     op: "write",
                     reason: "disk on fire".into(),
                 }),

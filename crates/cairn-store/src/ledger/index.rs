@@ -1,0 +1,268 @@
+//! The secondary indexes (stream, model version, subject, session, time,
+//! request id, trace id) are derived data, built off the commit path.
+//!
+//! The indexer reads committed bundles above the watermark (`meta/indexed`,
+//! "indexed through seq N"), and writes their posting lists and id keys
+//! together with the new watermark in one batch, so a crash leaves the index
+//! and its watermark consistent and the next pass redoes the rest. Queries read
+//! the index below the watermark and the entries above it directly, so an
+//! answer is never missing what the indexer has not reached yet. Only the
+//! idempotency keys are written by the commit itself: that check must be exact.
+
+use cairn_core::entry::{Entry, EntryBody};
+
+use super::{read_u64, Ledger};
+use crate::backend::{Backend, Cf, WriteBatch};
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta, IndexKind};
+use crate::postings;
+
+/// Entries indexed per batch by one indexing pass.
+pub const INDEX_BATCH_ENTRIES: u64 = 16_384;
+
+/// Tags of every derived index key (the idempotency keys, `k`, are not derived).
+const DERIVED_TAGS: &[u8] = b"CMSETrxcmsetd";
+
+impl<B: Backend> Ledger<B> {
+    /// Entries `[0, n)` are in the indexes: the watermark.
+    pub fn indexed_through(&self) -> Result<u64> {
+        Ok(read_u64(&self.backend, meta::INDEXED)?
+            .unwrap_or(0)
+            .min(self.size()))
+    }
+
+    /// Index up to `max_entries` committed entries above the watermark, in one
+    /// batch; returns how many were indexed (0 when caught up).
+    pub fn index_pending(&self, max_entries: u64) -> Result<u64> {
+        let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
+        let from = self.indexed_through()?;
+        let to = self.size().min(from.saturating_add(max_entries.max(1)));
+        if from >= to {
+            return Ok(0);
+        }
+        let mut batch = WriteBatch::default();
+        let mut lists = postings::Builder::default();
+        self.for_each_entry(from, to, |seq, bytes| {
+            let entry = Entry::decode(bytes)
+                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            index_entry(&mut batch, &mut lists, &entry, seq);
+            Ok(())
+        })?;
+        for (key, list) in lists.finish() {
+            batch.put(Cf::Index, key, list);
+        }
+        batch.put(Cf::Meta, meta::INDEXED, to.to_be_bytes());
+        self.backend.write(batch)?;
+        Ok(to - from)
+    }
+
+    /// Index everything committed so far.
+    pub fn index_all(&self) -> Result<()> {
+        while self.index_pending(INDEX_BATCH_ENTRIES)? > 0 {}
+        Ok(())
+    }
+
+    /// Drop every derived index key and build the indexes again from the
+    /// entries (`cairn reindex`). The idempotency keys are kept.
+    pub fn reindex(&self, mut progress: impl FnMut(u64, u64)) -> Result<()> {
+        {
+            let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch = WriteBatch::default();
+            for tag in DERIVED_TAGS {
+                for row in self.backend.scan(Cf::Index, &[*tag], &[*tag + 1]) {
+                    let (k, _) = row?;
+                    batch.delete(Cf::Index, k);
+                    if batch.ops.len() >= 65_536 {
+                        self.backend.write(std::mem::take(&mut batch))?;
+                    }
+                }
+            }
+            batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
+            self.backend.write(batch)?;
+        }
+        let size = self.size();
+        loop {
+            let done = self.index_pending(INDEX_BATCH_ENTRIES)?;
+            progress(self.indexed_through()?, size);
+            if done == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Seqs of the entries in `[from, size)` that `keep` accepts, read from
+    /// the entries themselves (the part the indexer has not reached).
+    fn tail_seqs(&self, from: u64, mut keep: impl FnMut(&Entry) -> bool) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        self.for_each_entry(from, self.size(), |seq, bytes| {
+            let entry = Entry::decode(bytes)
+                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            if keep(&entry) {
+                out.push(seq);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Seqs indexed under `value`, ascending, at most `limit`: the index below
+    /// the watermark and the entries above it.
+    pub fn index_seqs(&self, kind: IndexKind, value: &str, limit: usize) -> Result<Vec<u64>> {
+        let through = self.indexed_through()?;
+        let mut out = match kind.posting_tag() {
+            Some(tag) => self.posting_seqs(&postings::value_prefix(tag, value), limit)?,
+            None => self.seqs_under(&kind.prefix(value), limit)?,
+        };
+        out.retain(|&s| s < through);
+        if out.len() < limit {
+            out.extend(self.tail_seqs(through, |e| matches(e, kind, value))?);
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Seqs of every version of model `name`, ascending.
+    pub fn model_name_seqs(&self, name: &str) -> Result<Vec<u64>> {
+        let through = self.indexed_through()?;
+        // Keys are `M` name 0x00 version 0x00 first seq: the prefix up to the
+        // name's 0x00 covers every version of this name and no other name.
+        let lists = postings::value_prefix(postings::MODEL_TAG, name);
+        let mut out = self.posting_seqs(&lists, usize::MAX)?;
+        out.sort_unstable();
+        out.retain(|&s| s < through);
+        out.extend(self.tail_seqs(through, |e| {
+            matches!(&e.body, EntryBody::DecisionV1(d) if d.model.name == name)
+        })?);
+        Ok(out)
+    }
+
+    /// Seqs of per-decision index keys starting with `prefix` (the seq is
+    /// each key's last eight bytes), in key order, at most `limit`.
+    fn seqs_under(&self, prefix: &[u8], limit: usize) -> Result<Vec<u64>> {
+        let to = keys::prefix_end(prefix);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, prefix, &to).take(limit) {
+            let (k, _) = row?;
+            let tail = k.len().checked_sub(8).filter(|&t| t >= prefix.len());
+            out.extend(tail.and_then(|t| keys::parse_seq(&k[t..])));
+        }
+        Ok(out)
+    }
+
+    /// Seqs of the posting lists whose keys start with `prefix`, in key order,
+    /// at most `limit`.
+    fn posting_seqs(&self, prefix: &[u8], limit: usize) -> Result<Vec<u64>> {
+        let to = keys::prefix_end(prefix);
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Index, prefix, &to) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            postings::decode_seqs(&k, prefix.len(), &v, &mut out)?;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Seqs whose time falls in `[from_us, to_us)`, in time order (seq order
+    /// among equal times), at most `limit`.
+    pub fn time_range(&self, from_us: i64, to_us: i64, limit: usize) -> Result<Vec<u64>> {
+        if from_us >= to_us {
+            return Ok(Vec::new());
+        }
+        let through = self.indexed_through()?;
+        let mut found: Vec<(i64, u64)> = Vec::new();
+        // Posting lists, one second at a time: once a whole second has brought
+        // the count to `limit`, later seconds cannot come earlier in time order.
+        let (first, _) = postings::time_bucket(from_us);
+        let (last, _) = postings::time_bucket(to_us - 1);
+        let start = postings::time_prefix(first);
+        let end = keys::prefix_end(&postings::time_prefix(last));
+        let mut bucket: Option<[u8; 9]> = None;
+        let mut decoded = Vec::new();
+        for row in self.backend.scan(Cf::Index, &start, &end) {
+            let (k, v) = row?;
+            let this = k.get(..9).and_then(|b| <[u8; 9]>::try_from(b).ok());
+            if bucket != this {
+                if found.len() >= limit {
+                    break;
+                }
+                bucket = this;
+            }
+            decoded.clear();
+            postings::decode_times(&k, &v, &mut decoded)?;
+            found.extend(
+                decoded
+                    .iter()
+                    .filter(|(t, s)| (from_us..to_us).contains(t) && *s < through),
+            );
+        }
+        let mut tail = Vec::new();
+        self.for_each_entry(through, self.size(), |seq, bytes| {
+            let entry = Entry::decode(bytes)
+                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let t = entry_time(&entry);
+            if (from_us..to_us).contains(&t) {
+                tail.push((t, seq));
+            }
+            Ok(())
+        })?;
+        found.extend(tail);
+        found.sort_unstable();
+        found.truncate(limit);
+        Ok(found.into_iter().map(|(_, seq)| seq).collect())
+    }
+}
+
+/// The time an entry is indexed at: a decision's event time if it has one,
+/// else the time it was recorded.
+pub fn entry_time(entry: &Entry) -> i64 {
+    match &entry.body {
+        EntryBody::DecisionV1(d) => d.event_time_us.unwrap_or(entry.recorded_at_us),
+        _ => entry.recorded_at_us,
+    }
+}
+
+/// Whether `entry` is indexed under `value` in `kind`.
+fn matches(entry: &Entry, kind: IndexKind, value: &str) -> bool {
+    let EntryBody::DecisionV1(d) = &entry.body else {
+        return false;
+    };
+    let eq = |v: &Option<String>| v.as_deref() == Some(value);
+    match kind {
+        IndexKind::Stream => d.stream == value,
+        IndexKind::Model => value
+            .split_once('\0')
+            .is_some_and(|(n, v)| d.model.name == n && d.model.version == v),
+        IndexKind::Subject => eq(&d.subject),
+        IndexKind::Session => eq(&d.session),
+        IndexKind::Request => eq(&d.request_id),
+        IndexKind::Trace => eq(&d.trace_id),
+        IndexKind::Time => false,
+    }
+}
+
+fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &Entry, seq: u64) {
+    lists.add_time(entry_time(entry), seq);
+    let EntryBody::DecisionV1(d) = &entry.body else {
+        return;
+    };
+    lists.add(postings::STREAM_TAG, &[&d.stream], seq);
+    lists.add(postings::MODEL_TAG, &[&d.model.name, &d.model.version], seq);
+    if let Some(v) = &d.subject {
+        lists.add(postings::SUBJECT_TAG, &[v], seq);
+    }
+    if let Some(v) = &d.session {
+        lists.add(postings::SESSION_TAG, &[v], seq);
+    }
+    // Request and trace ids are nearly always unique to one decision.
+    for (kind, value) in [
+        (IndexKind::Request, &d.request_id),
+        (IndexKind::Trace, &d.trace_id),
+    ] {
+        if let Some(v) = value {
+            b.put(Cf::Index, kind.key(v, seq), []);
+        }
+    }
+}

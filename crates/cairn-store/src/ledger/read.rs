@@ -1,0 +1,327 @@
+//! The read path: entries and payloads out of their bundles (through a small
+//! cache of decoded pieces, since neighbours are usually read together),
+//! proofs and roots out of the tiles, and checkpoints.
+
+use std::sync::{Arc, Mutex};
+
+use cairn_core::decision::{Payload, SALT_LEN};
+use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
+use cairn_core::hash::{Blake3Hasher, Hash};
+use cairn_core::merkle::{self, NodeSource};
+
+use super::{Ledger, PayloadState};
+use crate::backend::{Backend, Cf};
+use crate::codec::Codec;
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::pieces::{self, Slot};
+
+/// Decoded pieces kept per ledger.
+const CACHED_PIECES: usize = 8;
+
+type EntryPiece = Arc<Vec<Vec<u8>>>;
+type PayloadPiece = Arc<Vec<[Slot; 2]>>;
+
+/// The last few decoded entry and payload pieces, by first seq.
+#[derive(Debug, Default)]
+pub struct PieceCache {
+    entries: Mutex<Vec<(u64, EntryPiece)>>,
+    payloads: Mutex<Vec<(u64, PayloadPiece)>>,
+}
+
+fn cached<T: Clone>(list: &Mutex<Vec<(u64, Arc<Vec<T>>)>>, seq: u64) -> Option<(u64, Arc<Vec<T>>)> {
+    let list = list.lock().unwrap_or_else(|p| p.into_inner());
+    list.iter()
+        .find(|(first, p)| *first <= seq && seq < first + p.len() as u64)
+        .cloned()
+}
+
+fn remember<T>(list: &Mutex<Vec<(u64, Arc<Vec<T>>)>>, first: u64, piece: Arc<Vec<T>>) {
+    let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|(f, _)| *f != first);
+    if list.len() >= CACHED_PIECES {
+        list.remove(0);
+    }
+    list.push((first, piece));
+}
+
+impl PieceCache {
+    /// Forget every decoded piece (data was changed below the ledger).
+    pub fn clear(&self) {
+        self.clear_payloads();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Forget decoded payload pieces (a redaction rewrote some).
+    pub fn clear_payloads(&self) {
+        self.payloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+fn proof_error(e: merkle::ProofError<StoreError>) -> StoreError {
+    match e {
+        merkle::ProofError::Source(e) => e,
+        other => StoreError::Invalid(other.to_string()),
+    }
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Decode a stored entry piece whose first seq is `first`.
+    pub fn decode_entry_piece(&self, first: u64, stored: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let what = || format!("entry bundle at {first}");
+        let raw = Codec::new().decompress(stored, &what)?;
+        pieces::decode_entries(&raw, &what)
+    }
+
+    /// Decode a stored payload piece whose first seq is `first`.
+    pub fn decode_payload_piece(&self, first: u64, stored: &[u8]) -> Result<Vec<[Slot; 2]>> {
+        let what = || format!("payload bundle at {first}");
+        let raw = Codec::new().decompress(stored, &what)?;
+        pieces::decode_payloads(&raw, &what)
+    }
+
+    /// The stored piece of `cf` that may hold `seq`: the one with the greatest
+    /// first seq at most `seq` within its window.
+    fn piece_value(&self, cf: Cf, seq: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        let from = keys::seq_key(pieces::window_start(seq));
+        let to = keys::seq_key(seq.saturating_add(1));
+        match self.backend.last_in(cf, &from, &to)? {
+            None => Ok(None),
+            Some((k, v)) => {
+                let first = keys::parse_seq(&k)
+                    .ok_or_else(|| StoreError::corrupt(cf.name(), "key is not a seq"))?;
+                Ok(Some((first, v)))
+            }
+        }
+    }
+
+    /// The decoded entry piece holding `seq`, if one does.
+    pub(crate) fn entry_piece(&self, seq: u64) -> Result<Option<(u64, EntryPiece)>> {
+        if let Some(hit) = cached(&self.cache.entries, seq) {
+            return Ok(Some(hit));
+        }
+        let Some((first, v)) = self.piece_value(Cf::Bundles, seq)? else {
+            return Ok(None);
+        };
+        let piece = Arc::new(self.decode_entry_piece(first, &v)?);
+        if seq >= first + piece.len() as u64 {
+            return Ok(None);
+        }
+        remember(&self.cache.entries, first, piece.clone());
+        Ok(Some((first, piece)))
+    }
+
+    /// The decoded payload piece holding `seq`, if one does.
+    pub(crate) fn payload_piece(&self, seq: u64) -> Result<Option<(u64, PayloadPiece)>> {
+        if let Some(hit) = cached(&self.cache.payloads, seq) {
+            return Ok(Some(hit));
+        }
+        let Some((first, v)) = self.piece_value(Cf::PayloadBundles, seq)? else {
+            return Ok(None);
+        };
+        let piece = Arc::new(self.decode_payload_piece(first, &v)?);
+        if seq >= first + piece.len() as u64 {
+            return Ok(None);
+        }
+        remember(&self.cache.payloads, first, piece.clone());
+        Ok(Some((first, piece)))
+    }
+
+    /// The canonical (uncompressed) bytes of entry `seq`.
+    pub fn entry_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .entry_piece(seq)?
+            .and_then(|(first, p)| p.get((seq - first) as usize).cloned()))
+    }
+
+    /// The leaf hash the tree holds for `seq`.
+    pub fn leaf(&self, seq: u64) -> Result<Hash> {
+        self.nodes().subtree(0, seq)
+    }
+
+    /// Entry `seq`, decoded, with its link checked right after reading: the entry must
+    /// say it is `seq` and hash to the leaf the tree holds.
+    pub fn entry(&self, seq: u64) -> Result<Entry> {
+        self.read_entry(seq, self.size())
+    }
+
+    pub(crate) fn read_entry(&self, seq: u64, size: u64) -> Result<Entry> {
+        if seq >= size {
+            return Err(StoreError::OutOfRange {
+                what: format!("seq {seq}"),
+                size,
+            });
+        }
+        let bytes = self
+            .entry_bytes(seq)?
+            .ok_or_else(|| StoreError::corrupt(format!("entry {seq}"), "missing"))?;
+        let entry = Entry::decode(&bytes)
+            .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+        if entry.seq != seq {
+            return Err(StoreError::corrupt(
+                format!("entry {seq}"),
+                format!("says it is seq {}", entry.seq),
+            ));
+        }
+        if self.leaf(seq)? != cairn_core::hash::leaf_hash(&bytes) {
+            return Err(StoreError::corrupt(
+                format!("entry {seq}"),
+                "hash differs from the tree's leaf",
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// What slot `slot` of `seq` holds, as stored (`None` when no piece has it).
+    pub fn payload_slot(&self, seq: u64, slot: PayloadSlot) -> Result<Option<Slot>> {
+        Ok(self.payload_piece(seq)?.and_then(|(first, p)| {
+            p.get((seq - first) as usize)
+                .map(|s| s[slot.as_byte() as usize].clone())
+        }))
+    }
+
+    /// A stored payload, or `None` when it was erased (or is missing).
+    pub fn payload(&self, seq: u64, slot: PayloadSlot) -> Result<Option<Payload>> {
+        match self.payload_slot(seq, slot)? {
+            Some(Slot::Stored(raw)) => split_payload(seq, slot, &raw).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A decision's payload as a reader should see it: stored, erased by a
+    /// redaction entry that names it, or missing with no redaction to explain
+    /// it, which is damage.
+    pub fn payload_state(&self, seq: u64, slot: PayloadSlot) -> Result<PayloadState> {
+        match self.payload_slot(seq, slot)? {
+            Some(Slot::Stored(raw)) => Ok(PayloadState::Stored(split_payload(seq, slot, &raw)?)),
+            Some(Slot::Erased(by)) if self.erases(by, seq, slot)? => {
+                Ok(PayloadState::Erased { by: vec![by] })
+            }
+            _ => Ok(PayloadState::Missing),
+        }
+    }
+
+    /// Whether entry `by` is a redaction, after `seq`, that erased `slot` of it.
+    pub fn erases(&self, by: u64, seq: u64, slot: PayloadSlot) -> Result<bool> {
+        if by <= seq || by >= self.size() {
+            return Ok(false);
+        }
+        Ok(match self.entry(by)?.body {
+            EntryBody::RedactionV1(r) => r.target_seq == seq && r.slots.contains(&slot),
+            _ => false,
+        })
+    }
+
+    /// The redaction entries that erased payloads of `target`, ascending.
+    pub fn redactions_of(&self, target: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for slot in PayloadSlot::ALL {
+            if let Some(Slot::Erased(by)) = self.payload_slot(target, slot)? {
+                out.push(by);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Root of the tree over the first `size` entries, from stored tiles.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(&Blake3Hasher, &self.nodes(), size)
+    }
+
+    /// Inclusion proof of `seq` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>> {
+        self.check_size(size)?;
+        merkle::inclusion_proof(&Blake3Hasher, &self.nodes(), seq, size).map_err(proof_error)
+    }
+
+    /// Consistency proof from the tree of `old` entries to the tree of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.check_size(new)?;
+        merkle::consistency_proof(&Blake3Hasher, &self.nodes(), old, new).map_err(proof_error)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let have = self.size();
+        if size > have {
+            return Err(StoreError::OutOfRange {
+                what: format!("tree size {size}"),
+                size: have,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every stored checkpoint, by size.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        for row in self.backend.scan(Cf::Checkpoints, &[], &[0xff; 9]) {
+            let (k, v) = row?;
+            out.push(checkpoint_row(&k, v)?);
+        }
+        Ok(out)
+    }
+
+    /// The newest stored checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        match self.backend.last_in(Cf::Checkpoints, &[], &[0xff; 9])? {
+            None => Ok(None),
+            Some((k, v)) => checkpoint_row(&k, v).map(Some),
+        }
+    }
+
+    /// Call `f` with every entry `[from, to)` in order (seq and canonical
+    /// bytes), reading whole pieces; an entry that is missing is an error.
+    pub fn for_each_entry(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut seq = from;
+        while seq < to {
+            let (first, piece) = self
+                .entry_piece(seq)?
+                .ok_or_else(|| StoreError::corrupt(format!("entry {seq}"), "missing"))?;
+            let end = (first + piece.len() as u64).min(to);
+            for s in seq..end {
+                f(s, &piece[(s - first) as usize])?;
+            }
+            seq = end;
+        }
+        Ok(())
+    }
+}
+
+fn checkpoint_row(k: &[u8], v: Vec<u8>) -> Result<(u64, String)> {
+    let size =
+        keys::parse_seq(k).ok_or_else(|| StoreError::corrupt("checkpoints", "key is not a size"))?;
+    let note = String::from_utf8(v)
+        .map_err(|_| StoreError::corrupt(format!("checkpoint at size {size}"), "not UTF-8"))?;
+    Ok((size, note))
+}
+
+/// A stored `salt ‖ payload` as a [`Payload`].
+pub(crate) fn split_payload(seq: u64, slot: PayloadSlot, raw: &[u8]) -> Result<Payload> {
+    if raw.len() < SALT_LEN {
+        return Err(StoreError::corrupt(
+            format!("{} payload of entry {seq}", slot.name()),
+            "shorter than its salt",
+        ));
+    }
+    let (salt, bytes) = raw.split_at(SALT_LEN);
+    let mut s = [0u8; SALT_LEN];
+    s.copy_from_slice(salt);
+    Ok(Payload {
+        salt: s,
+        bytes: bytes.to_vec(),
+    })
+}

@@ -1,0 +1,406 @@
+//! The write path: one group commit is one write batch with one fsync, holding
+//! the commit's entry and payload bundles, the tree tiles it changed, its
+//! idempotency keys and the new size. Secondary indexes are not on this path
+//! (see `index`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
+use cairn_core::hash::{leaf_hash, Blake3Hasher};
+use rayon::prelude::*;
+
+use super::{Append, Head, Ledger, OpenWindow, PackedDecision, Receipt, State};
+use crate::backend::{Backend, Cf, WriteBatch};
+use crate::codec::Codec;
+use crate::error::{Result, StoreError};
+use crate::keys::{self, meta};
+use crate::pieces::{self, Record, Slot, BUNDLE_ENTRIES, SEAL_BYTES_MAX};
+use crate::tiles::TileEdge;
+
+/// An erasure staged by a redaction: (target seq, slot, redaction seq).
+type Erasure = (u64, PayloadSlot, u64);
+
+/// What an append builds before it writes.
+struct Staged {
+    batch: WriteBatch,
+    head: Head,
+    tiles: TileEdge,
+    /// Full tiles completed by this batch.
+    tile_puts: Vec<([u8; 9], Vec<u8>)>,
+    /// Entries durable before this batch.
+    committed: u64,
+    seen_keys: HashMap<Vec<u8>, Receipt>,
+    /// The batch's new records, seqs `committed..head.size`.
+    records: Vec<Record>,
+    erasures: Vec<Erasure>,
+    /// Payload pieces below the open window rewritten by erasures, by key.
+    rewrites: BTreeMap<u64, Vec<[Slot; 2]>>,
+}
+
+/// A value to compress and put.
+struct Job {
+    cf: Cf,
+    key: u64,
+    raw: Vec<u8>,
+    level: Option<i32>,
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Append entries as one atomic, durable batch (one write, one fsync), and
+    /// return one receipt per item in order. On a failed write nothing is stored
+    /// and the ledger refuses appends until reopened.
+    pub fn append(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
+        let mut state = self.state();
+        if let Some(reason) = &state.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let mut st = Staged {
+            batch: WriteBatch::default(),
+            head: state.head.clone(),
+            tiles: state.tiles.clone(),
+            tile_puts: Vec::new(),
+            committed: state.head.size,
+            seen_keys: HashMap::new(),
+            records: Vec::with_capacity(items.len()),
+            erasures: Vec::new(),
+            rewrites: BTreeMap::new(),
+        };
+        let mut receipts = Vec::with_capacity(items.len());
+        for item in items {
+            receipts.push(self.stage(&mut st, item, recorded_at_us)?);
+        }
+        if st.head.size == state.head.size {
+            state.last_append_sync = None;
+            return Ok(receipts);
+        }
+        let jobs = self.bundle_jobs(&state.open, &mut st);
+        let stored: Vec<(Cf, u64, Vec<u8>)> = jobs
+            .into_par_iter()
+            .map(|j| (j.cf, j.key, Codec::new().compress_at(&j.raw, j.level)))
+            .collect();
+        for (cf, key, value) in stored {
+            st.batch.put(cf, keys::seq_key(key), value);
+        }
+        for (k, v) in st.tile_puts.drain(..).chain(st.tiles.take()) {
+            st.batch.put(Cf::Tiles, k, v);
+        }
+        st.batch
+            .put(Cf::Meta, meta::SIZE, st.head.size.to_be_bytes());
+        if let Err(e) = self.backend.write(std::mem::take(&mut st.batch)) {
+            state.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        state.last_append_sync = self.backend.last_sync();
+        if !st.erasures.is_empty() {
+            self.cache.clear_payloads();
+        }
+        adopt(&mut state, st);
+        self.size.store(state.head.size, Ordering::Release);
+        Ok(receipts)
+    }
+
+    /// Lay a decision's payloads out as they are stored, so that an append of
+    /// it only sequences: request handlers call this on their own threads.
+    pub fn pack(&self, d: cairn_core::decision::PreparedDecision) -> Append {
+        let stored = [&d.input, &d.output].map(|p| {
+            let mut raw = Vec::with_capacity(p.salt.len() + p.bytes.len());
+            raw.extend_from_slice(&p.salt);
+            raw.extend_from_slice(&p.bytes);
+            raw
+        });
+        Append::Packed(PackedDecision {
+            body: d.body,
+            stored,
+        })
+    }
+
+    fn stage(
+        &self,
+        st: &mut Staged,
+        item: Append,
+        recorded_at_us: i64,
+    ) -> Result<Receipt> {
+        let decision = match &item {
+            Append::Decision(d) => Some(&d.body),
+            Append::Packed(p) => Some(&p.body),
+            Append::Redaction(_) | Append::Replay(_) => None,
+        };
+        if let Some(d) = decision {
+            if let Some(key) = &d.idempotency_key {
+                let ik = keys::idempotency_key(&d.stream, key);
+                if let Some(r) = st.seen_keys.get(&ik) {
+                    return Ok(Receipt {
+                        duplicate: true,
+                        ..*r
+                    });
+                }
+                if let Some(seq) = self.backend.get(Cf::Index, &ik)? {
+                    let seq = keys::parse_seq(&seq)
+                        .ok_or_else(|| StoreError::corrupt("idempotency index", "bad seq"))?;
+                    let leaf = self.leaf(seq)?;
+                    return Ok(Receipt {
+                        seq,
+                        leaf_hash: leaf,
+                        duplicate: true,
+                    });
+                }
+            }
+        }
+        let seq = st.head.size;
+        let (body, payloads) = match item {
+            Append::Decision(d) => {
+                let stored = [&d.input, &d.output].map(|p| {
+                    let mut raw = p.salt.to_vec();
+                    raw.extend_from_slice(&p.bytes);
+                    Slot::Stored(raw)
+                });
+                (EntryBody::DecisionV1(d.body), stored)
+            }
+            Append::Packed(p) => (
+                EntryBody::DecisionV1(p.body),
+                p.stored.map(Slot::Stored),
+            ),
+            Append::Redaction(r) => {
+                self.stage_redaction(st, &r, seq)?;
+                (EntryBody::RedactionV1(r), [Slot::None, Slot::None])
+            }
+            Append::Replay(r) => (EntryBody::ReplayV1(r), [Slot::None, Slot::None]),
+        };
+        let entry = Entry {
+            seq,
+            prev_hash: st.head.last_leaf,
+            recorded_at_us,
+            body,
+        };
+        let bytes = entry.encode();
+        if bytes.len() > cairn_core::entry::ENTRY_WRITE_BYTES_MAX {
+            return Err(StoreError::Invalid(format!(
+                "entry would be {} bytes, over the limit of {}",
+                bytes.len(),
+                cairn_core::entry::ENTRY_WRITE_BYTES_MAX
+            )));
+        }
+        let leaf = leaf_hash(&bytes);
+        for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
+            if let Some(full) = st.tiles.push(level, index, &hash) {
+                st.tile_puts.push(full);
+            }
+        }
+        let receipt = Receipt {
+            seq,
+            leaf_hash: leaf,
+            duplicate: false,
+        };
+        if let EntryBody::DecisionV1(d) = &entry.body {
+            if let Some(key) = &d.idempotency_key {
+                let ik = keys::idempotency_key(&d.stream, key);
+                st.batch.put(Cf::Index, ik.clone(), keys::seq_key(seq));
+                st.seen_keys.insert(ik, receipt);
+            }
+        }
+        st.records.push(Record {
+            entry: bytes,
+            payloads,
+        });
+        st.head.size += 1;
+        st.head.last_leaf = leaf;
+        Ok(receipt)
+    }
+
+    fn stage_redaction(&self, st: &mut Staged, r: &RedactionV1, seq: u64) -> Result<()> {
+        match self.read_entry(r.target_seq, st.committed)?.body {
+            EntryBody::DecisionV1(_) => {}
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "seq {} is a {} entry; only decisions have payloads to erase",
+                    r.target_seq,
+                    other.kind()
+                )))
+            }
+        }
+        if r.slots.is_empty() {
+            return Err(StoreError::Invalid(
+                "nothing to erase: no payload named".into(),
+            ));
+        }
+        let target = r.target_seq;
+        // The piece on disk that holds the target's payloads, read once per batch.
+        let (first, _) = self
+            .payload_piece(target)?
+            .ok_or_else(|| StoreError::corrupt(format!("payloads of entry {target}"), "missing"))?;
+        if let std::collections::btree_map::Entry::Vacant(v) = st.rewrites.entry(first) {
+            let raw = self
+                .backend
+                .get(Cf::PayloadBundles, &keys::seq_key(first))?
+                .ok_or_else(|| {
+                    StoreError::corrupt(format!("payload bundle at {first}"), "missing")
+                })?;
+            v.insert(self.decode_payload_piece(first, &raw)?);
+        }
+        let slots = st
+            .rewrites
+            .get_mut(&first)
+            .and_then(|p| p.get_mut((target - first) as usize))
+            .ok_or_else(|| StoreError::corrupt(format!("payloads of entry {target}"), "missing"))?;
+        for slot in &r.slots {
+            let held = &mut slots[slot.as_byte() as usize];
+            if !matches!(held, Slot::Stored(_)) {
+                return Err(StoreError::Invalid(format!(
+                    "the {} of seq {target} is already erased",
+                    slot.name(),
+                )));
+            }
+            *held = Slot::Erased(seq);
+            st.erasures.push((target, *slot, seq));
+        }
+        Ok(())
+    }
+
+    /// The bundles of this commit: a fragment for a window it does not fill, a
+    /// sealed piece for one it does (merged with the window's earlier fragments,
+    /// which are deleted), and every payload piece an erasure rewrote.
+    fn bundle_jobs(&self, open: &OpenWindow, st: &mut Staged) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        let (committed, size) = (st.committed, st.head.size);
+        // The open window is sealed when this commit fills it (and it is not
+        // too large to be one value).
+        let sealing = committed > open.start
+            && size >= open.start + BUNDLE_ENTRIES
+            && open
+                .records
+                .iter()
+                .chain(&st.records[..(open.start + BUNDLE_ENTRIES - committed) as usize])
+                .map(Record::raw_len)
+                .sum::<usize>()
+                <= SEAL_BYTES_MAX;
+        for (first, slots) in std::mem::take(&mut st.rewrites) {
+            if sealing && first >= open.start {
+                continue; // rewritten by the seal, from the open window's records
+            }
+            jobs.push(Job {
+                cf: Cf::PayloadBundles,
+                key: first,
+                raw: encode_slots(&slots),
+                level: self.payload_level,
+            });
+        }
+        let mut first = committed;
+        while first < size {
+            let window = pieces::window_start(first);
+            let end = size.min(window + BUNDLE_ENTRIES);
+            let new = &st.records[(first - committed) as usize..(end - committed) as usize];
+            if sealing && window == open.start {
+                let old: Vec<Record> = open
+                    .records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| erased(r, window + i as u64, &st.erasures))
+                    .collect();
+                let all: Vec<&Record> = old.iter().chain(new).collect();
+                self.piece_jobs(&mut jobs, window, &all);
+                for f in open.fragments.iter().filter(|&&f| f != window) {
+                    st.batch.delete(Cf::Bundles, keys::seq_key(*f));
+                    st.batch.delete(Cf::PayloadBundles, keys::seq_key(*f));
+                }
+            } else {
+                let all: Vec<&Record> = new.iter().collect();
+                self.piece_jobs(&mut jobs, first, &all);
+            }
+            first = end;
+        }
+        jobs
+    }
+
+    fn piece_jobs(&self, jobs: &mut Vec<Job>, first: u64, records: &[&Record]) {
+        let n = records.len();
+        jobs.push(Job {
+            cf: Cf::Bundles,
+            key: first,
+            raw: pieces::encode_entries(records.iter().copied(), n),
+            level: self.entry_level,
+        });
+        jobs.push(Job {
+            cf: Cf::PayloadBundles,
+            key: first,
+            raw: pieces::encode_payloads(records.iter().copied(), n),
+            level: self.payload_level,
+        });
+    }
+
+    /// Store a signed checkpoint note for tree size `size` (durably).
+    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        let mut state = self.state();
+        if let Some(reason) = &state.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(Cf::Checkpoints, keys::seq_key(size), note.as_bytes());
+        // A failed write here says what a failed append says: the store can no
+        // longer be trusted to keep what it is given.
+        self.backend.write(batch).inspect_err(|e| {
+            state.poisoned = Some(e.to_string());
+        })
+    }
+}
+
+/// `r` (at `seq`) with the staged erasures applied.
+fn erased(r: &Record, seq: u64, erasures: &[Erasure]) -> Record {
+    let mut r = r.clone();
+    for (target, slot, by) in erasures {
+        if *target == seq {
+            r.payloads[slot.as_byte() as usize] = Slot::Erased(*by);
+        }
+    }
+    r
+}
+
+fn encode_slots(slots: &[[Slot; 2]]) -> Vec<u8> {
+    let records: Vec<Record> = slots
+        .iter()
+        .map(|s| Record {
+            entry: Vec::new(),
+            payloads: s.clone(),
+        })
+        .collect();
+    pieces::encode_payloads(records.iter(), records.len())
+}
+
+/// Take a written batch's state as the ledger's.
+fn adopt(state: &mut State, st: Staged) {
+    for (target, slot, by) in &st.erasures {
+        if *target >= state.open.start {
+            if let Some(r) = state.open.records.get_mut((target - state.open.start) as usize) {
+                r.payloads[slot.as_byte() as usize] = Slot::Erased(*by);
+            }
+        }
+    }
+    let size = st.head.size;
+    if size % BUNDLE_ENTRIES == 0 {
+        state.open = OpenWindow {
+            start: size,
+            ..OpenWindow::default()
+        };
+    } else {
+        let window = pieces::window_start(size);
+        let fresh = (window.max(st.committed) - st.committed) as usize;
+        let mut records = st.records;
+        let tail = records.split_off(fresh);
+        if st.committed > window {
+            state.open.fragments.push(st.committed);
+            state.open.records.extend(tail);
+        } else {
+            state.open = OpenWindow {
+                start: window,
+                fragments: vec![window],
+                records: tail,
+            };
+        }
+    }
+    state.head = st.head;
+    state.tiles = st.tiles;
+}

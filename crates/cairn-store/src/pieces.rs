@@ -1,0 +1,254 @@
+//! Entry and payload bundles (storage v2, `schemas/storage-v2.md`).
+//!
+//! Consecutive entries are stored together, in *windows* of [`BUNDLE_ENTRIES`]
+//! seqs aligned on a multiple of it (window `w` holds seqs `[256w, 256w + 256)`).
+//! A window is held by one or more *pieces*, each keyed by its first seq: a
+//! group commit that does not fill a window writes a *fragment* with just its
+//! own entries; the commit that completes a window writes the whole window as
+//! one *sealed* piece under the window's first seq and deletes the window's other
+//! fragments, in the same write batch. So a ledger fed one decision at a time
+//! still ends up with one value per 256 entries, and every entry is compressed at
+//! most twice.
+//!
+//! Entries and payloads are kept in separate pieces with the same keys and
+//! bounds, so that erasing a payload rewrites only its payload piece. This
+//! module is the pure part: the records of a piece and their raw encoding.
+
+use crate::error::{Result, StoreError};
+
+/// Seqs per window (and so at most per piece).
+pub const BUNDLE_ENTRIES: u64 = 256;
+
+/// A window whose entries and payloads together would exceed this many raw
+/// bytes is left as fragments instead of being sealed into one value.
+pub const SEAL_BYTES_MAX: usize = 32 << 20;
+
+/// What a payload slot of a record holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// No payload: the entry is not a decision.
+    None,
+    /// `salt ‖ canonical payload JSON`, whose BLAKE3 hash is the commitment.
+    Stored(Vec<u8>),
+    /// Erased by the redaction entry at this seq.
+    Erased(u64),
+}
+
+/// One entry of a piece: its canonical bytes and its two payload slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The entry's canonical bytes (`entry-v1.md`).
+    pub entry: Vec<u8>,
+    /// Input and output payloads.
+    pub payloads: [Slot; 2],
+}
+
+impl Record {
+    /// Raw bytes this record adds to its two pieces.
+    pub fn raw_len(&self) -> usize {
+        let slots: usize = self
+            .payloads
+            .iter()
+            .map(|s| match s {
+                Slot::None => 1,
+                Slot::Stored(b) => 5 + b.len(),
+                Slot::Erased(_) => 9,
+            })
+            .sum();
+        4 + self.entry.len() + slots
+    }
+}
+
+/// The window (its first seq) that `seq` belongs to.
+pub fn window_start(seq: u64) -> u64 {
+    seq - seq % BUNDLE_ENTRIES
+}
+
+const SLOT_NONE: u8 = 0;
+const SLOT_STORED: u8 = 1;
+const SLOT_ERASED: u8 = 2;
+
+/// The raw entry piece: count (u32 LE), then per entry its length (u32 LE) and
+/// canonical bytes.
+pub fn encode_entries<'a>(records: impl Iterator<Item = &'a Record>, count: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    for r in records {
+        out.extend_from_slice(&(r.entry.len() as u32).to_le_bytes());
+        out.extend_from_slice(&r.entry);
+    }
+    out
+}
+
+/// The raw payload piece: count (u32 LE), then per entry its input and output
+/// slots, each a tag byte: 0 none; 1 stored, then length (u32 LE) and
+/// `salt ‖ payload`; 2 erased, then the redaction's seq (u64 LE).
+pub fn encode_payloads<'a>(records: impl Iterator<Item = &'a Record>, count: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    for r in records {
+        for slot in &r.payloads {
+            encode_slot(&mut out, slot);
+        }
+    }
+    out
+}
+
+fn encode_slot(out: &mut Vec<u8>, slot: &Slot) {
+    match slot {
+        Slot::None => out.push(SLOT_NONE),
+        Slot::Stored(b) => {
+            out.push(SLOT_STORED);
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        Slot::Erased(by) => {
+            out.push(SLOT_ERASED);
+            out.extend_from_slice(&by.to_le_bytes());
+        }
+    }
+}
+
+/// Reads a raw piece front to back.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    what: &'a dyn Fn() -> String,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() < n {
+            return Err(StoreError::corrupt((self.what)(), "ends early"));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn count(&mut self) -> Result<usize> {
+        let n = self.u32()?;
+        if u64::from(n) > BUNDLE_ENTRIES || n == 0 {
+            return Err(StoreError::corrupt(
+                (self.what)(),
+                format!("holds {n} entries"),
+            ));
+        }
+        Ok(n as usize)
+    }
+
+    fn done(&self) -> Result<()> {
+        if !self.bytes.is_empty() {
+            return Err(StoreError::corrupt((self.what)(), "has trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// The entries of a raw entry piece.
+pub fn decode_entries(raw: &[u8], what: &dyn Fn() -> String) -> Result<Vec<Vec<u8>>> {
+    let mut r = Reader { bytes: raw, what };
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = r.u32()? as usize;
+        out.push(r.take(len)?.to_vec());
+    }
+    r.done()?;
+    Ok(out)
+}
+
+/// The slots of a raw payload piece, two per entry.
+pub fn decode_payloads(raw: &[u8], what: &dyn Fn() -> String) -> Result<Vec<[Slot; 2]>> {
+    let mut r = Reader { bytes: raw, what };
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push([decode_slot(&mut r)?, decode_slot(&mut r)?]);
+    }
+    r.done()?;
+    Ok(out)
+}
+
+fn decode_slot(r: &mut Reader<'_>) -> Result<Slot> {
+    match r.take(1)?[0] {
+        SLOT_NONE => Ok(Slot::None),
+        SLOT_STORED => {
+            let len = r.u32()? as usize;
+            Ok(Slot::Stored(r.take(len)?.to_vec()))
+        }
+        SLOT_ERASED => {
+            let b = r.take(8)?;
+            let mut s = [0u8; 8];
+            s.copy_from_slice(b);
+            Ok(Slot::Erased(u64::from_le_bytes(s)))
+        }
+        other => Err(StoreError::corrupt((r.what)(), format!("slot tag {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<Record> {
+        vec![
+            Record {
+                entry: b"first".to_vec(),
+                payloads: [Slot::Stored(vec![7; 40]), Slot::Erased(9)],
+            },
+            Record {
+                entry: b"second entry".to_vec(),
+                payloads: [Slot::None, Slot::None],
+            },
+        ]
+    }
+
+    #[test]
+    fn pieces_round_trip() {
+        let rs = records();
+        let what = || "piece".to_string();
+        let e = encode_entries(rs.iter(), rs.len());
+        let p = encode_payloads(rs.iter(), rs.len());
+        let entries = decode_entries(&e, &what).unwrap();
+        let slots = decode_payloads(&p, &what).unwrap();
+        assert_eq!(entries, vec![b"first".to_vec(), b"second entry".to_vec()]);
+        assert_eq!(slots[0], rs[0].payloads);
+        assert_eq!(slots[1], rs[1].payloads);
+        let total: usize = rs.iter().map(Record::raw_len).sum();
+        assert_eq!(total + 8, e.len() + p.len());
+    }
+
+    #[test]
+    fn damaged_pieces_are_errors_not_panics() {
+        let rs = records();
+        let what = || "piece".to_string();
+        let e = encode_entries(rs.iter(), rs.len());
+        let p = encode_payloads(rs.iter(), rs.len());
+        for cut in 0..e.len() {
+            assert!(decode_entries(&e[..cut], &what).is_err());
+        }
+        for cut in 0..p.len() {
+            assert!(decode_payloads(&p[..cut], &what).is_err());
+        }
+        let mut long = e.clone();
+        long.push(0);
+        assert!(decode_entries(&long, &what).is_err());
+        let mut bad = p.clone();
+        bad[4] = 7;
+        assert!(decode_payloads(&bad, &what).is_err());
+        assert!(decode_entries(&[0, 0, 0, 0], &what).is_err(), "an empty piece");
+    }
+
+    #[test]
+    fn windows_are_aligned() {
+        assert_eq!(window_start(0), 0);
+        assert_eq!(window_start(255), 0);
+        assert_eq!(window_start(256), 256);
+        assert_eq!(window_start(1000), 768);
+    }
+}

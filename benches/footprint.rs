@@ -1,5 +1,7 @@
-//! Bytes on disk per entry against the raw NDJSON of the same workload, with and
-//! without the trained zstd dictionary. Prints a small table.
+//! Bytes on disk per entry against the raw NDJSON of the same workload, for
+//! zstd levels of the bundles, after the indexer has caught up and the ledger
+//! has settled (flushed and compacted; WAL and every other file counted).
+//! Prints a small table.
 #![allow(missing_docs)]
 
 use cairn_benches::{dir_bytes, fill, ledger, prepared};
@@ -16,16 +18,15 @@ fn main() {
         "footprint of {n} synthetic decisions, raw NDJSON {raw} bytes ({:.0} B/decision)",
         raw as f64 / n as f64
     );
-    for (label, dict) in [
-        ("zstd + trained dictionary", true),
-        ("zstd without dictionary", false),
+    for (label, level) in [
+        ("bundles, zstd level 1", 1),
+        ("bundles, zstd level 3", 3),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut l = ledger(dir.path());
-        if !dict {
-            l.set_dict_train_at(u64::MAX);
-        }
+        l.set_compression(Some(level), Some(level));
         fill(&l, &items, 1024);
+        l.index_all().expect("index");
         l.backend().flush().expect("flush");
         l.backend().compact().expect("compact");
         let bytes = dir_bytes(dir.path());

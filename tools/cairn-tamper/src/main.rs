@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cairn_core::entry::PayloadSlot;
-use cairn_store::codec::Codec;
-use cairn_store::keys::{self, meta};
-use cairn_store::{Backend, Cf, Ledger, RocksBackend, WriteBatch};
+use cairn_store::keys;
+use cairn_store::pieces::Slot;
+use cairn_store::{tamper, Backend, Cf, Ledger, RocksBackend, WriteBatch};
 use clap::{Parser, Subcommand};
 
 /// Damage a ledger below its API (for demonstrations and tests).
@@ -35,7 +35,7 @@ enum What {
         #[arg(long)]
         seq: u64,
     },
-    /// Swap entries A and B.
+    /// Swap entries A and B (both in one bundle of 256).
     Swap {
         #[arg(long)]
         a: u64,
@@ -73,37 +73,28 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let backend = RocksBackend::open(&cli.data.join("ledger")).context("opening the ledger")?;
     let ledger = Ledger::open_unchecked(backend)?;
-    let codec = Codec::new();
-    let mut batch = WriteBatch::default();
     match cli.what {
         What::Entry { seq, byte } => {
             let mut bytes = ledger.entry_bytes(seq)?.context("no such entry")?;
             let at = byte.min(bytes.len() - 1);
             bytes[at] ^= 1;
-            batch.put(Cf::Entries, keys::seq_key(seq), codec.compress(&bytes));
+            tamper::set_entry(&ledger, seq, bytes)?;
         }
-        What::Delete { seq } => batch.delete(Cf::Entries, keys::seq_key(seq)),
-        What::Swap { a, b } => {
-            let get = |s: u64| ledger.backend().get(Cf::Entries, &keys::seq_key(s));
-            let (va, vb) = (
-                get(a)?.context("no entry A")?,
-                get(b)?.context("no entry B")?,
-            );
-            batch.put(Cf::Entries, keys::seq_key(a), vb);
-            batch.put(Cf::Entries, keys::seq_key(b), va);
-        }
+        What::Delete { seq } => tamper::delete_entry(&ledger, seq)?,
+        What::Swap { a, b } => tamper::swap_entries(&ledger, a, b)?,
         What::Payload { seq } => {
             let p = ledger
                 .payload(seq, PayloadSlot::Output)?
                 .context("no such payload")?;
             let raw = [&p.salt[..], br#"{"decision":"approve","score":0.01}"#].concat();
-            batch.put(
-                Cf::Payloads,
-                keys::payload_key(seq, PayloadSlot::Output),
-                codec.compress(&raw),
-            );
+            tamper::set_payload(&ledger, seq, PayloadSlot::Output, Slot::Stored(raw))?;
         }
-        What::Truncate { size } => truncate(&ledger, size, &mut batch)?,
+        What::Truncate { size } => {
+            if size > ledger.size() {
+                bail!("the ledger has only {} entries", ledger.size());
+            }
+            tamper::truncate(&ledger, size)?;
+        }
         What::ForgeCheckpoint { size } => {
             let note = ledger
                 .backend()
@@ -114,41 +105,10 @@ fn run(cli: Cli) -> Result<()> {
             let at = note.len() - 2;
             let c = if &note[at..at + 1] == "A" { "B" } else { "A" };
             note.replace_range(at..at + 1, c);
+            let mut batch = WriteBatch::default();
             batch.put(Cf::Checkpoints, keys::seq_key(size), note);
+            ledger.backend().write(batch)?;
         }
     }
-    ledger.backend().write(batch)?;
-    Ok(())
-}
-
-fn truncate(ledger: &Ledger<RocksBackend>, size: u64, batch: &mut WriteBatch) -> Result<()> {
-    if size > ledger.size() {
-        bail!("the ledger has only {} entries", ledger.size());
-    }
-    for seq in size..ledger.size() {
-        batch.delete(Cf::Entries, keys::seq_key(seq));
-        for slot in PayloadSlot::ALL {
-            batch.delete(Cf::Payloads, keys::payload_key(seq, slot));
-        }
-    }
-    // Remove every tree node that covers a removed leaf.
-    for level in 0u8..64 {
-        let first = size >> level;
-        let last = ledger.size() >> level;
-        for index in first..=last {
-            if (index + 1) << level > size {
-                batch.delete(Cf::Nodes, keys::node_key(level, index));
-            }
-        }
-        if last == 0 {
-            break;
-        }
-    }
-    for (at, _) in ledger.checkpoints()? {
-        if at > size {
-            batch.delete(Cf::Checkpoints, keys::seq_key(at));
-        }
-    }
-    batch.put(Cf::Meta, meta::SIZE, size.to_be_bytes());
     Ok(())
 }

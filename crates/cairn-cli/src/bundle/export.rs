@@ -15,7 +15,7 @@ use cairn_core::decision::format_time_us;
 use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{payload_commitment, Blake3Hasher, Hash};
 use cairn_core::merkle::{self, NodeSource};
-use cairn_store::ledger::StoredNodes;
+use cairn_store::tiles::TileNodes;
 use cairn_store::{Backend, Ledger, StoreError};
 
 use crate::datadir;
@@ -35,7 +35,7 @@ pub struct ExportArgs {
 /// Stored tree nodes, each read once: the proofs of nearby entries share most
 /// of their nodes.
 struct CachedNodes<'a, B: Backend> {
-    stored: StoredNodes<'a, B>,
+    stored: TileNodes<'a, B>,
     cache: RefCell<HashMap<(u8, u64), Hash>>,
 }
 
@@ -76,7 +76,7 @@ pub fn run(data: Option<PathBuf>, args: ExportArgs) -> Result<ExitCode> {
     let newest = redactions.last().map_or(last.seq, |r| (*r).max(last.seq));
     let (cp, note) = covering_checkpoint(&ledger, &key, newest, &dir)?;
     let nodes = CachedNodes {
-        stored: StoredNodes(ledger.backend()),
+        stored: ledger.nodes(),
         cache: RefCell::default(),
     };
     if merkle::root(&Blake3Hasher, &nodes, cp.size)? != cp.root {

@@ -8,6 +8,16 @@ use cairn_store::keys::IndexKind;
 
 use crate::support::{copy_dir, run, verify_json};
 
+/// A copy of reference ledger `name`, migrated to the current layout with
+/// `cairn migrate` (in place, on the copy).
+fn migrated(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, data, src) = reference(name);
+    let out = run("cairn", &["migrate", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("the tree's root is unchanged"), "{}", out.stdout);
+    (tmp, data, src)
+}
+
 fn reference(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("data")
@@ -21,8 +31,8 @@ fn reference(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 #[test]
-fn the_v1_reference_ledger_still_verifies() {
-    let (_tmp, data, src) = reference("reference-v1");
+fn the_v1_reference_ledger_still_verifies_once_migrated() {
+    let (_tmp, data, src) = migrated("reference-v1");
     let cp = src.join("checkpoint");
     let out = verify_json(&data, &["--checkpoint", cp.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stdout);
@@ -44,14 +54,49 @@ fn the_v1_reference_ledger_still_verifies() {
 
 #[test]
 fn the_damaged_v1_reference_ledger_is_still_caught() {
-    let (_tmp, data, _) = reference("reference-v1-damaged");
-    let out = verify_json(&data, &[]);
-    assert_eq!(out.code, 1, "{}", out.stdout);
-    let d = &out.json()["first_damage"];
-    assert_eq!(
-        (d["seq"].as_u64(), d["kind"].as_str()),
-        (Some(17), Some("altered"))
+    // Migration refuses a ledger whose entries no longer chain, and says so;
+    // the original is left as it was.
+    let (tmp, data, _) = reference("reference-v1-damaged");
+    let to = tmp.path().join("migrated");
+    let out = run(
+        "cairn",
+        &["migrate", "--data", data.to_str().unwrap(), "--to", to.to_str().unwrap()],
     );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("entry 17") || out.stderr.contains("entry 18"), "{}", out.stderr);
+    assert!(out.stderr.contains("cairn verify"), "{}", out.stderr);
+    assert!(data.join("ledger").join("CURRENT").exists());
+}
+
+#[test]
+fn opening_a_v1_ledger_without_migrating_says_what_to_run() {
+    let (_tmp, data, _) = reference("reference-v1");
+    let out = verify_json(&data, &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("cairn migrate"), "{}", out.stderr);
+    let out = run("cairn", &["get", "--data", data.to_str().unwrap(), "--seq", "1"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cairn migrate"), "{}", out.stderr);
+}
+
+#[test]
+fn a_migration_into_a_new_directory_keeps_the_original() {
+    let (tmp, data, src) = reference("reference-v1");
+    let to = tmp.path().join("v2");
+    let out = run(
+        "cairn",
+        &["migrate", "--data", data.to_str().unwrap(), "--to", to.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["entries"], 260);
+    let root = std::fs::read_to_string(src.join("root-260.hex")).unwrap();
+    assert_eq!(v["root"], root.trim());
+    let cp = src.join("checkpoint");
+    let out = verify_json(&to, &["--checkpoint", cp.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // The original still says it needs migrating: it was not touched.
+    assert_eq!(verify_json(&data, &[]).code, 2);
 }
 
 /// The v1 reference ledger has one index key per decision for streams, models
@@ -59,7 +104,7 @@ fn the_damaged_v1_reference_ledger_is_still_caught() {
 /// every lookup with the seqs a scan of its entries finds, old and new.
 #[test]
 fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
-    let (tmp, data, _) = reference("reference-v1");
+    let (tmp, data, _) = migrated("reference-v1");
     let synth = tmp.path().join("more.ndjson");
     let synth = synth.to_str().unwrap();
     run(

@@ -24,6 +24,10 @@ pub struct AppendArgs {
     /// Print no receipts, only a summary on standard error.
     #[arg(long)]
     quiet: bool,
+    /// How payload bundles are stored: `zstd` (default) or `none`
+    /// (uncompressed, e.g. to check with `grep` that an erased payload is gone).
+    #[arg(long, default_value = "zstd", value_parser = ["zstd", "none"])]
+    payload_compression: String,
 }
 
 /// Most bad lines listed when an input is rejected.
@@ -71,7 +75,10 @@ fn each_line(source: &Source, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Re
 /// `cairn append`.
 pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
-    let ledger = datadir::open(&dir)?;
+    let mut ledger = datadir::open(&dir)?;
+    if args.payload_compression == "none" {
+        ledger.set_compression(Some(cairn_store::ledger::BUNDLE_LEVEL), None);
+    }
     let source = if args.input == "-" {
         let mut buf = Vec::new();
         io::stdin()
@@ -147,6 +154,9 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     progress.finish_and_clear();
+    // The indexes are derived data, built after the appends (queries read any
+    // unindexed tail directly, so this only makes them fast).
+    ledger.index_all().context("indexing the appended decisions")?;
     // Everything is already durable in the WAL; flushing to tables keeps reopening fast.
     ledger.backend().flush()?;
     if args.quiet {

@@ -7,6 +7,7 @@ mod bundle;
 mod datadir;
 mod incident;
 mod inspect;
+mod layout;
 mod redact;
 mod replay;
 mod verify;
@@ -81,6 +82,17 @@ enum Command {
     Bundle(bundle::BundleCommand),
     /// Replay recorded decisions against a candidate model and report what changes.
     Replay(replay::ReplayArgs),
+    /// Convert a ledger stored in an older layout (version 1) to the current
+    /// one. Every hash, checkpoint and proof stays valid; check the result with
+    /// `cairn verify --checkpoint` against a checkpoint taken before.
+    Migrate(layout::MigrateArgs),
+    /// Drop and rebuild every secondary index (stream, model version, subject,
+    /// session, time, request and trace id) from the entries.
+    ///
+    /// The indexes are derived data: queries never trust them alone (entries
+    /// past the indexer's watermark are read directly), and this rebuilds them
+    /// if they were damaged or lost.
+    Reindex(layout::ReindexArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +108,8 @@ fn main() -> ExitCode {
         Command::Incident(args) => incident::run(cli.data, args),
         Command::Bundle(cmd) => bundle::run(cli.data, cmd),
         Command::Replay(args) => replay::run(cli.data, args),
+        Command::Migrate(args) => layout::migrate(cli.data, args),
+        Command::Reindex(args) => layout::reindex(cli.data, args),
     };
     match result {
         Ok(code) => code,

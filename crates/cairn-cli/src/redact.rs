@@ -45,6 +45,12 @@ pub fn run(data: Option<PathBuf>, args: RedactArgs) -> Result<ExitCode> {
     let receipts = ledger
         .append(vec![Append::Redaction(redaction)], output::now_us())
         .with_context(|| format!("erasing the payloads of seq {}", args.seq))?;
+    // The old bundle and the write-ahead log held the payload: make the
+    // engine drop them, so that no copy stays on disk.
+    ledger
+        .purge_erased(&[args.seq])
+        .context("removing the erased payload's old copies from disk")?;
+    ledger.index_all()?;
     ledger.backend().flush()?;
     for r in &receipts {
         eprintln!(

@@ -19,6 +19,7 @@ pub mod checkpointer;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod indexer;
 pub mod metrics;
 pub mod routes;
 pub mod sequencer;

@@ -117,6 +117,8 @@ pub struct Metrics {
     pub checkpoint_failures: AtomicU64,
     /// Tree size of the newest checkpoint.
     pub checkpoint_size: AtomicU64,
+    /// The indexer's watermark: entries below it are in the indexes.
+    pub indexed_through: AtomicU64,
     /// Connections open now.
     pub connections_open: AtomicU64,
     /// Connections accepted since start.
@@ -142,6 +144,7 @@ impl Default for Metrics {
             checkpoints: AtomicU64::new(0),
             checkpoint_failures: AtomicU64::new(0),
             checkpoint_size: AtomicU64::new(0),
+            indexed_through: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             rejects: Mutex::new(BTreeMap::new()),
@@ -246,6 +249,16 @@ impl Metrics {
                 "cairn_checkpoint_size",
                 "Tree size of the newest checkpoint.",
                 load(&self.checkpoint_size),
+            ),
+            (
+                "cairn_index_watermark_entries",
+                "Entries the background indexer has indexed (queries read the rest directly).",
+                load(&self.indexed_through),
+            ),
+            (
+                "cairn_index_lag_entries",
+                "Committed entries not yet in the indexes.",
+                snap.ledger_size.saturating_sub(load(&self.indexed_through)),
             ),
             (
                 "cairn_queue_requests",

@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 use crate::admission::ByteBudget;
 use crate::auth::Auth;
 use crate::checkpointer::{Checkpointer, Trigger};
+use crate::indexer::Indexer;
 use crate::config::Config;
 use crate::error::ServeError;
 use crate::health::Health;
@@ -149,6 +150,7 @@ pub async fn serve(
 /// The sequencer thread and the checkpointer task.
 struct Background {
     sequencer: Sequencer,
+    indexer: Indexer,
     checkpointer: tokio::task::JoinHandle<()>,
     checkpoints_stop: watch::Sender<bool>,
 }
@@ -190,6 +192,12 @@ impl Background {
             action: "starting the sequencer thread",
             source,
         })?;
+        let indexer = Indexer::start(Arc::clone(ledger), Arc::clone(metrics)).map_err(|source| {
+            ServeError::Io {
+                action: "starting the indexer thread",
+                source,
+            }
+        })?;
         let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
         let checkpointer = tokio::spawn(
             Checkpointer {
@@ -205,6 +213,7 @@ impl Background {
         );
         Ok(Background {
             sequencer,
+            indexer,
             checkpointer,
             checkpoints_stop,
         })
@@ -213,6 +222,10 @@ impl Background {
     /// Commit what is queued, then sign the last checkpoint.
     async fn stop(self) {
         self.sequencer.stop().await;
+        let indexer = self.indexer;
+        if tokio::task::spawn_blocking(move || indexer.stop()).await.is_err() {
+            error!("the indexer could not be stopped");
+        }
         let _ = self.checkpoints_stop.send(true);
         if self.checkpointer.await.is_err() {
             error!("the checkpointer task panicked");

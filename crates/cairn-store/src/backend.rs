@@ -132,6 +132,14 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
+    /// Make sure no older copy of the values of `cf` in `[from, to)` survives
+    /// in the engine's files (write-ahead log, superseded tables): after an
+    /// erasure rewrote them. A backend that keeps no files has nothing to do.
+    fn purge(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
+        let _ = (cf, from, to);
+        Ok(())
+    }
+
     /// How long the fsync of the last successful `write` took, for a backend that
     /// syncs as a step of its own (the daemon reports it in `/metrics`).
     fn last_sync(&self) -> Option<Duration> {
@@ -189,6 +197,10 @@ macro_rules! forward_backend {
 
             fn last_sync(&self) -> Option<Duration> {
                 (**self).last_sync()
+            }
+
+            fn purge(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
+                (**self).purge(cf, from, to)
             }
 
             fn read_all(&self, cf: Cf) -> Result<u64> {

@@ -187,3 +187,58 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), DataDirError> {
         .and_then(|()| f.sync_all())
         .map_err(io("writing", path))
 }
+
+/// Migrate the version 1 ledger in `dir` to layout version 2: into the new
+/// directory `to` (its key files copied; the original is left as it was), or,
+/// without `to`, in place: the new layout is built beside the old
+/// (`ledger.v2-new`), then swapped in, and the old one removed.
+pub fn migrate(
+    dir: &Path,
+    to: Option<&Path>,
+    progress: impl FnMut(u64, u64),
+) -> Result<crate::migrate::MigrateReport, DataDirError> {
+    let src_path = db_path(dir)?;
+    let src = RocksBackend::open(&src_path).map_err(store_error(dir))?;
+    if !crate::migrate::is_v1(&src).map_err(store_error(dir))? {
+        return Err(DataDirError::Store {
+            path: dir.to_owned(),
+            source: StoreError::Invalid("the ledger is already in layout version 2".into()),
+        });
+    }
+    let new_path = match to {
+        Some(to) => {
+            if exists(to) {
+                return Err(DataDirError::Exists {
+                    path: to.to_owned(),
+                });
+            }
+            fs::create_dir_all(to).map_err(io("creating", to))?;
+            for key in [SIGNING_KEY, VERIFIER_KEY] {
+                let (from, into) = (dir.join(key), to.join(key));
+                fs::copy(&from, &into).map_err(io("copying", &from))?;
+            }
+            to.join(DB_DIR)
+        }
+        None => {
+            let p = dir.join("ledger.v2-new");
+            if p.exists() {
+                // An earlier migration stopped before it swapped: start again.
+                fs::remove_dir_all(&p).map_err(io("removing", &p))?;
+            }
+            p
+        }
+    };
+    let dst = RocksBackend::create(&new_path).map_err(store_error(dir))?;
+    let (ledger, report) =
+        crate::migrate::from_v1(&src, dst, progress).map_err(store_error(dir))?;
+    ledger.backend().flush().map_err(store_error(dir))?;
+    drop(ledger);
+    drop(src);
+    if to.is_none() {
+        let old = dir.join("ledger.v1-old");
+        fs::rename(&src_path, &old).map_err(io("renaming", &src_path))?;
+        fs::rename(&new_path, &src_path).map_err(io("renaming", &new_path))?;
+        fs::remove_dir_all(&old).map_err(io("removing", &old))?;
+    }
+    Ok(report)
+}

@@ -11,6 +11,7 @@ pub mod error;
 pub mod keys;
 pub mod ledger;
 pub mod memory;
+pub mod migrate;
 pub mod pieces;
 pub mod postings;
 pub mod rocks;

@@ -341,6 +341,23 @@ impl Backend for RocksBackend {
         RocksBackend::flush(self)
     }
 
+    fn purge(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
+        // Every memtable to tables first: the WAL files that still hold the old
+        // values become obsolete and RocksDB deletes them (no WAL archive is
+        // kept). Then the range is compacted down to the last level, dropping
+        // the superseded values, and the tables that held them are deleted.
+        RocksBackend::flush(self)?;
+        let Some(handle) = self.db.cf_handle(cf.name()) else {
+            return Ok(());
+        };
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        opts.set_exclusive_manual_compaction(true);
+        self.db
+            .compact_range_cf_opt(handle, Some(from), Some(to), &opts);
+        Ok(())
+    }
+
     fn check_tables(&self) -> Result<()> {
         verify_checksum(&self.db).map_err(|reason| StoreError::Backend {
             op: "check table checksums",

@@ -44,6 +44,7 @@ pub fn record(
     let receipts = ledger
         .append(vec![Append::Replay(entry)], output::now_us())
         .context("appending the replay entry")?;
+    ledger.index_all()?;
     ledger.backend().flush()?;
     receipts
         .first()

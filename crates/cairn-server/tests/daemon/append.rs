@@ -159,7 +159,8 @@ async fn concurrent_requests_on_rocksdb_all_land_with_no_more_commits_than_reque
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_shows_which_redaction_erased_which_payload_and_damage_as_damage() {
     use cairn_core::entry::{PayloadSlot, RedactionV1};
-    use cairn_store::{keys, Append, Backend, Cf, WriteBatch};
+    use cairn_store::pieces::Slot;
+    use cairn_store::{tamper, Append};
 
     let d = start(Settings::default()).await;
     let lines: Vec<String> = (0..3).map(decision).collect();
@@ -176,9 +177,7 @@ async fn an_entry_shows_which_redaction_erased_which_payload_and_damage_as_damag
             actor: "dpo@example.com".into(),
         };
         ledger.append(vec![Append::Redaction(red)], 1).unwrap();
-        let mut batch = WriteBatch::default();
-        batch.delete(Cf::Payloads, keys::payload_key(1, PayloadSlot::Output));
-        ledger.backend().write(batch).unwrap();
+        tamper::set_payload(&ledger, 1, PayloadSlot::Output, Slot::None).unwrap();
     }
     let d = crate::support::start_in(dir, Settings::default()).await;
     let e = d.get("/v1/entries/0").await.json();

@@ -57,17 +57,7 @@ impl<B: Backend> Ledger<B> {
                 reason: reason.clone(),
             });
         }
-        let mut st = Staged {
-            batch: WriteBatch::default(),
-            head: state.head.clone(),
-            tiles: state.tiles.clone(),
-            tile_puts: Vec::new(),
-            committed: state.head.size,
-            seen_keys: HashMap::new(),
-            records: Vec::with_capacity(items.len()),
-            erasures: Vec::new(),
-            rewrites: BTreeMap::new(),
-        };
+        let mut st = self.staged(&state);
         let mut receipts = Vec::with_capacity(items.len());
         for item in items {
             receipts.push(self.stage(&mut st, item, recorded_at_us)?);
@@ -76,6 +66,12 @@ impl<B: Backend> Ledger<B> {
             state.last_append_sync = None;
             return Ok(receipts);
         }
+        self.commit(&mut state, st)?;
+        Ok(receipts)
+    }
+
+    /// Write a staged batch (bundles, tiles, size) with one fsync and adopt it.
+    fn commit(&self, state: &mut State, mut st: Staged) -> Result<()> {
         let jobs = self.bundle_jobs(&state.open, &mut st);
         let stored: Vec<(Cf, u64, Vec<u8>)> = jobs
             .into_par_iter()
@@ -97,9 +93,78 @@ impl<B: Backend> Ledger<B> {
         if !st.erasures.is_empty() {
             self.cache.clear_payloads();
         }
-        adopt(&mut state, st);
+        adopt(state, st);
         self.size.store(state.head.size, Ordering::Release);
-        Ok(receipts)
+        Ok(())
+    }
+
+    /// Append records whose entries are already encoded (a migration from an
+    /// older layout), as one batch. Each entry must be the next seq and link
+    /// to the entry before; payload slots are stored as given.
+    pub(crate) fn import(&self, records: Vec<Record>) -> Result<()> {
+        let mut state = self.state();
+        if let Some(reason) = &state.poisoned {
+            return Err(StoreError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let mut st = self.staged(&state);
+        for r in records {
+            let seq = st.head.size;
+            let entry = Entry::decode(&r.entry)
+                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            if entry.seq != seq || entry.prev_hash != st.head.last_leaf {
+                return Err(StoreError::corrupt(
+                    format!("entry {seq}"),
+                    "does not follow the entry before it; run `cairn verify` on the original",
+                ));
+            }
+            let leaf = leaf_hash(&r.entry);
+            self.push_leaf(&mut st, leaf);
+            st.records.push(r);
+            st.head.size += 1;
+            st.head.last_leaf = leaf;
+        }
+        if st.records.is_empty() {
+            return Ok(());
+        }
+        self.commit(&mut state, st)
+    }
+
+    fn staged(&self, state: &State) -> Staged {
+        Staged {
+            batch: WriteBatch::default(),
+            head: state.head.clone(),
+            tiles: state.tiles.clone(),
+            tile_puts: Vec::new(),
+            committed: state.head.size,
+            seen_keys: HashMap::new(),
+            records: Vec::new(),
+            erasures: Vec::new(),
+            rewrites: BTreeMap::new(),
+        }
+    }
+
+    fn push_leaf(&self, st: &mut Staged, leaf: cairn_core::hash::Hash) {
+        for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
+            if let Some(full) = st.tiles.push(level, index, &hash) {
+                st.tile_puts.push(full);
+            }
+        }
+    }
+
+    /// Make sure the payloads erased by redactions of `targets` leave no copy
+    /// in the storage engine's files (call after the redactions are appended).
+    pub fn purge_erased(&self, targets: &[u64]) -> Result<()> {
+        for t in targets {
+            let w = pieces::window_start(*t);
+            self.backend.purge(
+                Cf::PayloadBundles,
+                &keys::seq_key(w),
+                &keys::seq_key(w + BUNDLE_ENTRIES),
+            )?;
+        }
+        Ok(())
     }
 
     /// Lay a decision's payloads out as they are stored, so that an append of
@@ -184,11 +249,7 @@ impl<B: Backend> Ledger<B> {
             )));
         }
         let leaf = leaf_hash(&bytes);
-        for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
-            if let Some(full) = st.tiles.push(level, index, &hash) {
-                st.tile_puts.push(full);
-            }
-        }
+        self.push_leaf(st, leaf);
         let receipt = Receipt {
             seq,
             leaf_hash: leaf,

@@ -18,10 +18,7 @@ fn main() {
         "footprint of {n} synthetic decisions, raw NDJSON {raw} bytes ({:.0} B/decision)",
         raw as f64 / n as f64
     );
-    for (label, level) in [
-        ("bundles, zstd level 1", 1),
-        ("bundles, zstd level 3", 3),
-    ] {
+    for (label, level) in [("bundles, zstd level 1", 1), ("bundles, zstd level 3", 3)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut l = ledger(dir.path());
         l.set_compression(Some(level), Some(level));

@@ -14,7 +14,11 @@ fn migrated(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (tmp, data, src) = reference(name);
     let out = run("cairn", &["migrate", "--data", data.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("the tree's root is unchanged"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the tree's root is unchanged"),
+        "{}",
+        out.stdout
+    );
     (tmp, data, src)
 }
 
@@ -60,10 +64,20 @@ fn the_damaged_v1_reference_ledger_is_still_caught() {
     let to = tmp.path().join("migrated");
     let out = run(
         "cairn",
-        &["migrate", "--data", data.to_str().unwrap(), "--to", to.to_str().unwrap()],
+        &[
+            "migrate",
+            "--data",
+            data.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.code, 2, "{}", out.stdout);
-    assert!(out.stderr.contains("entry 17") || out.stderr.contains("entry 18"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("entry 17") || out.stderr.contains("entry 18"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("cairn verify"), "{}", out.stderr);
     assert!(data.join("ledger").join("CURRENT").exists());
 }
@@ -73,8 +87,11 @@ fn opening_a_v1_ledger_without_migrating_says_what_to_run() {
     let (_tmp, data, _) = reference("reference-v1");
     let out = verify_json(&data, &[]);
     assert_eq!(out.code, 2, "{}", out.stdout);
-    assert!(out.stderr.contains("cairn migrate"), "{}", out.stderr);
-    let out = run("cairn", &["get", "--data", data.to_str().unwrap(), "--seq", "1"]);
+    assert!(out.stdout.contains("cairn migrate"), "{}", out.stdout);
+    let out = run(
+        "cairn",
+        &["get", "--data", data.to_str().unwrap(), "--seq", "1"],
+    );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("cairn migrate"), "{}", out.stderr);
 }
@@ -85,7 +102,14 @@ fn a_migration_into_a_new_directory_keeps_the_original() {
     let to = tmp.path().join("v2");
     let out = run(
         "cairn",
-        &["migrate", "--data", data.to_str().unwrap(), "--to", to.to_str().unwrap(), "--json"],
+        &[
+            "migrate",
+            "--data",
+            data.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--json",
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

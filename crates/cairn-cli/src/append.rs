@@ -156,7 +156,9 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     progress.finish_and_clear();
     // The indexes are derived data, built after the appends (queries read any
     // unindexed tail directly, so this only makes them fast).
-    ledger.index_all().context("indexing the appended decisions")?;
+    ledger
+        .index_all()
+        .context("indexing the appended decisions")?;
     // Everything is already durable in the WAL; flushing to tables keeps reopening fast.
     ledger.backend().flush()?;
     if args.quiet {

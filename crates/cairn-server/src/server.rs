@@ -31,10 +31,10 @@ use tracing::{debug, error, info, warn};
 use crate::admission::ByteBudget;
 use crate::auth::Auth;
 use crate::checkpointer::{Checkpointer, Trigger};
-use crate::indexer::Indexer;
 use crate::config::Config;
 use crate::error::ServeError;
 use crate::health::Health;
+use crate::indexer::Indexer;
 use crate::metrics::Metrics;
 use crate::routes::{self, AppParts, AppState};
 use crate::sequencer::{CommitLimits, Sequencer, Shared};
@@ -192,12 +192,13 @@ impl Background {
             action: "starting the sequencer thread",
             source,
         })?;
-        let indexer = Indexer::start(Arc::clone(ledger), Arc::clone(metrics)).map_err(|source| {
-            ServeError::Io {
-                action: "starting the indexer thread",
-                source,
-            }
-        })?;
+        let indexer =
+            Indexer::start(Arc::clone(ledger), Arc::clone(metrics)).map_err(|source| {
+                ServeError::Io {
+                    action: "starting the indexer thread",
+                    source,
+                }
+            })?;
         let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
         let checkpointer = tokio::spawn(
             Checkpointer {
@@ -223,7 +224,10 @@ impl Background {
     async fn stop(self) {
         self.sequencer.stop().await;
         let indexer = self.indexer;
-        if tokio::task::spawn_blocking(move || indexer.stop()).await.is_err() {
+        if tokio::task::spawn_blocking(move || indexer.stop())
+            .await
+            .is_err()
+        {
             error!("the indexer could not be stopped");
         }
         let _ = self.checkpoints_stop.send(true);

@@ -194,7 +194,7 @@ impl Codec {
 /// Train a dictionary from sample values.
 pub fn train(samples: &[Vec<u8>]) -> Result<Vec<u8>> {
     zstd::dict::from_samples(samples, DICT_BYTES).map_err(|e| StoreError::Backend {
-            kind: crate::error::EngineErrorKind::Other,
+        kind: crate::error::EngineErrorKind::Other,
         op: "train dictionary",
         reason: e.to_string(),
     })

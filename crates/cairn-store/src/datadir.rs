@@ -215,7 +215,9 @@ pub fn migrate(
             fs::create_dir_all(to).map_err(io("creating", to))?;
             for key in [SIGNING_KEY, VERIFIER_KEY] {
                 let (from, into) = (dir.join(key), to.join(key));
-                fs::copy(&from, &into).map_err(io("copying", &from))?;
+                if from.exists() {
+                    fs::copy(&from, &into).map_err(io("copying", &from))?;
+                }
             }
             to.join(DB_DIR)
         }

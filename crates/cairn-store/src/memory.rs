@@ -42,7 +42,7 @@ impl Backend for MemoryBackend {
         if let Ok(f) = self.fail_writes.lock() {
             if let Some(reason) = f.as_ref() {
                 return Err(StoreError::Backend {
-            kind: crate::error::EngineErrorKind::Other,
+                    kind: crate::error::EngineErrorKind::Other,
                     op: "write",
                     reason: reason.clone(),
                 });

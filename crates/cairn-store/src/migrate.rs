@@ -137,11 +137,7 @@ fn v1_codec<S: Backend>(src: &S) -> Result<Codec> {
 }
 
 /// Which payloads the redaction entries of a version 1 ledger erased.
-fn v1_erasures<S: Backend>(
-    src: &S,
-    codec: &Codec,
-    size: u64,
-) -> Result<HashMap<(u64, u8), u64>> {
+fn v1_erasures<S: Backend>(src: &S, codec: &Codec, size: u64) -> Result<HashMap<(u64, u8), u64>> {
     let mut erased = HashMap::new();
     for row in src.scan(Cf::Entries, &keys::seq_key(0), &keys::seq_key(size)) {
         let (k, v) = row?;
@@ -166,14 +162,12 @@ fn v1_record<S: Backend>(
     erased: &HashMap<(u64, u8), u64>,
     seq: u64,
 ) -> Result<Record> {
-    let stored = src
-        .get(Cf::Entries, &keys::seq_key(seq))?
-        .ok_or_else(|| {
-            StoreError::corrupt(
-                format!("version 1 entry {seq}"),
-                "missing; run `cairn verify` on the original",
-            )
-        })?;
+    let stored = src.get(Cf::Entries, &keys::seq_key(seq))?.ok_or_else(|| {
+        StoreError::corrupt(
+            format!("version 1 entry {seq}"),
+            "missing; run `cairn verify` on the original",
+        )
+    })?;
     let entry = codec.decompress(&stored, &|| format!("version 1 entry {seq}"))?;
     let is_decision = matches!(
         Entry::decode(&entry).map(|e| e.body),
@@ -184,9 +178,9 @@ fn v1_record<S: Backend>(
         for slot in PayloadSlot::ALL {
             let key = keys::payload_key(seq, slot);
             let held = match src.get(Cf::Payloads, &key)? {
-                Some(v) => Slot::Stored(
-                    codec.decompress(&v, &|| format!("version 1 payload of {seq}"))?,
-                ),
+                Some(v) => {
+                    Slot::Stored(codec.decompress(&v, &|| format!("version 1 payload of {seq}"))?)
+                }
                 None => match erased.get(&(seq, slot.as_byte())) {
                     Some(by) => Slot::Erased(*by),
                     None => Slot::None,

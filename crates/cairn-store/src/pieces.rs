@@ -241,7 +241,10 @@ mod tests {
         let mut bad = p.clone();
         bad[4] = 7;
         assert!(decode_payloads(&bad, &what).is_err());
-        assert!(decode_entries(&[0, 0, 0, 0], &what).is_err(), "an empty piece");
+        assert!(
+            decode_entries(&[0, 0, 0, 0], &what).is_err(),
+            "an empty piece"
+        );
     }
 
     #[test]

@@ -108,7 +108,12 @@ pub fn swap_entries<B: Backend>(l: &Ledger<B>, a: u64, b: u64) -> Result<()> {
 }
 
 /// Replace what a payload slot of `seq` holds (`Slot::None` removes it).
-pub fn set_payload<B: Backend>(l: &Ledger<B>, seq: u64, slot: PayloadSlot, held: Slot) -> Result<()> {
+pub fn set_payload<B: Backend>(
+    l: &Ledger<B>,
+    seq: u64,
+    slot: PayloadSlot,
+    held: Slot,
+) -> Result<()> {
     let (first, mut records) = piece_of(l, seq)?;
     records[(seq - first) as usize].payloads[slot.as_byte() as usize] = held;
     let mut batch = WriteBatch::default();

@@ -227,7 +227,10 @@ mod tests {
             for j in 0..n {
                 reference.push(leaf_hash(&j.to_le_bytes()));
             }
-            assert_eq!(merkle::root(&Blake3Hasher, &nodes, n).unwrap(), tree.root(&Blake3Hasher));
+            assert_eq!(
+                merkle::root(&Blake3Hasher, &nodes, n).unwrap(),
+                tree.root(&Blake3Hasher)
+            );
             for level in 0..=17u8 {
                 let count = n >> level;
                 for index in [0, count / 2, count.saturating_sub(1)] {
@@ -251,7 +254,13 @@ mod tests {
         grow(&backend, 10, 10);
         let nodes = TileNodes::new(&backend);
         assert!(nodes.subtree(0, 9).is_ok());
-        assert!(matches!(nodes.subtree(0, 10), Err(StoreError::Corrupt { .. })));
-        assert!(matches!(nodes.subtree(8, 0), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            nodes.subtree(0, 10),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            nodes.subtree(8, 0),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

@@ -482,7 +482,10 @@ impl<'l, B: Backend> Chunk<'l, B> {
                     }
                 }
                 Some(Slot::Stored(_)) => {
-                    let detail = format!("the {} of entry {seq} is shorter than its salt", slot.name());
+                    let detail = format!(
+                        "the {} of entry {seq} is shorter than its salt",
+                        slot.name()
+                    );
                     self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
                 }
                 Some(Slot::Erased(by)) if self.ledger.erases(*by, seq, slot).unwrap_or(false) => {

@@ -130,9 +130,10 @@ impl<B: Backend> Ledger<B> {
         let mut out = self.posting_seqs(&lists, usize::MAX)?;
         out.sort_unstable();
         out.retain(|&s| s < through);
-        out.extend(self.tail_seqs(through, |e| {
-            matches!(&e.body, EntryBody::DecisionV1(d) if d.model.name == name)
-        })?);
+        out.extend(self.tail_seqs(
+            through,
+            |e| matches!(&e.body, EntryBody::DecisionV1(d) if d.model.name == name),
+        )?);
         Ok(out)
     }
 

@@ -302,8 +302,8 @@ impl<B: Backend> Ledger<B> {
 }
 
 fn checkpoint_row(k: &[u8], v: Vec<u8>) -> Result<(u64, String)> {
-    let size =
-        keys::parse_seq(k).ok_or_else(|| StoreError::corrupt("checkpoints", "key is not a size"))?;
+    let size = keys::parse_seq(k)
+        .ok_or_else(|| StoreError::corrupt("checkpoints", "key is not a size"))?;
     let note = String::from_utf8(v)
         .map_err(|_| StoreError::corrupt(format!("checkpoint at size {size}"), "not UTF-8"))?;
     Ok((size, note))

@@ -111,8 +111,12 @@ impl<B: Backend> Ledger<B> {
         let mut st = self.staged(&state);
         for r in records {
             let seq = st.head.size;
-            let entry = Entry::decode(&r.entry)
-                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let entry = Entry::decode(&r.entry).map_err(|e| {
+                StoreError::corrupt(
+                    format!("entry {seq}"),
+                    format!("{e}; run `cairn verify` on the original"),
+                )
+            })?;
             if entry.seq != seq || entry.prev_hash != st.head.last_leaf {
                 return Err(StoreError::corrupt(
                     format!("entry {seq}"),
@@ -182,12 +186,7 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    fn stage(
-        &self,
-        st: &mut Staged,
-        item: Append,
-        recorded_at_us: i64,
-    ) -> Result<Receipt> {
+    fn stage(&self, st: &mut Staged, item: Append, recorded_at_us: i64) -> Result<Receipt> {
         let decision = match &item {
             Append::Decision(d) => Some(&d.body),
             Append::Packed(p) => Some(&p.body),
@@ -224,10 +223,7 @@ impl<B: Backend> Ledger<B> {
                 });
                 (EntryBody::DecisionV1(d.body), stored)
             }
-            Append::Packed(p) => (
-                EntryBody::DecisionV1(p.body),
-                p.stored.map(Slot::Stored),
-            ),
+            Append::Packed(p) => (EntryBody::DecisionV1(p.body), p.stored.map(Slot::Stored)),
             Append::Redaction(r) => {
                 self.stage_redaction(st, &r, seq)?;
                 (EntryBody::RedactionV1(r), [Slot::None, Slot::None])
@@ -435,7 +431,11 @@ fn encode_slots(slots: &[[Slot; 2]]) -> Vec<u8> {
 fn adopt(state: &mut State, st: Staged) {
     for (target, slot, by) in &st.erasures {
         if *target >= state.open.start {
-            if let Some(r) = state.open.records.get_mut((target - state.open.start) as usize) {
+            if let Some(r) = state
+                .open
+                .records
+                .get_mut((target - state.open.start) as usize)
+            {
                 r.payloads[slot.as_byte() as usize] = Slot::Erased(*by);
             }
         }

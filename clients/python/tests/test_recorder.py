@@ -175,8 +175,10 @@ def test_flush_waits_for_every_outcome(daemon: Daemon) -> None:
         assert all(f.done() for f in futures)
 
 
-def test_decisions_from_many_threads_are_each_stored_once(daemon: Daemon) -> None:
-    with Recorder(daemon.url) as rec:
+def test_decisions_from_many_threads_over_many_connections_are_each_stored_once(
+    daemon: Daemon,
+) -> None:
+    with Recorder(daemon.url, requests_in_flight_max=3, batch_entries_max=40) as rec:
         results: list[Receipt] = []
         lock = threading.Lock()
 
@@ -191,4 +193,6 @@ def test_decisions_from_many_threads_are_each_stored_once(daemon: Daemon) -> Non
             t.start()
         for t in threads:
             t.join()
+        rec.flush(timeout=60)
+        assert rec.stats().requests >= 25
     assert sorted(r.seq for r in results) == list(range(1000))

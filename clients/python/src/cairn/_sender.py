@@ -17,10 +17,11 @@ from __future__ import annotations
 import http.client
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._http import Connection
 from ._wire import RETRYABLE_STATUS, ErrorBody, backoff_delay_s, parse_receipts, retry_after
@@ -34,13 +35,18 @@ Job = tuple[bytes, "Future[Receipt]"]
 
 @dataclass
 class Counters:
-    """Counters shared with :meth:`cairn.Recorder.stats` (written by the sender
-    thread only)."""
+    """Counters shared by the sender threads and :meth:`cairn.Recorder.stats`."""
 
     requests: int = 0
     retries: int = 0
     recorded: int = 0
     failed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name``."""
+        with self.lock:
+            setattr(self, name, getattr(self, name) + n)
 
 
 @dataclass
@@ -105,7 +111,7 @@ class Sender:
             group = work.pop()
             answer = self._send(group)
             if isinstance(answer, _Stored):
-                self.counters.recorded += len(group)
+                self.counters.add("recorded", len(group))
                 for (_, fut), receipt in zip(group, answer.receipts, strict=True):
                     _settle(fut, receipt)
             elif isinstance(answer, _Lines):
@@ -115,7 +121,7 @@ class Sender:
                     if e is None:
                         rest.append(job)
                     else:
-                        self.counters.failed += 1
+                        self.counters.add("failed")
                         _settle(job[1], e)
                 if rest:
                     work.append(rest)
@@ -125,7 +131,7 @@ class Sender:
                 work.append(group[half:])
                 work.append(group[:half])
             else:
-                self.counters.failed += len(group)
+                self.counters.add("failed", len(group))
                 for _, fut in group:
                     _settle(fut, answer.error)
 
@@ -135,7 +141,7 @@ class Sender:
         attempt = 0
         while True:
             attempt += 1
-            self.counters.requests += 1
+            self.counters.add("requests")
             wait_s: int | None = None
             try:
                 r = self.conn.request("POST", "/v1/decisions", body, "application/x-ndjson")
@@ -158,7 +164,7 @@ class Sender:
                 attempt, wait_s, random.random(), self.backoff_initial_s, self.backoff_max_s
             )
             log.debug("attempt %d failed (%s); retrying in %.3f s", attempt, why, delay)
-            self.counters.retries += 1
+            self.counters.add("retries")
             self.sleep(delay)
 
 

@@ -47,8 +47,6 @@ from ._sender import Counters, Job, Sender, log
 from ._wire import ErrorBody, KeyMaker
 from .types import Closed, Decision, QueueFull, Receipt, Rejected, Stats
 
-_IDLE, _FILLING, _SENDING = 0, 1, 2
-
 
 class Recorder:
     """A client of one ``cairnd``; thread-safe, one background sender thread.
@@ -68,6 +66,7 @@ class Recorder:
         batch_bytes_max: int = 1 << 20,
         flush_interval_ms: float = 5,
         queue_entries_max: int = 10_000,
+        requests_in_flight_max: int = 1,
         on_full: Literal["raise", "drop"] = "raise",
         queue_full_wait_s: float = 1.0,
         retries: int = 8,
@@ -81,7 +80,10 @@ class Recorder:
 
         ``token`` is sent as ``Authorization: Bearer``. ``batch_entries_max``
         should stay at or below the daemon's ``batch_len_max`` (a batch the
-        daemon finds too long is split). ``retries`` counts attempts after the
+        daemon finds too long is split). ``requests_in_flight_max`` is the
+        number of sender threads, each with its own connection: with 1,
+        decisions reach the ledger in the order they were recorded; more gives
+        up that order for throughput. ``retries`` counts attempts after the
         first. ``close_at_exit`` registers :meth:`close` to run at interpreter
         exit, so queued decisions are delivered.
         """
@@ -89,6 +91,7 @@ class Recorder:
             ("batch_entries_max", batch_entries_max),
             ("batch_bytes_max", batch_bytes_max),
             ("queue_entries_max", queue_entries_max),
+            ("requests_in_flight_max", requests_in_flight_max),
             ("backoff_initial_ms", backoff_initial_ms),
             ("request_timeout_s", request_timeout_s),
         ]:
@@ -111,13 +114,16 @@ class Recorder:
         self._keys = KeyMaker()
         self._counters = Counters()
         self._dropped = 0
-        self._sender = Sender(
-            Connection(endpoint, token, request_timeout_s, ssl_context),
-            retries,
-            backoff_initial_ms / 1000,
-            backoff_max_ms / 1000,
-            self._counters,
-        )
+        self._senders = [
+            Sender(
+                Connection(endpoint, token, request_timeout_s, ssl_context),
+                retries,
+                backoff_initial_ms / 1000,
+                backoff_max_ms / 1000,
+                self._counters,
+            )
+            for _ in range(requests_in_flight_max)
+        ]
         self._reads = Connection(endpoint, token, request_timeout_s, ssl_context)
         self._reads_lock = threading.Lock()
 
@@ -131,12 +137,19 @@ class Recorder:
         self._outstanding = 0  # queued or in flight, without an outcome
         self._submitted = 0
         self._settled = 0
+        self._taken = 0  # decisions handed to a sender, in record order
+        self._in_flight: set[int] = set()  # record index of each batch being sent
         self._flush_target = 0
-        self._state = _IDLE
+        self._idle = 0  # sender threads waiting for a first decision
+        self._filling = False  # one sender thread is waiting for its batch to fill
         self._closed = False
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="cairn-recorder", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(sender,), name="cairn-recorder", daemon=True)
+            for sender in self._senders
+        ]
+        for t in self._threads:
+            t.start()
         self._atexit: Any = None
         if close_at_exit:
             ref = weakref.ref(self)
@@ -172,15 +185,20 @@ class Recorder:
             self._pending_bytes += len(line) + 1
             self._outstanding += 1
             self._submitted += 1
-            if self._state == _IDLE or (
-                self._state == _FILLING
-                and (
-                    len(self._pending) >= self._batch_entries_max
-                    or self._pending_bytes >= self._batch_bytes_max
-                )
-            ):
-                self._wake.notify()
+            self._wake_sender()
         return fut
+
+    def _wake_sender(self) -> None:
+        """With the lock held, after queueing: wake an idle sender for a first
+        decision, or the filling one once its batch is full."""
+        if self._filling:
+            if (
+                len(self._pending) >= self._batch_entries_max
+                or self._pending_bytes >= self._batch_bytes_max
+            ):
+                self._wake.notify_all()
+        elif self._idle:
+            self._wake.notify()
 
     def _wait_for_space(self) -> bool:
         """With the lock held: wait until the queue has room, at most
@@ -208,8 +226,7 @@ class Recorder:
             self._pending_bytes += len(line) + 1
             self._outstanding += 1
             self._submitted += 1
-            if self._state != _SENDING:
-                self._wake.notify()
+            self._wake_sender()
         return fut
 
     # ---------------------------------------------------------- flush, close
@@ -221,12 +238,16 @@ class Recorder:
         with self._lock:
             target = self._submitted
             self._flush_target = max(self._flush_target, target)
-            self._wake.notify()
+            self._wake.notify_all()
             ok = self._done.wait_for(
-                lambda: self._settled >= target or not self._thread.is_alive(), timeout
+                lambda: (
+                    (self._taken >= target and all(start >= target for start in self._in_flight))
+                    or not any(t.is_alive() for t in self._threads)
+                ),
+                timeout,
             )
             if not ok:
-                raise TimeoutError(f"{target - self._settled} decisions still without an outcome")
+                raise TimeoutError(f"{self._outstanding} decisions still without an outcome")
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new decisions, deliver every queued one, and stop the
@@ -237,9 +258,11 @@ class Recorder:
         self.flush(timeout)
         with self._lock:
             self._stopping = True
-            self._wake.notify()
-        self._thread.join(timeout)
-        self._sender.conn.close()
+            self._wake.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+        for sender in self._senders:
+            sender.conn.close()
         with self._reads_lock:
             self._reads.close()
         if self._atexit is not None:
@@ -271,45 +294,51 @@ class Recorder:
 
     # --------------------------------------------------------- sender thread
 
-    def _run(self) -> None:
+    def _run(self, sender: Sender) -> None:
         try:
             while True:
-                batch = self._next_batch()
-                if batch is None:
+                taken = self._next_batch()
+                if taken is None:
                     return
+                start, batch = taken
                 try:
-                    self._sender.deliver(batch)
+                    sender.deliver(batch)
                 finally:
                     with self._lock:
+                        self._in_flight.discard(start)
                         self._settled += len(batch)
                         self._outstanding -= len(batch)
                         self._space.notify_all()
                         self._done.notify_all()
         except BaseException as e:  # a bug here must not leave callers waiting forever
-            log.exception("the recorder's sender thread stopped")
+            log.exception("a sender thread of the recorder stopped")
             self._fail_pending(e)
             raise
 
-    def _next_batch(self) -> list[Job] | None:
+    def _next_batch(self) -> tuple[int, list[Job]] | None:
+        """The next batch and the record index of its first decision, once it
+        is full, ``flush_interval_ms`` after it started filling, or wanted by
+        a flush; None when the recorder stops."""
         with self._lock:
-            while not self._pending:
-                if self._stopping:
+            while not self._pending or self._filling:
+                if not self._pending and self._stopping:
                     return None
-                self._state = _IDLE
+                self._idle += 1
                 self._wake.wait()
+                self._idle -= 1
+            self._filling = True
             deadline = time.monotonic() + self._interval_s
             while (
                 len(self._pending) < self._batch_entries_max
                 and self._pending_bytes < self._batch_bytes_max
-                and self._flush_target <= self._settled
+                and self._flush_target <= self._taken
                 and not self._stopping
             ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._state = _FILLING
                 self._wake.wait(left)
-            self._state = _SENDING
+            self._filling = False
             batch: list[Job] = []
             size = 0
             pending = self._pending
@@ -320,13 +349,20 @@ class Recorder:
                 batch.append(pending.popleft())
                 size += line_size
             self._pending_bytes -= size
-            return batch
+            start = self._taken
+            self._taken += len(batch)
+            self._in_flight.add(start)
+            if self._idle:
+                # Another sender may start on what is left, or fill the next batch.
+                self._wake.notify()
+            return start, batch
 
     def _fail_pending(self, e: BaseException) -> None:
         with self._lock:
             jobs = list(self._pending)
             self._pending.clear()
             self._settled += len(jobs)
+            self._taken += len(jobs)
             self._outstanding -= len(jobs)
             self._closed = True
             self._done.notify_all()

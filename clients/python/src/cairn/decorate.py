@@ -11,6 +11,8 @@ What is recorded for a call:
 - ``latency_ms``: the call's wall-clock time; ``model``: as given;
 - ``decision`` and ``score``: from ``label_from(result)`` and
   ``score_from(result)`` when given;
+- per-call fields (``subject``, ``request_id``, ``session``, ``trace_id``, ...)
+  from ``fields_from(*args, **kwargs)``, which returns a dict of them;
 - any other keyword (``operation``, ``params``, ``attributes``, ...) as a fixed
   field of every decision.
 
@@ -53,6 +55,7 @@ def decision(
     output_from: Callable[[Any], Any] | None = None,
     label_from: Callable[[Any], str | None] | None = None,
     score_from: Callable[[Any], float | None] | None = None,
+    fields_from: Callable[..., dict[str, Any]] | None = None,
     on_receipt: Callable[[Future[Receipt]], None] | None = None,
     **fixed: Any,
 ) -> Callable[[F], F]:
@@ -76,7 +79,8 @@ def decision(
             result: Any,
             error: BaseException | None,
         ) -> None:
-            d = Decision(stream, the_model, inputs(args, kwargs), None, **fixed)
+            per_call = fields_from(*args, **kwargs) if fields_from is not None else {}
+            d = Decision(stream, the_model, inputs(args, kwargs), None, **{**fixed, **per_call})
             d.latency_ms = (time.perf_counter() - started) * 1000
             if error is not None:
                 d.output = {"error": f"{type(error).__name__}: {error}"}

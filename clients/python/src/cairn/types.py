@@ -9,7 +9,7 @@ object and leaves the rest to ``cairnd``, whose answer reaches the caller as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,13 @@ class Decision:
         return out
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """Proof that a decision is durable in the ledger.
 
     ``cairn verify``, the daemon's inclusion proofs and :func:`cairn.verify_receipt`
-    check against the same two values, ``seq`` and ``leaf_hash``.
+    check against the same two values, ``seq`` and ``leaf_hash``. A named tuple
+    rather than a dataclass: a busy recorder makes tens of thousands a second,
+    and a tuple is built several times faster.
     """
 
     seq: int

@@ -125,10 +125,20 @@ class Checkpoint:
     """A checkpoint whose signature was verified."""
 
     origin: str
+    """The ledger's name."""
     size: int
-    root: bytes
+    """The tree size: entries ``0 .. size-1`` are covered."""
+    root: bytes = field(repr=False)
+    """The 32-byte Merkle root."""
     extensions: list[str] = field(default_factory=list)
-    note: str = ""
+    """Extension lines of the body, if any."""
+    note: str = field(default="", repr=False)
+    """The signed note as given."""
+
+    @property
+    def root_hex(self) -> str:
+        """The root in lower-case hex."""
+        return self.root.hex()
 
 
 def _parse_body(text: str) -> tuple[str, int, bytes, list[str]]:

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The Python client's checks: ruff (lint and format), mypy, and pytest against
+# the real `cairnd` and `cairn` binaries of the release build.
+#
+# It makes a venv under the cargo target dir (outside the tracked files), installs
+# ./clients/python with its test and example extras from PyPI, and exits non-zero
+# on any failure, including a pytest run that collected no test.
+# Binaries: CAIRND_BIN / CAIRN_BIN, else $CARGO_TARGET_DIR/release/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="$CARGO_TARGET_DIR/py-venv"
+py="${PYTHON:-python3}"
+
+for bin in cairnd cairn; do
+  var="$(echo "$bin" | tr a-z A-Z)_BIN"
+  path="${!var:-$CARGO_TARGET_DIR/release/$bin}"
+  if [ ! -x "$path" ]; then
+    echo "python-tests: no $bin at $path; run \`cargo build --release --workspace --bins\` first" >&2
+    exit 2
+  fi
+  export "$var=$path"
+done
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "== creating $venv"
+  if ! "$py" -m venv "$venv" 2>/dev/null; then
+    # Debian splits venv (and its pip) into python3-venv.
+    apt-get update -qq && apt-get install -y -qq python3-venv
+    "$py" -m venv "$venv"
+  fi
+fi
+echo "== installing clients/python with its test and example extras"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./clients/python[test,example]"
+
+cd clients/python
+echo "== ruff"
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
+echo "== mypy"
+"$venv/bin/mypy"
+echo "== pytest"
+# Exit 5 (no test collected) is a failure like any other non-zero exit.
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests

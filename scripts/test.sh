@@ -26,6 +26,9 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 echo "== cargo test (release)"
 cargo test --release --workspace
 
+echo "== Python client (pytest against the real cairnd)"
+scripts/python-tests.sh
+
 echo "== independent format check (Python)"
 tools/pyverify/run.sh
 

@@ -8,7 +8,9 @@ set -euo pipefail
 # C++ API library libclang-cpp.so* (installed on its own by some packages)
 # is not it. Tested by scripts/test-setup.sh.
 libclang_name_ok() {
-  grep -Eq '(^|/)libclang(-[0-9.]+)?\.so(\.[0-9.]+)?$'
+  # Not `grep -q`: it stops reading at the first match, and with pipefail the
+  # writer's SIGPIPE would then make a found library look missing.
+  grep -E '(^|/)libclang(-[0-9.]+)?\.so(\.[0-9.]+)?$' >/dev/null
 }
 have_libclang() {
   { ldconfig -p 2>/dev/null | awk '{print $1}'

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=/dev/null
-source <(sed -n '/^libclang_name_ok()/,/^}/p' scripts/setup.sh)
+source <(sed -n '/^libclang_name_ok()/,/^}/p; /^have_libclang()/,/^}/p' scripts/setup.sh)
 fail=0
 expect() {
   local want=$1 name=$2 got=no
@@ -29,6 +29,12 @@ if printf 'libclang-cpp.so.14\nlibLLVM-14.so.1\n' | libclang_name_ok; then
 fi
 if ! printf 'libclang-cpp.so.14\nlibclang-14.so.1\n' | libclang_name_ok; then
   echo "setup check: libclang-14.so.1 was not recognised" >&2; fail=1
+fi
+# setup.sh has run: on this machine the check must now find the library, with
+# pipefail on as in setup.sh (a reader that stops early must not turn "found"
+# into "missing").
+if ! have_libclang; then
+  echo "setup check: libclang is installed but have_libclang does not find it" >&2; fail=1
 fi
 [ "$fail" -eq 0 ] || exit 1
 echo "setup check: libclang detection ok"

@@ -88,6 +88,9 @@ pub struct SynthConfig {
     /// distributed). The default of 1000 makes a million decisions span about
     /// 17 minutes; 0 puts every decision at the start time.
     pub mean_gap_us: u64,
+    /// Small decisions only: fraud scores and prices (about 500 B of NDJSON
+    /// each), no chat completions.
+    pub small: bool,
 }
 
 impl Default for SynthConfig {
@@ -98,6 +101,7 @@ impl Default for SynthConfig {
             start_unix_ms: DEFAULT_START_UNIX_MS,
             subjects: 10_000,
             mean_gap_us: 1000,
+            small: false,
         }
     }
 }
@@ -500,7 +504,11 @@ impl Iterator for Synth {
             let gap = self.rng.exponential(self.cfg.mean_gap_us as f64).round() as u64;
             self.elapsed_us = self.elapsed_us.saturating_add(gap);
         }
-        let pick = self.rng.unit();
+        let mut pick = self.rng.unit();
+        if self.cfg.small && (0.45..0.75).contains(&pick) {
+            // No chat completions: the pick falls to fraud or pricing instead.
+            pick = if pick < 0.6 { 0.0 } else { 0.9 };
+        }
         let draft = if pick < 0.45 {
             fraud::generate(self)
         } else if pick < 0.75 {

@@ -41,6 +41,11 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     mean_gap_us: u64,
 
+    /// Small decisions only (fraud scores and prices, about 500 bytes each),
+    /// no chat completions: the workload where per-decision overhead shows most.
+    #[arg(long)]
+    small: bool,
+
     /// Write to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
@@ -60,6 +65,7 @@ fn run(args: Args) -> Result<()> {
         start_unix_ms: args.start,
         subjects: args.subjects,
         mean_gap_us: args.mean_gap_us,
+        small: args.small,
     };
     let written = match &args.out {
         Some(path) => {

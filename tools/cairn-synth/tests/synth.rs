@@ -475,3 +475,22 @@ fn cli_treats_a_closed_pipe_as_success() {
     assert!(status.success(), "exit {status:?}, stderr: {stderr}");
     assert!(stderr.is_empty(), "stderr: {stderr}");
 }
+
+#[test]
+fn the_small_workload_has_no_chat_and_small_lines() {
+    let cfg = SynthConfig {
+        seed: 3,
+        count: 2000,
+        small: true,
+        ..SynthConfig::default()
+    };
+    let mut bytes = 0usize;
+    for v in Synth::new(cfg) {
+        let line = v.to_string();
+        bytes += line.len() + 1;
+        let stream = v["stream"].as_str().unwrap_or_default().to_owned();
+        assert!(!stream.contains("chat"), "{stream}");
+    }
+    let mean = bytes / 2000;
+    assert!((300..800).contains(&mean), "mean line {mean} bytes");
+}

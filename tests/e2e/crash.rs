@@ -131,6 +131,11 @@ fn sigkill_under_load_never_loses_an_acknowledged_decision() {
         );
         assert_eq!(verify.json()["status"], "intact");
         assert_receipts_present(&data, &files, round);
+        // The indexer was killed too, perhaps mid-pass: what its watermark
+        // covers must answer exactly as the entries do.
+        let ledger = cairn_store::datadir::open_read_only(&data).unwrap();
+        let problems = ledger.check_indexes().unwrap();
+        assert!(problems.is_empty(), "round {round}: {problems:?}");
     }
     eprintln!(
         "crash: {ROUNDS} rounds, {killed_mid_run} SIGKILLs during a run, {acked} decisions \

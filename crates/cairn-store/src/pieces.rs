@@ -192,6 +192,7 @@ fn decode_slot(r: &mut Reader<'_>) -> Result<Slot> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

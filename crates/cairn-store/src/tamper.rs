@@ -170,7 +170,7 @@ pub fn truncate<B: Backend>(l: &Ledger<B>, size: u64) -> Result<()> {
         for index in keep..=old / TILE_WIDTH {
             batch.delete(Cf::Tiles, tile_key(level, index));
         }
-        if n % TILE_WIDTH > 0 {
+        if !n.is_multiple_of(TILE_WIDTH) {
             let hashes = l.nodes().hashes(level, keep * TILE_WIDTH, n % TILE_WIDTH)?;
             batch.put(Cf::Tiles, tile_key(level, keep), hashes.concat());
         }

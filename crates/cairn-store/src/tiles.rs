@@ -146,7 +146,7 @@ impl TileEdge {
     /// that tiles do not store are ignored. A tile that fills is returned to be
     /// written.
     pub fn push(&mut self, level: u8, index: u64, hash: &Hash) -> Option<([u8; 9], Vec<u8>)> {
-        if level % TILE_HEIGHT != 0 {
+        if !level.is_multiple_of(TILE_HEIGHT) {
             return None;
         }
         let t = usize::from(level / TILE_HEIGHT);
@@ -183,6 +183,7 @@ impl TileEdge {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::backend::WriteBatch;

@@ -735,7 +735,7 @@ impl<B: Backend> Walk<'_, B> {
     /// A stored node of a level that tiles hold (a multiple of 8), else `None`
     /// (those levels are recomputed, not stored).
     fn stored_node(&mut self, level: u8, index: u64) -> Result<Option<Hash>> {
-        if level % TILE_HEIGHT != 0 {
+        if !level.is_multiple_of(TILE_HEIGHT) {
             return Ok(None);
         }
         self.ledger

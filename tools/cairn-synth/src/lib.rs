@@ -493,6 +493,31 @@ impl Synth {
     }
 }
 
+/// Trim a record to the fields a small scoring service logs (about 500 bytes):
+/// no tracing ids, parameters, attributes or feature vectors.
+fn compact(record: &mut Value) {
+    if let Some(obj) = record.as_object_mut() {
+        for key in [
+            "attributes",
+            "params",
+            "span_id",
+            "trace_id",
+            "session",
+            "operation",
+        ] {
+            obj.remove(key);
+        }
+        if let Some(m) = obj.get_mut("model").and_then(Value::as_object_mut) {
+            m.remove("digest");
+        }
+        if let Some(i) = obj.get_mut("input").and_then(Value::as_object_mut) {
+            for key in ["features", "demand_features", "competitor_prices"] {
+                i.remove(key);
+            }
+        }
+    }
+}
+
 impl Iterator for Synth {
     type Item = Value;
 
@@ -516,7 +541,10 @@ impl Iterator for Synth {
         } else {
             pricing::generate(self)
         };
-        let record = self.finish(draft);
+        let mut record = self.finish(draft);
+        if self.cfg.small {
+            compact(&mut record);
+        }
         self.index += 1;
         Some(record)
     }

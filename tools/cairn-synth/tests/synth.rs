@@ -426,6 +426,7 @@ fn cli_matches_the_library_and_accepts_a_start_time() {
         start_unix_ms: 1_798_859_045_678,
         subjects: 500,
         mean_gap_us: 2500,
+        small: false,
     });
     assert_eq!(output.stdout, expected);
     assert!(String::from_utf8_lossy(&output.stdout).starts_with('{'));

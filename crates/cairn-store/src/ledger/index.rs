@@ -9,6 +9,8 @@
 //! answer is never missing what the indexer has not reached yet. Only the
 //! idempotency keys are written by the commit itself: that check must be exact.
 
+use std::collections::HashSet;
+
 use cairn_core::entry::{Entry, EntryBody};
 
 use super::{read_u64, Ledger};
@@ -213,6 +215,117 @@ impl<B: Backend> Ledger<B> {
         found.sort_unstable();
         found.truncate(limit);
         Ok(found.into_iter().map(|(_, seq)| seq).collect())
+    }
+}
+
+/// An entry that an index should list and does not (or lists and should not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexProblem {
+    /// Which index.
+    pub kind: IndexKind,
+    /// The value looked up (a model as `name` 0x00 `version`).
+    pub value: String,
+    /// Seqs the entries put under the value that the index does not list.
+    pub missing: Vec<u64>,
+    /// Seqs the index lists under the value that the entries do not.
+    pub extra: Vec<u64>,
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Check the indexes against the entries below the watermark: every entry
+    /// must be reachable through each index it belongs to (stream, model
+    /// version, subject, session, request id, trace id, time), and no index may
+    /// list an entry that does not belong there. Returns what differs.
+    pub fn check_indexes(&self) -> Result<Vec<IndexProblem>> {
+        use std::collections::BTreeMap;
+        let through = self.indexed_through()?;
+        let mut want: BTreeMap<(u8, String), Vec<u64>> = BTreeMap::new();
+        let mut times = Vec::new();
+        let kinds = [
+            IndexKind::Stream,
+            IndexKind::Model,
+            IndexKind::Subject,
+            IndexKind::Session,
+            IndexKind::Request,
+            IndexKind::Trace,
+        ];
+        self.for_each_entry(0, through, |seq, bytes| {
+            let entry = Entry::decode(bytes)
+                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            times.push((entry_time(&entry), seq));
+            if let EntryBody::DecisionV1(d) = &entry.body {
+                let model = format!("{}\0{}", d.model.name, d.model.version);
+                let values = [
+                    Some(d.stream.clone()),
+                    Some(model),
+                    d.subject.clone(),
+                    d.session.clone(),
+                    d.request_id.clone(),
+                    d.trace_id.clone(),
+                ];
+                for (i, v) in values.into_iter().enumerate() {
+                    if let Some(v) = v {
+                        want.entry((i as u8, v)).or_default().push(seq);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let mut out = Vec::new();
+        for ((i, value), seqs) in want {
+            let kind = kinds[usize::from(i)];
+            let mut found = match kind.posting_tag() {
+                Some(tag) => self.posting_seqs(&postings::value_prefix(tag, &value), usize::MAX)?,
+                None => self.seqs_under(&kind.prefix(&value), usize::MAX)?,
+            };
+            found.retain(|&s| s < through);
+            if found != seqs {
+                let (have, should): (HashSet<u64>, HashSet<u64>) = (
+                    found.iter().copied().collect(),
+                    seqs.iter().copied().collect(),
+                );
+                out.push(IndexProblem {
+                    kind,
+                    missing: seqs.into_iter().filter(|s| !have.contains(s)).collect(),
+                    extra: found.into_iter().filter(|s| !should.contains(s)).collect(),
+                    value,
+                });
+            }
+        }
+        times.sort_unstable();
+        let mut listed = Vec::new();
+        let start = [postings::TIME_TAG];
+        for row in self
+            .backend
+            .scan(Cf::Index, &start, &[postings::TIME_TAG + 1])
+        {
+            let (k, v) = row?;
+            postings::decode_times(&k, &v, &mut listed)?;
+        }
+        listed.retain(|(_, s)| *s < through);
+        listed.sort_unstable();
+        if listed != times {
+            type Times = HashSet<(i64, u64)>;
+            let (have, should): (Times, Times) = (
+                listed.iter().copied().collect(),
+                times.iter().copied().collect(),
+            );
+            out.push(IndexProblem {
+                kind: IndexKind::Time,
+                value: String::new(),
+                missing: times
+                    .iter()
+                    .filter(|t| !have.contains(t))
+                    .map(|t| t.1)
+                    .collect(),
+                extra: listed
+                    .iter()
+                    .filter(|t| !should.contains(t))
+                    .map(|t| t.1)
+                    .collect(),
+            });
+        }
+        Ok(out)
     }
 }
 

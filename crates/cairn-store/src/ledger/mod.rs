@@ -21,7 +21,7 @@ use crate::keys::{self, meta};
 use crate::pieces::{self, Record};
 use crate::tiles::{TileEdge, TileNodes};
 
-pub use index::{entry_time, INDEX_BATCH_ENTRIES};
+pub use index::{entry_time, IndexProblem, INDEX_BATCH_ENTRIES};
 pub use read::PieceCache;
 
 /// The storage layout this code writes (`meta/layout`).

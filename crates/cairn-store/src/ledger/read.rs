@@ -29,14 +29,17 @@ pub struct PieceCache {
     payloads: Mutex<Vec<(u64, PayloadPiece)>>,
 }
 
-fn cached<T: Clone>(list: &Mutex<Vec<(u64, Arc<Vec<T>>)>>, seq: u64) -> Option<(u64, Arc<Vec<T>>)> {
+/// Decoded pieces by first seq, most recent last.
+type Pieces<T> = Mutex<Vec<(u64, Arc<Vec<T>>)>>;
+
+fn cached<T: Clone>(list: &Pieces<T>, seq: u64) -> Option<(u64, Arc<Vec<T>>)> {
     let list = list.lock().unwrap_or_else(|p| p.into_inner());
     list.iter()
         .find(|(first, p)| *first <= seq && seq < first + p.len() as u64)
         .cloned()
 }
 
-fn remember<T>(list: &Mutex<Vec<(u64, Arc<Vec<T>>)>>, first: u64, piece: Arc<Vec<T>>) {
+fn remember<T>(list: &Pieces<T>, first: u64, piece: Arc<Vec<T>>) {
     let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
     list.retain(|(f, _)| *f != first);
     if list.len() >= CACHED_PIECES {

@@ -441,7 +441,7 @@ fn adopt(state: &mut State, st: Staged) {
         }
     }
     let size = st.head.size;
-    if size % BUNDLE_ENTRIES == 0 {
+    if size.is_multiple_of(BUNDLE_ENTRIES) {
         state.open = OpenWindow {
             start: size,
             ..OpenWindow::default()

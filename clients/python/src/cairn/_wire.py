@@ -100,15 +100,14 @@ def parse_receipts(body: bytes, expected: int) -> list[Receipt]:
     """The receipts of a ``200`` answer to an NDJSON batch of ``expected``
     decisions; raises ``ValueError`` when it is not that."""
     try:
-        parsed = json.loads(body)
-        raw = parsed["receipts"]
+        raw = json.loads(body)["receipts"]
         receipts = [Receipt(r["seq"], r["leaf_hash"], r.get("duplicate", False)) for r in raw]
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"a 200 answer that is not a list of receipts ({e!r})") from None
     if len(receipts) != expected:
         raise ValueError(f"{len(receipts)} receipts for {expected} decisions")
     for r in receipts:
-        if not isinstance(r.seq, int) or not isinstance(r.leaf_hash, str) or len(r.leaf_hash) != 64:
+        if type(r.seq) is not int or type(r.leaf_hash) is not str or len(r.leaf_hash) != 64:
             raise ValueError(f"malformed receipt {r!r}")
     return receipts
 

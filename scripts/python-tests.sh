@@ -31,7 +31,6 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 echo "== installing clients/python with its test and example extras"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./clients/python[test,example]"
 
 cd clients/python

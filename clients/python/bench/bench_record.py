@@ -84,6 +84,16 @@ def decisions(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def percentile(sorted_ns: list[int], q: float) -> float:
     """The ``q`` quantile of sorted nanoseconds, in microseconds."""
     return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000
@@ -120,6 +130,7 @@ def main() -> int:
         futures = []
         clock = time.perf_counter_ns
         gap_ns = int(1e9 / args.rate) if args.rate else 0
+        cpu_started = time.process_time()
         started = clock()
         for i, d in enumerate(items):
             if gap_ns:
@@ -131,10 +142,13 @@ def main() -> int:
         for f in futures:
             f.result()
         elapsed_s = (clock() - started) / 1e9
+        client_cpu_s = time.process_time() - cpu_started
         stats = rec.stats()
         rec.close()
     finally:
+        daemon_cpu_s = None
         if proc is not None:
+            daemon_cpu_s = cpu_seconds(proc.pid)
             proc.terminate()
             proc.wait()
         if tmp is not None:
@@ -148,6 +162,11 @@ def main() -> int:
         "record_us_p99": round(percentile(took, 0.99), 1),
         "record_us_p999": round(percentile(took, 0.999), 1),
         "record_us_max": round(took[-1] / 1000, 1),
+        "client_cpu_us_per_decision": round(client_cpu_s / args.count * 1e6, 1),
+        "cairnd_cpu_us_per_decision": (
+            None if daemon_cpu_s is None else round(daemon_cpu_s / args.count * 1e6, 1)
+        ),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "requests": stats.requests,
         "retries": stats.retries,
         "failed": stats.failed,

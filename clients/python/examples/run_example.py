@@ -93,7 +93,11 @@ def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, A
         data = None if body is None else json.dumps(body)
         conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         r = conn.getresponse()
-        return r.status, json.loads(r.read() or b"null")
+        raw = r.read()
+        try:
+            return r.status, json.loads(raw or b"null")
+        except ValueError:
+            return r.status, raw.decode("utf-8", "replace")
     finally:
         conn.close()
 
@@ -129,6 +133,19 @@ def start_service(cairn_url: str) -> tuple[subprocess.Popen[bytes], int]:
     sys.exit("the service did not start")
 
 
+def score_cases(port: int, cases: int) -> dict[str, int]:
+    """Send the first ``cases`` test cases to the service; the count of each label."""
+    _, x_test, _, _ = split()
+    labels: dict[str, int] = {}
+    for i, row in enumerate(x_test[:cases]):
+        body = {"case_id": f"case-{i:04d}", "features": row.tolist()}
+        status, answer = request(port, "POST", "/score", body)
+        if status != 200:
+            sys.exit(f"the service answered {status}: {answer}")
+        labels[answer["decision"]] = labels.get(answer["decision"], 0) + 1
+    return labels
+
+
 def cairn(*args: str) -> str:
     print(f"\n$ cairn {' '.join(args)}", flush=True)
     out = subprocess.run([tool("cairn"), *args], capture_output=True, text=True, check=False)
@@ -150,15 +167,12 @@ def main() -> int:
     cairnd, url = start_cairnd(data)
     try:
         service, port = start_service(url)
-        _, x_test, _, _ = split()
-        labels: dict[str, int] = {}
-        for i, row in enumerate(x_test[: args.cases]):
-            status, answer = request(
-                port, "POST", "/score", {"case_id": f"case-{i:04d}", "features": row.tolist()}
-            )
-            if status != 200:
-                sys.exit(f"the service answered {status}: {answer}")
-            labels[answer["decision"]] = labels.get(answer["decision"], 0) + 1
+        try:
+            labels = score_cases(port, args.cases)
+        except BaseException:
+            service.kill()
+            service.wait()
+            raise
         print(f"scored {args.cases} cases through the service: {labels}", flush=True)
         service.send_signal(signal.SIGTERM)  # its shutdown closes the recorder: all delivered
         # uvicorn re-raises the signal after its graceful shutdown.

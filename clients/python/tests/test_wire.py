@@ -70,5 +70,12 @@ def test_a_key_is_added_once_and_kept_when_given() -> None:
     null = {"stream": "s", "idempotency_key": None}
     assert json.loads(keys.line(null))["idempotency_key"].startswith("cairn-py-")
     assert b"\n" not in keys.line({"input": "a\nb"})
+    circular: dict[str, object] = {"stream": "s"}
+    circular["input"] = circular
+    with pytest.raises(InvalidDecision, match="cannot be written as JSON"):
+        keys.line(circular)
+    with pytest.raises(InvalidDecision, match="cannot be written as JSON"):
+        keys.line({"score": float("inf")})
+    assert json.loads(keys.line({"input": {1, 2}}))["input"] == [1, 2]
     with pytest.raises(InvalidDecision, match="not a JSON object"):
         keys.line([1, 2])  # type: ignore[arg-type]

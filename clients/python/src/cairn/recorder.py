@@ -85,7 +85,8 @@ class Recorder:
         decisions reach the ledger in the order they were recorded; more gives
         up that order for throughput. ``retries`` counts attempts after the
         first. ``close_at_exit`` registers :meth:`close` to run at interpreter
-        exit, so queued decisions are delivered.
+        exit, so queued decisions are delivered (waiting at most
+        ``EXIT_TIMEOUT_S``, 30 s).
         """
         for name, value in [
             ("batch_entries_max", batch_entries_max),
@@ -251,23 +252,33 @@ class Recorder:
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new decisions, deliver every queued one, and stop the
-        background thread. Safe to call more than once."""
+        background threads. Safe to call more than once.
+
+        Raises ``TimeoutError`` when decisions are still without an outcome
+        after ``timeout`` seconds; they go on being delivered (and their
+        futures resolved) while the process lives.
+        """
         with self._lock:
             self._closed = True
             self._space.notify_all()
-        self.flush(timeout)
-        with self._lock:
-            self._stopping = True
-            self._wake.notify_all()
-        for t in self._threads:
-            t.join(timeout)
-        for sender in self._senders:
-            sender.conn.close()
-        with self._reads_lock:
-            self._reads.close()
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
+        delivered = False
+        try:
+            self.flush(timeout)
+            delivered = True
+        finally:
+            with self._lock:
+                self._stopping = True
+                self._wake.notify_all()
+            for t, sender in zip(self._threads, self._senders, strict=True):
+                # Once everything is delivered the threads stop at once.
+                t.join(None if timeout is None else (max(timeout, 1.0) if delivered else 0))
+                if not t.is_alive():  # a thread still delivering keeps its connection
+                    sender.conn.close()
+            with self._reads_lock:
+                self._reads.close()
 
     def __enter__(self) -> Recorder:
         return self
@@ -401,7 +412,15 @@ class Recorder:
         return entry
 
 
+EXIT_TIMEOUT_S = 30.0
+"""How long interpreter exit waits for a recorder's queued decisions."""
+
+
 def _close_ref(ref: weakref.ref[Recorder]) -> None:
     rec = ref()
-    if rec is not None:
-        rec.close()
+    if rec is None:
+        return
+    try:
+        rec.close(timeout=EXIT_TIMEOUT_S)
+    except TimeoutError as e:
+        log.warning("exiting with decisions not delivered to cairnd: %s", e)

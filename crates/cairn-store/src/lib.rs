@@ -14,6 +14,7 @@ pub mod memory;
 pub mod migrate;
 pub mod pieces;
 pub mod postings;
+pub mod query;
 pub mod rocks;
 pub mod tamper;
 pub mod tiles;

@@ -504,6 +504,35 @@ fn the_indexer_catches_up_and_its_check_finds_a_lost_posting<H: Harness>() {
     answers_match(&l, &before);
 }
 
+fn a_query_answers_alike_before_and_after_indexing<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 600);
+    let e = expected(&l);
+    let ((_, subject), want) = e.others.iter().find(|((t, _), _)| *t == b's').unwrap();
+    let q = cairn_store::query::Query {
+        subject: Some(subject.clone()),
+        ..Default::default()
+    };
+    let seqs = |l: &Ledger<H::B>| -> Vec<u64> {
+        let s = l.select(&q, l.size(), usize::MAX).unwrap();
+        assert_eq!(s.index, "subject");
+        s.entries.iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(
+        &seqs(&l),
+        want,
+        "nothing indexed yet: read from the entries"
+    );
+    l.index_pending(250).unwrap();
+    assert_eq!(&seqs(&l), want, "part indexed");
+    l.index_all().unwrap();
+    assert_eq!(&seqs(&l), want, "all indexed");
+    // A limit keeps the first matches and says there were more.
+    let first = l.select(&q, l.size(), 1).unwrap();
+    assert_eq!(first.entries.len(), 1);
+    assert_eq!(first.truncated, want.len() > 1);
+}
+
 /// Every index answers what a scan of the entries says.
 fn answers_match<B: Backend>(l: &Ledger<B>, e: &Expected) {
     for (stream, seqs) in &e.streams {
@@ -660,6 +689,10 @@ macro_rules! conformance {
             #[test]
             fn the_indexer_catches_up_and_its_check_finds_a_lost_posting() {
                 super::the_indexer_catches_up_and_its_check_finds_a_lost_posting::<$harness>();
+            }
+            #[test]
+            fn a_query_answers_alike_before_and_after_indexing() {
+                super::a_query_answers_alike_before_and_after_indexing::<$harness>();
             }
             #[test]
             fn appends_are_chained_and_readable() {

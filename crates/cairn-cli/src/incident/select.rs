@@ -1,29 +1,14 @@
-//! Selecting decisions: the filters `cairn incident` and `cairn bundle export`
-//! share, and how they are answered from the store's secondary indexes.
-//!
-//! The most selective index that applies gives the candidates (request id,
-//! trace id, session, subject, then model, stream, then the time index); every
-//! filter is then checked on the entry itself, so an index only ever narrows
-//! the work. Only a selection with no indexed filter at all (none, or a
-//! decision label alone) reads the whole ledger or the whole time window.
-
-use std::collections::HashSet;
+//! The filters `cairn incident` and `cairn bundle export` share, as given on
+//! the command line and resolved into the store's [`cairn_store::query::Query`],
+//! which plans and answers the selection (`Ledger::select`).
 
 use anyhow::{bail, Context, Result};
 use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::Hash;
-use cairn_store::keys::IndexKind;
 use cairn_store::{Backend, Ledger};
 use serde_json::{json, Value};
 
 use super::timespec::{parse_duration_us, parse_time};
-
-/// Above this many candidates from a value index, a time window is also looked
-/// up in the time index and the two are intersected before reading entries.
-const NARROW_MIN: usize = 4096;
-/// The time window is intersected only if it holds at most this many times as
-/// many entries as the value index gave (else reading the candidates is cheaper).
-const NARROW_RATIO: usize = 4;
 
 /// The filters, as given on the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -213,24 +198,6 @@ pub fn entry_time(e: &Entry) -> i64 {
 }
 
 impl Query {
-    /// Whether a decision passes every filter.
-    pub fn matches(&self, d: &DecisionV1, time_us: i64) -> bool {
-        let same = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
-        };
-        self.from_us.is_none_or(|f| time_us >= f)
-            && self.to_us.is_none_or(|t| time_us < t)
-            && self.stream.as_ref().is_none_or(|s| *s == d.stream)
-            && same(&self.subject, &d.subject)
-            && same(&self.session, &d.session)
-            && same(&self.request_id, &d.request_id)
-            && same(&self.trace_id, &d.trace_id)
-            && same(&self.decision, &d.decision)
-            && self.model.as_ref().is_none_or(|(name, version)| {
-                *name == d.model.name && version.as_ref().is_none_or(|v| *v == d.model.version)
-            })
-    }
-
     /// The filters as JSON, for reports.
     pub fn to_json(&self) -> Value {
         let time = |t: Option<i64>| t.map(cairn_core::decision::format_time_us);
@@ -252,79 +219,36 @@ impl Query {
     }
 }
 
-/// Where candidates come from.
-enum Plan {
-    Index(IndexKind, String, &'static str),
-    ModelName(String),
-    Time,
-    Everything,
-}
-
-fn plan(q: &Query) -> Plan {
-    let values = [
-        (IndexKind::Request, &q.request_id, "request_id"),
-        (IndexKind::Trace, &q.trace_id, "trace_id"),
-        (IndexKind::Session, &q.session, "session"),
-        (IndexKind::Subject, &q.subject, "subject"),
-    ];
-    if let Some((kind, Some(v), name)) = values.into_iter().find(|(_, v, _)| v.is_some()) {
-        return Plan::Index(kind, v.clone(), name);
-    }
-    match (&q.model, &q.stream) {
-        (Some((name, Some(version))), _) => {
-            Plan::Index(IndexKind::Model, format!("{name}\0{version}"), "model")
+impl Query {
+    /// The store's query for these filters.
+    fn store_query(&self) -> cairn_store::query::Query {
+        cairn_store::query::Query {
+            from_us: self.from_us,
+            to_us: self.to_us,
+            stream: self.stream.clone(),
+            subject: self.subject.clone(),
+            session: self.session.clone(),
+            request_ids: self.request_id.iter().cloned().collect(),
+            trace_id: self.trace_id.clone(),
+            model_name: self.model.as_ref().map(|(n, _)| n.clone()),
+            model_version: self.model.as_ref().and_then(|(_, v)| v.clone()),
+            decision: self.decision.clone(),
         }
-        (Some((name, None)), _) => Plan::ModelName(name.clone()),
-        (None, Some(s)) => Plan::Index(IndexKind::Stream, s.clone(), "stream"),
-        (None, None) if q.from_us.is_some() || q.to_us.is_some() => Plan::Time,
-        (None, None) => Plan::Everything,
     }
 }
 
 /// Selects the decisions matching `q`, in ledger order.
 pub fn select<B: Backend>(ledger: &Ledger<B>, q: &Query) -> Result<Selection> {
-    let plan = plan(q);
-    let (candidates, index): (Box<dyn Iterator<Item = u64>>, &'static str) = match plan {
-        Plan::Index(kind, value, name) => {
-            let seqs = ledger.index_seqs(kind, &value, usize::MAX)?;
-            (Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()), name)
-        }
-        Plan::ModelName(name) => {
-            let seqs = ledger.model_name_seqs(&name)?;
-            (
-                Box::new(narrow_by_time(ledger, q, seqs)?.into_iter()),
-                "model",
-            )
-        }
-        Plan::Time => (
-            Box::new(time_seqs(ledger, q, usize::MAX)?.into_iter()),
-            "time",
-        ),
-        Plan::Everything => (Box::new(0..ledger.size()), "none (every entry)"),
-    };
-    let mut sel = Selection {
-        rows: Vec::new(),
-        truncated: false,
-        index,
-        examined: 0,
-    };
-    for seq in candidates {
-        sel.examined += 1;
-        let entry = ledger
-            .entry(seq)
-            .with_context(|| format!("reading entry {seq} (run `cairn verify`)"))?;
-        let time = entry_time(&entry);
+    let found = ledger
+        .select(&q.store_query(), ledger.size(), q.limit)
+        .context("selecting decisions (if an entry is damaged, run `cairn verify`)")?;
+    let mut rows = Vec::with_capacity(found.entries.len());
+    for entry in found.entries {
+        let seq = entry.seq;
         let EntryBody::DecisionV1(d) = entry.body else {
             continue;
         };
-        if !q.matches(&d, time) {
-            continue;
-        }
-        if sel.rows.len() >= q.limit {
-            sel.truncated = true;
-            break;
-        }
-        sel.rows.push(Row {
+        rows.push(Row {
             seq,
             prev_hash: entry.prev_hash,
             recorded_at_us: entry.recorded_at_us,
@@ -332,30 +256,12 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, q: &Query) -> Result<Selection> {
             decision: d,
         });
     }
-    Ok(sel)
-}
-
-/// Seqs in the query's time window, ascending; at most `cap` of them.
-fn time_seqs<B: Backend>(ledger: &Ledger<B>, q: &Query, cap: usize) -> Result<Vec<u64>> {
-    let from = q.from_us.unwrap_or(i64::MIN);
-    let to = q.to_us.unwrap_or(i64::MAX);
-    let mut seqs = ledger.time_range(from, to, cap)?;
-    seqs.sort_unstable();
-    Ok(seqs)
-}
-
-/// Intersects many candidates with a time window when that is the cheaper way.
-fn narrow_by_time<B: Backend>(ledger: &Ledger<B>, q: &Query, seqs: Vec<u64>) -> Result<Vec<u64>> {
-    if seqs.len() < NARROW_MIN || (q.from_us.is_none() && q.to_us.is_none()) {
-        return Ok(seqs);
-    }
-    let cap = seqs.len().saturating_mul(NARROW_RATIO);
-    let window = time_seqs(ledger, q, cap.saturating_add(1))?;
-    if window.len() > cap {
-        return Ok(seqs);
-    }
-    let window: HashSet<u64> = window.into_iter().collect();
-    Ok(seqs.into_iter().filter(|s| window.contains(s)).collect())
+    Ok(Selection {
+        rows,
+        truncated: found.truncated,
+        index: found.index,
+        examined: found.examined,
+    })
 }
 
 /// The erased payloads of decision `seq`, with the redaction that erased each.

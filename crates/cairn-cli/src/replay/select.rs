@@ -1,18 +1,15 @@
-//! Selecting the decisions to replay, through the ledger's secondary indexes.
-//!
-//! The most selective index given is scanned (request ids, then session, subject,
-//! model version, stream, time window; the whole ledger without any), every other
-//! criterion is checked on the entry, the deterministic sample is applied, and the
-//! first `--limit` in seq order are kept. A selected decision whose input or output
+//! Selecting the decisions to replay. The store plans the selection
+//! (`Ledger::candidates`: the most selective index given, or the whole ledger
+//! without any); the deterministic sample is applied to the candidates, every
+//! criterion is checked on the entry, and the first `--limit` in seq order are
+//! kept. A selected decision whose input or output
 //! was erased is reported as not replayable, with the redaction that erased it.
-
-use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use cairn_core::entry::{DecisionV1, EntryBody, PayloadSlot};
 use cairn_replay::selection::{sampled, seqs_digest};
 use cairn_replay::{NotReplayable, Record, Selection};
-use cairn_store::keys::IndexKind;
+use cairn_store::query::Query;
 use cairn_store::{Backend, Ledger, PayloadState};
 use serde_json::Value;
 
@@ -51,7 +48,15 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
     let mut records = Vec::new();
     let mut not_replayable = Vec::new();
     let mut seqs = Vec::new();
-    for seq in candidates(ledger, c, size)? {
+    let query = c.query();
+    let (candidates, _) = ledger
+        .candidates(&query, size)
+        .context("selecting decisions")?;
+    let seqs_in: Box<dyn Iterator<Item = u64>> = match candidates {
+        Some(v) => Box::new(v.into_iter()),
+        None => Box::new(0..size),
+    };
+    for seq in seqs_in {
         if seqs.len() as u64 >= limit {
             break;
         }
@@ -67,7 +72,7 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
             continue;
         };
         let time = d.event_time_us.unwrap_or(entry.recorded_at_us);
-        if !matches(d, time, c) {
+        if !query.matches(d, time) {
             continue;
         }
         seqs.push(seq);
@@ -98,57 +103,21 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
     })
 }
 
-/// The seqs to look at, ascending, from the most selective index given.
-fn candidates<B: Backend>(
-    ledger: &Ledger<B>,
-    c: &Criteria,
-    size: u64,
-) -> Result<Box<dyn Iterator<Item = u64>>> {
-    let all = usize::MAX;
-    let indexed: Option<Vec<u64>> = if !c.request_ids.is_empty() {
-        let mut set = BTreeSet::new();
-        for id in &c.request_ids {
-            set.extend(ledger.index_seqs(IndexKind::Request, id, all)?);
+impl Criteria {
+    /// The store's query for these criteria.
+    fn query(&self) -> Query {
+        Query {
+            from_us: self.from_us,
+            to_us: self.to_us,
+            stream: self.stream.clone(),
+            subject: self.subject.clone(),
+            session: self.session.clone(),
+            request_ids: self.request_ids.clone(),
+            model_name: self.model_name.clone(),
+            model_version: self.model_version.clone(),
+            ..Query::default()
         }
-        Some(set.into_iter().collect())
-    } else if let Some(s) = &c.session {
-        Some(ledger.index_seqs(IndexKind::Session, s, all)?)
-    } else if let Some(s) = &c.subject {
-        Some(ledger.index_seqs(IndexKind::Subject, s, all)?)
-    } else if let (Some(n), Some(v)) = (&c.model_name, &c.model_version) {
-        Some(ledger.index_seqs(IndexKind::Model, &format!("{n}\u{0}{v}"), all)?)
-    } else if let Some(s) = &c.stream {
-        Some(ledger.index_seqs(IndexKind::Stream, s, all)?)
-    } else if c.from_us.is_some() || c.to_us.is_some() {
-        let from = c.from_us.unwrap_or(i64::MIN);
-        let to = c.to_us.unwrap_or(i64::MAX);
-        let mut v = ledger.time_range(from, to, all)?;
-        v.sort_unstable();
-        Some(v)
-    } else {
-        None
-    };
-    Ok(match indexed {
-        // Entries appended after the size was read are not part of this selection.
-        Some(v) => Box::new(v.into_iter().filter(move |&s| s < size)),
-        None => Box::new(0..size),
-    })
-}
-
-fn matches(d: &DecisionV1, time: i64, c: &Criteria) -> bool {
-    let eq =
-        |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
-    eq(&c.stream, Some(&d.stream))
-        && eq(&c.model_name, Some(&d.model.name))
-        && eq(&c.model_version, Some(&d.model.version))
-        && eq(&c.subject, d.subject.as_deref())
-        && eq(&c.session, d.session.as_deref())
-        && (c.request_ids.is_empty()
-            || d.request_id
-                .as_ref()
-                .is_some_and(|r| c.request_ids.contains(r)))
-        && c.from_us.is_none_or(|f| time >= f)
-        && c.to_us.is_none_or(|t| time < t)
+    }
 }
 
 /// The record of decision `seq`, or why it cannot be replayed.

@@ -11,6 +11,7 @@ mod daemon;
 mod deps;
 mod flips;
 mod incident;
+mod keys;
 mod live;
 mod overload;
 mod reference;

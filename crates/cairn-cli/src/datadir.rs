@@ -97,6 +97,8 @@ pub fn verifier(dir: &Path, key: &KeyArgs) -> Result<NoteVerifier> {
 pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     let dir = data_dir(data)?;
     let verifier = datadir::init(&dir, args.origin.as_deref())?.to_string();
+    // The directory may have existed (empty) with wider rights than the umask gives.
+    private_dir(&dir)?;
     outln!(
         "created ledger {:?} in {}",
         verifier.split('+').next().unwrap_or_default(),
@@ -105,4 +107,11 @@ pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     outln!("verifier key (give this to auditors):");
     outln!("{verifier}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Make a ledger directory `0700`: its files are only for its owner.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (mode 0700)", dir.display()))
 }

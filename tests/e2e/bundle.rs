@@ -145,9 +145,17 @@ fn a_bundle_verifies_offline_with_only_the_file_and_the_key() {
     assert_eq!(erased["input"]["erased"], true);
     assert!(shown[0]["input"].is_object(), "payloads are shown decoded");
 
-    // Without a key the bundle is only self-consistent, and the user is told.
+    // Without a key the bundle is only self-consistent, and the user is told,
+    // by its own exit status too.
     let out = verify(&e.bundle, &[]);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("VALID ONLY AGAINST ITS OWN KEY"),
+        "{}",
+        out.stdout
+    );
+    let v = verify(&e.bundle, &["--json"]).json();
+    assert_eq!(v["status"], "valid_untrusted_key");
     assert!(
         out.stdout.contains("(the key inside the bundle)"),
         "{}",

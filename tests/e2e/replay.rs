@@ -528,6 +528,44 @@ fn the_run_is_recorded_verifiable_and_its_results_digest_matches() {
     );
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("does NOT match"));
+    // With the ledger's key, the entry is proven in the newest signed checkpoint.
+    r.ledger.cairn(&["checkpoint"], &[]).ok();
+    let show = |key: &[&str]| {
+        let mut args = vec![seq.to_string()];
+        args.extend(key.iter().map(|k| k.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        r.ledger.cairn(&["replay", "show"], &args)
+    };
+    let proven = show(&["--key", &r.ledger.verifier]).ok();
+    assert!(
+        proven.stderr.contains(&format!(
+            "replay entry {seq} is included in the checkpoint of size 201 signed by e2e.example/replay"
+        )),
+        "{}",
+        proven.stderr
+    );
+    let key_file = r.ledger.data.join("verifier.key");
+    show(&["--key-file", p(&key_file)]).ok();
+    let other = TestLedger::new("e2e.example/replay");
+    let forged = show(&["--key", &other.verifier]);
+    assert_eq!(
+        forged.code, 1,
+        "another key signed nothing here: {}",
+        forged.stderr
+    );
+    assert!(forged.stderr.contains("is NOT proven"), "{}", forged.stderr);
+    let path_as_key = show(&["--key", p(&key_file)]);
+    assert_eq!(
+        path_as_key.code, 2,
+        "a file name is not a key: {}",
+        path_as_key.stderr
+    );
+    assert!(
+        path_as_key.stderr.contains("--key-file"),
+        "{}",
+        path_as_key.stderr
+    );
+
     let not_replay = r.ledger.cairn(&["replay", "show"], &["3"]);
     assert_eq!(not_replay.code, 2);
     assert!(

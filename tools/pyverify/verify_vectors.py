@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Independent verifier of Cairn's format test vectors.
 
-Written from schemas/entry-v1.md alone. It decodes every entry of
+Written from schemas/entry-v1.md and schemas/bundle-v1.md alone. It decodes every entry of
 schemas/test-vectors/entries-v1.json field by field, re-encodes it, recomputes leaf
 hashes, payload commitments, the hash chain and the tree root, checks that every
 invalid entry is rejected, recomputes the roots and proofs of
 schemas/test-vectors/merkle-blake3.json and verifies them with the RFC 9162
-verification algorithms, and opens the signed checkpoints (Ed25519 verified in pure
-Python). If schemas/test-vectors/rfc9162-sha256.json is present, the same tree code
+verification algorithms, opens the signed checkpoints (Ed25519 verified in pure
+Python) and refuses the invalid ones, and verifies the evidence bundles of
+schemas/test-vectors/bundles-v1.json. If schemas/test-vectors/rfc9162-sha256.json is present, the same tree code
 is also checked against those SHA-256 reference vectors.
 
 Usage: python3 verify_vectors.py [--vectors DIR] [-v]
@@ -25,8 +26,9 @@ import json
 import math
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 try:
     import blake3 as _blake3
@@ -745,12 +747,29 @@ def check_entries(c: Checks, path_: Path) -> None:
     for bad in v["invalid_entries"]:
         def reject(bad: dict = bad) -> None:
             try:
-                decode_entry(bytes.fromhex(bad["entry_hex"]))
+                decode_entry(vector_bytes(bad))
             except DecodeError:
                 return
             raise AssertionError(f"decoded, but must be rejected: {bad['why']}")
 
         c.check(f"invalid entry {bad['name']} is rejected", reject)
+
+    for good in v["limit_entries"]:
+        def accept(good: dict = good) -> None:
+            data = vector_bytes(good)
+            expect(len(data) == good["entry_len"], "entry_len")
+            e = decode_entry(data)
+            expect(encode_entry(e) == data, "re-encoding gives other bytes")
+            expect(blake3(b"\x00" + data).hex() == good["leaf_hash_hex"], "leaf hash")
+
+        c.check(f"limit entry {good['name']} is accepted", accept)
+
+
+def vector_bytes(vec: dict) -> bytes:
+    """`entry_hex`, or `entry_parts`: [hex, count] pairs, each repeated count times."""
+    if "entry_parts" in vec:
+        return b"".join(bytes.fromhex(h) * n for h, n in vec["entry_parts"])
+    return bytes.fromhex(vec["entry_hex"])
 
 
 def check_tree_vectors(c: Checks, label: str, t: TreeHash, inputs: list[bytes],
@@ -848,6 +867,101 @@ def check_merkle(c: Checks, path_: Path) -> None:
 
         c.check(f"checkpoint {i} (size {cp['size']})", one)
 
+    for bad in v["invalid_checkpoints"]:
+        def reject(bad: dict = bad) -> None:
+            try:
+                open_note(bad["note"], key["verifier_key"])
+            except ValueError:
+                return
+            raise AssertionError(f"opens, but must be rejected: {bad['why']}")
+
+        c.check(f"invalid checkpoint {bad['name']} is rejected", reject)
+
+
+def bundle_problems(text: str, trusted_key: str) -> list[str]:
+    """The checks of bundle-v1.md, Verification, with the trusted key `trusted_key`."""
+    doc = json.loads(text)
+    if doc.get("format") != "cairn-bundle" or doc.get("version") != 1:
+        return ["not a version 1 cairn-bundle"]
+    if set(doc) != {"format", "version", "verifier_key", "checkpoint", "entries"}:
+        return ["wrong top-level members"]
+    if doc["verifier_key"] != trusted_key:
+        return ["verifier_key is not the trusted key"]
+    try:
+        _, size, root, _, _ = open_note(doc["checkpoint"], trusted_key)
+    except ValueError as e:
+        return [f"checkpoint: {e}"]
+    problems: list[str] = []
+    t = TreeHash(blake3)
+    prev: tuple[int, bytes] | None = None
+    entries = doc["entries"]
+    by_seq: dict[int, dict] = {}
+    for item in entries:
+        seq = item["seq"]
+        try:
+            data = bytes.fromhex(item["entry"])
+            e = decode_entry(data)
+        except (ValueError, DecodeError) as err:
+            problems.append(f"seq {seq}: {err}")
+            continue
+        leaf = blake3(b"\x00" + data)
+        if e["seq"] != seq or seq >= size or (prev is not None and seq <= prev[0]):
+            problems.append(f"seq {seq}: out of order or out of the tree")
+        if leaf.hex() != item["leaf_hash"]:
+            problems.append(f"seq {seq}: leaf_hash")
+        proof = [bytes.fromhex(h) for h in item["proof"]]
+        if not verify_inclusion(t, seq, size, leaf, proof, root):
+            problems.append(f"seq {seq}: inclusion proof")
+        if seq == 0 and e["prev_hash"] != ZERO_HASH.hex():
+            problems.append("seq 0: prev_hash is not zeros")
+        if prev is not None and prev[0] + 1 == seq and e["prev_hash"] != prev[1].hex():
+            problems.append(f"seq {seq}: prev_hash does not link to seq {prev[0]}")
+        prev = (seq, leaf)
+        by_seq[seq] = e
+        problems += payload_problems(seq, e, item.get("payloads"), by_seq, entries)
+    return problems
+
+
+def payload_problems(seq: int, e: dict, payloads: dict | None, by_seq: dict[int, dict],
+                     entries: list[dict]) -> list[str]:
+    body = e["body"]
+    if body["variant"] != "DecisionV1":
+        return [] if payloads is None else [f"seq {seq}: payloads on a non-decision entry"]
+    if payloads is None or set(payloads) != set(SLOT_NAMES):
+        return [f"seq {seq}: payloads must hold input and output"]
+    problems = []
+    for slot in SLOT_NAMES:
+        content = payloads[slot]
+        ref = body[slot]
+        if set(content) == {"salt", "text"}:
+            data = content["text"].encode("utf-8")
+            salt = bytes.fromhex(content["salt"])
+            if len(data) != ref["len"] or blake3(salt + data).hex() != ref["commitment"]:
+                problems.append(f"seq {seq}: {slot} payload does not match its commitment")
+        elif set(content) == {"erased_by"}:
+            by = content["erased_by"]
+            red = next((x for x in entries if x["seq"] == by), None)
+            r = decode_entry(bytes.fromhex(red["entry"]))["body"] if red else None
+            if (r is None or r["variant"] != "RedactionV1" or r["target_seq"] != seq
+                    or slot not in r["slots"] or by <= seq):
+                problems.append(f"seq {seq}: {slot} erased_by {by} is not a redaction of it")
+        else:
+            problems.append(f"seq {seq}: {slot} slot object")
+    return problems
+
+
+def check_bundles(c: Checks, path_: Path) -> None:
+    v = json.loads(path_.read_text(encoding="utf-8"))
+    for b in v["bundles"]:
+        def one(b: dict = b) -> None:
+            problems = bundle_problems(b["bundle"], v["verifier_key"])
+            if b["valid"]:
+                expect(not problems, "; ".join(problems))
+            else:
+                expect(bool(problems), f"accepted, but must be rejected: {b['why']}")
+
+        c.check(f"bundle {b['name']} is {'valid' if b['valid'] else 'invalid'}", one)
+
 
 def check_rfc9162_sha256(c: Checks, path_: Path) -> None:
     v = json.loads(path_.read_text(encoding="utf-8"))
@@ -871,6 +985,7 @@ def main() -> int:
     c = Checks(args.verbose)
     check_entries(c, args.vectors / "entries-v1.json")
     check_merkle(c, args.vectors / "merkle-blake3.json")
+    check_bundles(c, args.vectors / "bundles-v1.json")
     reference = args.vectors / "rfc9162-sha256.json"
     if reference.exists():
         check_rfc9162_sha256(c, reference)

@@ -25,8 +25,14 @@ pub enum BundleCommand {
     Export(export::ExportArgs),
     /// Verify a bundle offline: no ledger, no daemon.
     ///
-    /// Exit status: 0 valid, 1 invalid (every problem is named: which entry,
-    /// payload, proof hash, checkpoint or signature), 2 could not check.
+    /// Give the verifier key the ledger's operator published, as --key KEY or
+    /// --key-file FILE: without it the bundle can only be checked against the
+    /// key it carries, which proves nothing about who signed it.
+    ///
+    /// Exit status: 0 valid (signed by the key you gave), 1 invalid (every
+    /// problem is named: which entry, payload, proof hash, checkpoint or
+    /// signature), 2 could not check, 3 valid only against the key inside the
+    /// bundle (no key given).
     Verify(verify::VerifyArgs),
 }
 

@@ -45,24 +45,60 @@ pub fn signer(dir: &Path) -> Result<NoteSigner> {
     Ok(datadir::signer(dir)?)
 }
 
-/// A verifier key: `--key` (a key or a file holding one) or the ledger's own.
-pub fn verifier(dir: &Path, key: Option<&str>) -> Result<NoteVerifier> {
-    let (text, from) = match key {
-        Some(k) if Path::new(k).is_file() => (
-            fs::read_to_string(k).with_context(|| format!("reading {k}"))?,
-            k.to_owned(),
-        ),
-        Some(k) => (k.to_owned(), "--key".to_owned()),
-        None => return datadir::verifier(dir).context("or pass --key"),
-    };
-    NoteVerifier::parse(text.trim())
-        .with_context(|| format!("parsing the verifier key from {from}"))
+/// The verifier key an auditor trusts: given as a key string or read from a
+/// file, never guessed from which of the two a text looks like (a key string
+/// contains `/`, so a file named like the real key must not stand in for it).
+#[derive(Debug, Default, clap::Args)]
+pub struct KeyArgs {
+    /// The verifier key itself (`NAME+KEYID+BASE64`), as its operator
+    /// published it. Never read as a file name: use --key-file for that.
+    #[arg(long, value_name = "KEY", conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// A file holding the verifier key.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// The key the user gave, if any.
+    pub fn verifier(&self) -> Result<Option<NoteVerifier>> {
+        let (text, from) = match (&self.key, &self.key_file) {
+            (Some(k), _) => (k.clone(), "--key".to_owned()),
+            (None, Some(path)) => (
+                fs::read_to_string(path)
+                    .with_context(|| format!("reading the --key-file {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            (None, None) => return Ok(None),
+        };
+        match NoteVerifier::parse(text.trim()) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if self.key.is_some() && Path::new(text.trim()).exists() => {
+                Err(anyhow::Error::new(e).context(
+                    "--key takes the key itself, not a file name: pass a file with --key-file",
+                ))
+            }
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("parsing the verifier key from {from}")))
+            }
+        }
+    }
+}
+
+/// The key the user gave, or else the ledger's own `verifier.key`.
+pub fn verifier(dir: &Path, key: &KeyArgs) -> Result<NoteVerifier> {
+    match key.verifier()? {
+        Some(v) => Ok(v),
+        None => datadir::verifier(dir).context("or pass --key or --key-file"),
+    }
 }
 
 /// `cairn init`.
 pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     let dir = data_dir(data)?;
     let verifier = datadir::init(&dir, args.origin.as_deref())?.to_string();
+    // The directory may have existed (empty) with wider rights than the umask gives.
+    private_dir(&dir)?;
     outln!(
         "created ledger {:?} in {}",
         verifier.split('+').next().unwrap_or_default(),
@@ -71,4 +107,11 @@ pub fn init(data: Option<PathBuf>, args: InitArgs) -> Result<ExitCode> {
     outln!("verifier key (give this to auditors):");
     outln!("{verifier}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Make a ledger directory `0700`: its files are only for its owner.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (mode 0700)", dir.display()))
 }

@@ -9,6 +9,7 @@ use cairn_core::entry::PayloadSlot;
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
 use cairn_core::render::entry_json;
+use cairn_core::signing::{check_extends, LastSigned, NextTree};
 use serde_json::{json, Value};
 
 use crate::datadir;
@@ -66,12 +67,31 @@ pub fn checkpoint(data: Option<PathBuf>, args: CheckpointArgs) -> Result<ExitCod
     let dir = datadir::data_dir(data)?;
     let ledger = datadir::open(&dir)?;
     let signer = datadir::signer(&dir)?;
+    let size = ledger.size();
     let cp = Checkpoint {
         origin: ledger.origin().to_owned(),
-        size: ledger.size(),
-        root: ledger.root(),
+        size,
+        root: ledger.root_at(size)?,
         extensions: vec![],
     };
+    // Never sign a tree that contradicts what was signed before.
+    if let Some((last_size, last_note)) = ledger.latest_checkpoint()? {
+        let proof = ledger.consistency_proof(last_size.min(size), size)?;
+        let last = LastSigned {
+            size: last_size,
+            note: &last_note,
+        };
+        let next = NextTree {
+            origin: ledger.origin(),
+            size,
+            root: &cp.root,
+            proof: &proof,
+        };
+        if let Err(refused) = check_extends(last, &signer.verifier(), next) {
+            eprintln!("error: refusing to sign a checkpoint: {refused}");
+            return Ok(ExitCode::from(1));
+        }
+    }
     let note = signer.sign_checkpoint(&cp);
     ledger.put_checkpoint(cp.size, &note)?;
     ledger.backend().flush()?;

@@ -39,6 +39,12 @@ struct Cli {
     #[arg(long, global = true, env = "CAIRN_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
 
+    /// The umask of every file and directory cairn creates: ledgers, bundles,
+    /// reports. The default, 077, makes them yours alone (files 0600,
+    /// directories 0700); 022 lets others read what you export.
+    #[arg(long, global = true, env = "CAIRN_UMASK", value_name = "OCTAL", default_value = "077", value_parser = parse_umask)]
+    umask: u32,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +69,10 @@ enum Command {
     /// damage are reported), 2 could not check.
     Verify(verify::VerifyArgs),
     /// Sign a checkpoint for the ledger's current size, store it and print it.
+    ///
+    /// The stored tree must first prove a consistent extension of the last
+    /// checkpoint signed: otherwise nothing is signed and the exit status is 1
+    /// (the stored tree was altered; run `cairn verify`).
     Checkpoint(inspect::CheckpointArgs),
     /// Inclusion and consistency proofs for auditors.
     #[command(subcommand)]
@@ -95,8 +105,19 @@ enum Command {
     Reindex(layout::ReindexArgs),
 }
 
+/// An octal umask: at most three digits 0-7.
+fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if text.len() <= 4 && mask <= 0o777 => Ok(mask),
+        _ => Err(format!("{text:?} is not an octal umask such as 077 or 022")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ledger files hold decisions and personal data: RocksDB creates its files
+    // 0644 less the umask, so the umask is the one place to say who reads them.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(cli.umask));
     let result = match cli.command {
         Command::Init(args) => datadir::init(cli.data, args),
         Command::Append(args) => append::run(cli.data, args),

@@ -18,10 +18,10 @@ pub struct VerifyArgs {
     /// extension of it (catches truncation and rewritten history).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
-    /// The verifier key (or a file holding it); defaults to the ledger's
-    /// `verifier.key`. Auditors should pass the key they were given.
-    #[arg(long, value_name = "KEY")]
-    key: Option<String>,
+    // The verifier key (--key KEY or --key-file FILE); defaults to the
+    // ledger's `verifier.key`. Auditors should pass the key they were given.
+    #[command(flatten)]
+    key: datadir::KeyArgs,
     /// First seq to check.
     #[arg(long, default_value_t = 0)]
     from: u64,
@@ -100,7 +100,7 @@ fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksB
 fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     let dir = datadir::data_dir(data)?;
     let ledger = open(&dir)?;
-    let verifier = datadir::verifier(&dir, args.key.as_deref())?;
+    let verifier = datadir::verifier(&dir, &args.key)?;
     let trusted = match &args.checkpoint {
         Some(p) => {
             Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)

@@ -8,8 +8,14 @@
 //! Deserializing a [`CanonicalJson`] writes those bytes as the document is
 //! read, into one buffer, without building a `serde_json::Value` or any other
 //! tree: an object whose keys arrive in order stays where it was written, and
-//! only one whose keys do not is rewritten in order at its end. A repeated key
-//! keeps its last value, as a `Value` does.
+//! only one whose keys do not is rewritten in order at its end.
+//!
+//! Two inputs a `serde_json::Value` would quietly change are refused instead,
+//! because a payload must be the document the model saw: an object that
+//! repeats a key (a `Value` keeps the last one), and an integer written without
+//! fraction or exponent that does not fit in 64 bits (a `Value` rounds it to a
+//! double). [`check_integers`] finds the second in the text; the deserializer
+//! cannot tell such an integer from a float.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -49,9 +55,103 @@ impl CanonicalObject {
     }
 }
 
+/// Why a JSON text cannot be made canonical.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CanonError {
+    /// Not JSON, or an object repeats a key.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// An integer that would be rounded.
+    #[error("{0}")]
+    Integer(#[from] IntegerTooLarge),
+}
+
 /// The canonical bytes of a JSON text.
-pub fn canonical(text: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::from_slice::<CanonicalJson>(text).map(CanonicalJson::into_bytes)
+pub fn canonical(text: &[u8]) -> Result<Vec<u8>, CanonError> {
+    let out = serde_json::from_slice::<CanonicalJson>(text).map(CanonicalJson::into_bytes)?;
+    check_integers(text)?;
+    Ok(out)
+}
+
+/// An integer literal (no fraction, no exponent) outside `i64`/`u64`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the integer {literal} (column {column}) does not fit in 64 bits and would be rounded: \
+     send it as a string, or with a fraction or exponent if a double is what it is"
+)]
+pub struct IntegerTooLarge {
+    /// The literal, as written.
+    pub literal: String,
+    /// Its 1-based byte column in the text.
+    pub column: usize,
+}
+
+/// Digits of `u64::MAX` and of `-i64::MIN`: the largest integers kept exactly.
+const U64_MAX_DIGITS: &[u8] = b"18446744073709551615";
+const I64_MIN_DIGITS: &[u8] = b"9223372036854775808";
+
+/// Find an integer literal of valid JSON `text` that does not fit in `u64`
+/// (or, negative, in `i64`): such a number would be read as a double and
+/// rounded. Text with no run of 19 digits is passed at once.
+pub fn check_integers(text: &[u8]) -> Result<(), IntegerTooLarge> {
+    let mut run = 0usize;
+    let long_run = text.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= I64_MIN_DIGITS.len()
+    });
+    if !long_run {
+        return Ok(());
+    }
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => i = string_end(text, i + 1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < text.len()
+                    && matches!(text[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                integer_fits(&text[start..i]).map_err(|()| IntegerTooLarge {
+                    literal: String::from_utf8_lossy(&text[start..i]).into_owned(),
+                    column: start + 1,
+                })?;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The index just past the string whose contents start at `i`.
+fn string_end(text: &[u8], mut i: usize) -> usize {
+    while i < text.len() {
+        match text[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// `Err` for an integer literal outside `i64`/`u64`; floats always pass.
+fn integer_fits(token: &[u8]) -> Result<(), ()> {
+    if token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return Ok(());
+    }
+    let (digits, max) = match token.strip_prefix(b"-") {
+        Some(d) => (d, I64_MIN_DIGITS),
+        None => (token, U64_MAX_DIGITS),
+    };
+    // Valid JSON has no leading zeros, so the longer number is the larger one.
+    match digits.len().cmp(&max.len()) {
+        std::cmp::Ordering::Less => Ok(()),
+        std::cmp::Ordering::Equal if digits <= max => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// First capacity of a canonical value's buffer (payloads are mostly a few
@@ -125,8 +225,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 
 /// An object, written to the buffer as it is read: members go out in the order
 /// they come, and only an object whose keys did not come in strictly increasing
-/// bytewise order is rewritten, sorted, at its end. A repeated key keeps its
-/// last value, as in a `serde_json::Value`.
+/// bytewise order is rewritten, sorted, at its end. A repeated key is an error.
 fn object<'de, A: MapAccess<'de>>(out: &mut Vec<u8>, mut map: A) -> Result<(), A::Error> {
     out.push(b'{');
     let start = out.len();
@@ -146,17 +245,17 @@ fn object<'de, A: MapAccess<'de>>(out: &mut Vec<u8>, mut map: A) -> Result<(), A
     }
     if !in_order {
         let written = out.split_off(start);
-        // Stable, so that among repeated keys the last one read stays last.
         members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut first = true;
-        for (i, (key, range)) in members.iter().enumerate() {
-            if members.get(i + 1).is_some_and(|(next, _)| next == key) {
-                continue;
-            }
-            if !first {
+        if let Some(pair) = members.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(de::Error::custom(format_args!(
+                "duplicate key {:?} in an object: send each key once",
+                pair[0].0
+            )));
+        }
+        for (i, (_, range)) in members.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
             out.extend_from_slice(&written[range.start - start..range.end - start]);
         }
     }
@@ -266,8 +365,8 @@ mod tests {
     fn tricky_documents_match_serde_json_value() {
         let cases = [
             r#"{"b":1,"a":2}"#,
-            r#" { "z" : [ 1 , 2.50 , -0 , -0.0 , 1e5 , 1E-7 , 18446744073709551615 , 18446744073709551616 , -9223372036854775808 , 123456789012345678901234567890 ] } "#,
-            r#"{"a":1,"a":2,"b":{"y":1,"x":2},"a":3}"#,
+            r#" { "z" : [ 1 , 2.50 , -0 , -0.0 , 1e5 , 1E-7 , 18446744073709551615 , 1.8446744073709551616e19 , -9223372036854775808 , 123456789012345678901234567890.0 ] } "#,
+            r#"{"c":1,"a":2,"b":{"y":1,"x":2}}"#,
             r#"{"\u00e9":"\u00e9\n\t\"\\\/\u0001\u001f\u2028\ud83d\ude00","e":"é","":null}"#,
             r#"{"é":1,"e":2,"E":3,"ä":4,"a\u0000b":5,"a":6}"#,
             r#"[true,false,null,"",[],{},[{}],{"k":[]}]"#,
@@ -292,12 +391,52 @@ mod tests {
         // schemas/entry-v1.md, "Payload bytes": pinned here, not only compared
         // with serde_json, so that a serde_json feature turned on elsewhere in a
         // build (arbitrary_precision, say) cannot change them unnoticed.
-        let text = "[1.0,1E2,1.50,-0,1e-7,18446744073709551615,18446744073709551616,-9223372036854775808,-9223372036854775809,0.30000000000000004]";
+        let text = "[1.0,1E2,1.50,-0,1e-7,18446744073709551615,18446744073709551616.0,-9223372036854775808,-9223372036854775809e0,0.30000000000000004]";
         let out = String::from_utf8(canonical(text.as_bytes()).unwrap()).unwrap();
         assert_eq!(
             out,
             "[1.0,100.0,1.5,-0.0,1e-7,18446744073709551615,1.8446744073709552e+19,-9223372036854775808,-9.223372036854776e+18,0.30000000000000004]"
         );
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_not_rounded() {
+        for (text, literal, column) in [
+            ("18446744073709551616", "18446744073709551616", 1),
+            (r#"{"id": -9223372036854775809}"#, "-9223372036854775809", 8),
+            (
+                r#"["12345678901234567890123", 123456789012345678901234567890]"#,
+                "123456789012345678901234567890",
+                29,
+            ),
+        ] {
+            match canonical(text.as_bytes()) {
+                Err(CanonError::Integer(e)) => {
+                    assert_eq!((e.literal.as_str(), e.column), (literal, column), "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // At the edges, in strings and as floats they are kept.
+        for ok in [
+            "[18446744073709551615,-9223372036854775808,0,-0]",
+            r#"{"s":"18446744073709551616\"x99999999999999999999"}"#,
+            "[1.8446744073709551616e19,99999999999999999999.5]",
+        ] {
+            assert!(canonical(ok.as_bytes()).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn repeated_keys_are_refused() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"b":1,"a":2,"b":1}"#,
+            r#"[{"x":{"k":1,"j":2,"k":3}}]"#,
+        ] {
+            let err = canonical(text.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -358,8 +497,7 @@ mod tests {
         *x
     }
 
-    /// `v` as JSON text with every object's members in a shuffled order, some
-    /// of them preceded by an earlier member of the same key that must lose.
+    /// `v` as JSON text with every object's members in a shuffled order.
     fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
         match v {
             serde_json::Value::Array(items) => {
@@ -370,25 +508,10 @@ mod tests {
                 let mut members: Vec<(u64, String)> = Vec::new();
                 for (k, v) in map {
                     let key = serde_json::to_string(k).unwrap();
-                    let order = xorshift(rng);
-                    if order.is_multiple_of(4) {
-                        // A first occurrence, read before the one that counts.
-                        members.push((0, format!("{key}:\"loser\"")));
-                    }
-                    members.push((order | 1, format!("{key}:{}", shuffled(v, rng))));
+                    members.push((xorshift(rng), format!("{key}:{}", shuffled(v, rng))));
                 }
-                // Shuffled, except that a loser stays before its winner.
-                let mut out: Vec<String> = Vec::new();
-                let mut rest: Vec<(u64, String)> = Vec::new();
-                for (order, m) in members {
-                    if order == 0 {
-                        out.push(m);
-                    } else {
-                        rest.push((order, m));
-                    }
-                }
-                rest.sort();
-                out.extend(rest.into_iter().map(|(_, m)| m));
+                members.sort();
+                let out: Vec<String> = members.into_iter().map(|(_, m)| m).collect();
                 format!("{{{}}}", out.join(","))
             }
             other => serde_json::to_string(other).unwrap(),
@@ -408,21 +531,26 @@ mod tests {
         }
 
         #[test]
-        fn nested_objects_out_of_order_and_repeated_keys_match(v in json(), seed in any::<u64>()) {
+        fn nested_objects_out_of_order_match(v in json(), seed in any::<u64>()) {
             let mut rng = seed | 1;
             let text = shuffled(&v, &mut rng);
             prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text), "{}", text);
         }
 
         #[test]
-        fn reordered_and_repeated_keys_match(keys in prop::collection::vec("[a-d]{0,2}", 0..12)) {
+        fn reordered_keys_match_and_repeated_keys_are_refused(keys in prop::collection::vec("[a-d]{0,2}", 0..12)) {
             let body: Vec<String> = keys
                 .iter()
                 .enumerate()
                 .map(|(i, k)| format!("{k:?} : {i}"))
                 .collect();
             let text = format!("{{ {} }}", body.join(" , "));
-            prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text));
+            let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+            if distinct.len() == keys.len() {
+                prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text));
+            } else {
+                prop_assert!(canonical(text.as_bytes()).is_err(), "{}", text);
+            }
         }
     }
 }

@@ -134,9 +134,14 @@ fn line_of(text: &str, pos: usize) -> usize {
         + 1
 }
 
-/// Rejects ASCII control characters other than newline (signed-note requirement).
+/// Rejects control characters other than newline: Unicode general category
+/// Cc, U+0000–U+001F and U+007F–U+009F (`schemas/entry-v1.md`, Checkpoints),
+/// the same set a decision's strings may not hold.
 fn check_no_control(text: &str) -> Result<(), CheckpointError> {
-    match text.char_indices().find(|&(_, c)| c < ' ' && c != '\n') {
+    match text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && c != '\n')
+    {
         Some((pos, c)) => Err(malformed(
             line_of(text, pos),
             format!(
@@ -221,7 +226,7 @@ impl Checkpoint {
     /// lines: a non-empty origin, the tree size in decimal (no sign, no leading zeros
     /// except `0` itself, at most `u64::MAX`), and the root as padded standard base64
     /// of exactly 32 bytes; any further lines are extension lines and must be
-    /// non-empty. No ASCII control characters other than newline are allowed. A
+    /// non-empty. No control characters (U+0000–U+001F, U+007F–U+009F) other than newline are allowed. A
     /// successfully parsed body re-encodes byte for byte with [`Checkpoint::body`].
     pub fn parse_body(text: &str) -> Result<Checkpoint, CheckpointError> {
         check_no_control(text)?;
@@ -691,8 +696,8 @@ fn verify_note(
 /// Parses a signed checkpoint note strictly and verifies its signature by
 /// `verifier`.
 ///
-/// The note must be at most [`MAX_NOTE_BYTES`], end with a newline, contain no ASCII
-/// control character other than newline, and consist of a checkpoint body (see
+/// The note must be at most [`MAX_NOTE_BYTES`], end with a newline, contain no
+/// control character (U+0000–U+001F, U+007F–U+009F) other than newline, and consist of a checkpoint body (see
 /// [`Checkpoint::parse_body`]), exactly one blank line, and 1 to [`MAX_SIGNATURES`]
 /// well-formed signature lines. Signature lines whose key name or key id differ from
 /// the verifier's are ignored (other logs, witnesses, rotated keys); every line
@@ -875,6 +880,29 @@ mod tests {
         };
         let opened = open(&signer().sign_checkpoint(&max)).expect("opens");
         assert_eq!(opened.checkpoint.size, u64::MAX);
+    }
+
+    #[test]
+    fn c1_control_characters_in_an_origin_are_refused_even_when_signed() {
+        for c in ['\u{7f}', '\u{85}', '\u{9f}', '\u{1}'] {
+            let cp = Checkpoint {
+                origin: format!("example.com/a{c}b"),
+                ..checkpoint()
+            };
+            assert!(cp.validate().is_err(), "U+{:04X}", u32::from(c));
+            let err = open(&signer().sign_checkpoint(&cp))
+                .expect_err("a control character in the origin")
+                .to_string();
+            let want = format!("control character U+{:04X} is not allowed", u32::from(c));
+            assert!(err.contains(&want), "{err}");
+        }
+        // Other non-ASCII characters are fine.
+        let cp = Checkpoint {
+            origin: "example.com/caf\u{e9}\u{a0}".to_owned(),
+            ..checkpoint()
+        };
+        let opened = open(&signer().sign_checkpoint(&cp)).expect("opens");
+        assert_eq!(opened.checkpoint, cp);
     }
 
     #[test]
@@ -1426,7 +1454,7 @@ mod tests {
             origin in "[a-z0-9./-]{1,40}",
             size in any::<u64>(),
             root in any::<[u8; 32]>(),
-            extensions in proptest::collection::vec("[^\\x00-\\x1f]{1,20}", 0..4),
+            extensions in proptest::collection::vec("[^\\x00-\\x1f\\x7f-\\u{9f}]{1,20}", 0..4),
             seed in any::<[u8; 32]>(),
         ) {
             let cp = Checkpoint { origin: origin.clone(), size, root, extensions };

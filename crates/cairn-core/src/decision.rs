@@ -53,7 +53,8 @@ pub struct DecisionInput {
     pub score: Option<f64>,
     /// Model latency in milliseconds.
     pub latency_ms: Option<f64>,
-    /// Free-form string attributes.
+    /// Free-form string attributes; a repeated key is an error.
+    #[serde(default, deserialize_with = "unique_attributes")]
     pub attributes: Option<BTreeMap<String, String>>,
     /// Makes retries safe: a repeat with the same key on the same stream appends nothing.
     pub idempotency_key: Option<String>,
@@ -144,6 +145,9 @@ impl DecisionInput {
         }
         let input: DecisionInput = serde_json::from_str(text).map_err(|e| InputError::Json {
             reason: located(text, &e),
+        })?;
+        crate::canon::check_integers(text.as_bytes()).map_err(|e| InputError::Json {
+            reason: e.to_string(),
         })?;
         input.validate()?;
         Ok(input)
@@ -261,7 +265,44 @@ impl DecisionInput {
     }
 }
 
-/// Compact JSON with object keys sorted (serde_json's map is ordered by key).
+/// `attributes`: an object of strings (or null) in which no key repeats.
+fn unique_attributes<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate key {k:?}: send each attribute once"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_option(Unique)
+}
+
 fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputError> {
     if non_empty && value.is_empty() {
         return Err(InputError::Field {
@@ -423,6 +464,30 @@ mod tests {
             (
                 r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"attributes":{"k":[1]}}"#,
                 "field `attributes.k`: invalid type",
+            ),
+            (
+                r#"{"stream":"s","stream":"t","model":{"name":"m","version":"1"},"input":1,"output":1}"#,
+                "duplicate field `stream`",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"amount":1,"amount":1000},"output":1}"#,
+                "field `input`: duplicate key \"amount\" in an object",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"params":{"t":1,"t":2}}"#,
+                "field `params`: duplicate key \"t\"",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"attributes":{"k":"a","k":"b"}}"#,
+                "field `attributes`: duplicate key \"k\"",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"id":12345678901234567890123},"output":1}"#,
+                "the integer 12345678901234567890123 (column 64) does not fit in 64 bits",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"score":-99999999999999999999}"#,
+                "the integer -99999999999999999999",
             ),
             (r#"{"stream":"s","#, "EOF"),
             (r#"["s",["m","1",null],1,2]"#, "must be a JSON object"),

@@ -13,11 +13,13 @@ use crate::hash::{leaf_hash, Hash};
 /// The leading byte of every entry encoded by this version of the format.
 pub const FORMAT_VERSION: u8 = 1;
 
-/// Largest encoded entry this crate will decode (payloads are stored apart, so
+/// The bincode decoder's own allocation limit (payloads are stored apart, so
 /// entries are small; the limit keeps a corrupt length prefix from allocating).
 pub const ENTRY_BYTES_MAX: usize = 1 << 20;
-/// Largest entry a ledger writes, version byte included: below the decode limit
-/// with a margin, so that everything written can be read back.
+/// The size limit of an entry, version byte included (`schemas/entry-v1.md`,
+/// Decoding rule 6): a writer never writes a longer entry and
+/// [`Entry::decode`] rejects one, so that every verifier agrees on what an
+/// entry is.
 pub const ENTRY_WRITE_BYTES_MAX: usize = ENTRY_BYTES_MAX - 8 * 1024;
 
 const fn config() -> bincode::config::Configuration<
@@ -148,7 +150,29 @@ pub struct DecisionV1 {
     pub output: PayloadRef,
 }
 
+/// Bytes of an entry around its body's fields: version byte, seq, prev_hash,
+/// recorded_at_us and the body's variant index.
+const ENTRY_FRAME_BYTES: usize = 1 + 8 + 32 + 8 + 4;
+
+/// The length of the entry a body of this kind makes, version byte included,
+/// counted without writing it: every entry of one body has the same length,
+/// whatever its seq, prev_hash and time.
+fn entry_len_of<T: Encode>(body: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    // Counting cannot fail below the limit; past it the count is the limit's.
+    match bincode::encode_into_writer(body, &mut size, config()) {
+        Ok(()) => ENTRY_FRAME_BYTES + size.bytes_written,
+        Err(_) => ENTRY_BYTES_MAX + 1,
+    }
+}
+
 impl DecisionV1 {
+    /// The length of the entry this decision makes; a writer refuses it when
+    /// over [`ENTRY_WRITE_BYTES_MAX`].
+    pub fn entry_len(&self) -> usize {
+        entry_len_of(self)
+    }
+
     /// The commitment of one payload slot.
     pub fn payload(&self, slot: PayloadSlot) -> &PayloadRef {
         match slot {
@@ -190,6 +214,14 @@ pub struct ReplayV1 {
     pub results_digest: Hash,
 }
 
+impl ReplayV1 {
+    /// The length of the entry this run makes; a writer refuses it when over
+    /// [`ENTRY_WRITE_BYTES_MAX`].
+    pub fn entry_len(&self) -> usize {
+        entry_len_of(self)
+    }
+}
+
 /// Why bytes could not be decoded as an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -215,6 +247,12 @@ pub enum DecodeError {
         /// How many bytes were left.
         extra: usize,
     },
+    /// Longer than the size limit of an entry.
+    #[error("entry is {len} bytes, over the {ENTRY_WRITE_BYTES_MAX}-byte limit of an entry")]
+    TooLarge {
+        /// Its length, version byte included.
+        len: usize,
+    },
 }
 
 impl Entry {
@@ -232,6 +270,9 @@ impl Entry {
 
     /// Decode canonical bytes. Every byte must be consumed.
     pub fn decode(bytes: &[u8]) -> Result<Entry, DecodeError> {
+        if bytes.len() > ENTRY_WRITE_BYTES_MAX {
+            return Err(DecodeError::TooLarge { len: bytes.len() });
+        }
         let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
         if version != FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion { found: version });
@@ -351,6 +392,65 @@ mod tests {
             Err(DecodeError::Body { .. })
         ));
         assert_eq!(Entry::decode(&[]), Err(DecodeError::Empty));
+    }
+
+    /// An entry of exactly `len` bytes: `sample()` with a `params` string
+    /// padded to fit.
+    fn entry_of_len(len: usize) -> Vec<u8> {
+        sample_with_len(len).encode()
+    }
+
+    fn sample_with_len(len: usize) -> Entry {
+        let mut e = sample();
+        let set = |e: &mut Entry, params: String| {
+            let EntryBody::DecisionV1(d) = &mut e.body else {
+                unreachable!()
+            };
+            d.params = Some(params);
+        };
+        set(&mut e, String::new());
+        let base = e.encode().len();
+        set(&mut e, "x".repeat(len - base));
+        e
+    }
+
+    #[test]
+    fn entry_len_is_the_encoded_length() {
+        for len in [1000, 4096, ENTRY_WRITE_BYTES_MAX + 1] {
+            let e = sample_with_len(len);
+            let EntryBody::DecisionV1(d) = &e.body else {
+                unreachable!()
+            };
+            assert_eq!((d.entry_len(), e.encode().len()), (len, len));
+        }
+        let r = ReplayV1 {
+            candidate: "http://c".into(),
+            candidate_model: None,
+            selection: "{}".into(),
+            selected: 1,
+            replayed: 1,
+            errors: 0,
+            results_digest: [0; 32],
+        };
+        let entry = Entry {
+            seq: 9,
+            prev_hash: [1; 32],
+            recorded_at_us: 3,
+            body: EntryBody::ReplayV1(r.clone()),
+        };
+        assert_eq!(r.entry_len(), entry.encode().len());
+    }
+
+    #[test]
+    fn the_size_limit_is_enforced_at_the_limit() {
+        let at = entry_of_len(ENTRY_WRITE_BYTES_MAX);
+        assert_eq!(at.len(), ENTRY_WRITE_BYTES_MAX);
+        assert!(Entry::decode(&at).is_ok());
+        let over = entry_of_len(ENTRY_WRITE_BYTES_MAX + 1);
+        assert!(matches!(
+            Entry::decode(&over),
+            Err(DecodeError::TooLarge { len }) if len == ENTRY_WRITE_BYTES_MAX + 1
+        ));
     }
 
     #[test]

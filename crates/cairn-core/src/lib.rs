@@ -12,3 +12,4 @@ pub mod entry;
 pub mod hash;
 pub mod merkle;
 pub mod render;
+pub mod signing;

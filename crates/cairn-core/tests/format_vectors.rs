@@ -29,7 +29,7 @@ use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteSigner, NoteVerifi
 use cairn_core::decision::{DecisionInput, ATTRIBUTES_MAX, FIELD_BYTES_MAX};
 use cairn_core::entry::{
     DecisionV1, Entry, EntryBody, ModelRef, PayloadRef, PayloadSlot, RedactionV1, ReplayV1,
-    FORMAT_VERSION,
+    ENTRY_WRITE_BYTES_MAX, FORMAT_VERSION,
 };
 use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
 use cairn_core::merkle::{
@@ -130,6 +130,69 @@ fn hashes_from(v: &Value) -> Vec<Hash> {
 
 fn bytes_from(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+/// The bytes of a vector given as `entry_hex`, or as `entry_parts`: a list of
+/// `[hex, count]`, each hex string repeated count times, concatenated (for
+/// entries too long to write out).
+fn vector_bytes(v: &Value) -> Vec<u8> {
+    if let Some(parts) = v.get("entry_parts") {
+        let mut out = Vec::new();
+        for part in parts.as_array().unwrap() {
+            let bytes = bytes_from(&part[0]);
+            for _ in 0..part[1].as_u64().unwrap() {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        return out;
+    }
+    bytes_from(&v["entry_hex"])
+}
+
+/// `base` with its `params` a run of `x` long enough to make the entry exactly
+/// `len` bytes, as `entry_parts` (the run written as one repeated byte).
+fn entry_of_len(base: &Entry, len: usize) -> (Vec<u8>, Value) {
+    let mut e = base.clone();
+    let set = |e: &mut Entry, params: String| {
+        let EntryBody::DecisionV1(d) = &mut e.body else {
+            panic!("a decision is needed")
+        };
+        d.params = Some(params);
+    };
+    set(&mut e, String::new());
+    let run = len - e.encode().len();
+    set(&mut e, "x".repeat(run));
+    let bytes = e.encode();
+    let start = bytes
+        .windows(run)
+        .position(|w| w.iter().all(|&b| b == b'x'))
+        .unwrap();
+    let parts = json!([
+        [hex::encode(&bytes[..start]), 1],
+        ["78", run],
+        [hex::encode(&bytes[start + run..]), 1]
+    ]);
+    (bytes, parts)
+}
+
+/// Entries at the size limit, which decoders MUST accept, and one byte over
+/// it, which they MUST reject (entry-v1.md, Decoding rule 6).
+fn size_limit_entries(vectors: &[EntryVector]) -> (Value, Value) {
+    let (at, at_parts) = entry_of_len(&vectors[0].entry, ENTRY_WRITE_BYTES_MAX);
+    let (_, over_parts) = entry_of_len(&vectors[0].entry, ENTRY_WRITE_BYTES_MAX + 1);
+    let accepted = json!([{
+        "name": "at_size_limit",
+        "why": format!("the `minimal` entry with `params` a string of `x` that makes it exactly {ENTRY_WRITE_BYTES_MAX} bytes, the size limit"),
+        "entry_len": at.len(),
+        "entry_parts": at_parts,
+        "leaf_hash_hex": hex::encode(leaf_hash(&at)),
+    }]);
+    let rejected = json!({
+        "name": "over_size_limit",
+        "why": format!("the same entry one byte longer: {} bytes, over the size limit", ENTRY_WRITE_BYTES_MAX + 1),
+        "entry_parts": over_parts,
+    });
+    (accepted, rejected)
 }
 
 /// The JSON pointer of the first place where `a` and `b` differ.
@@ -463,21 +526,29 @@ fn invalid_entries(vectors: &[EntryVector]) -> Vec<(&'static str, String, Vec<u8
 fn entries_file(vectors: &[EntryVector]) -> Value {
     let leaves: Vec<Hash> = vectors.iter().map(|v| v.entry.leaf_hash()).collect();
     let tree = MemoryTree::from_leaves(Blake3Hasher, leaves.iter().copied());
+    let (limit_entries, over_limit) = size_limit_entries(vectors);
+    let mut invalid: Vec<Value> = invalid_entries(vectors)
+        .into_iter()
+        .map(
+            |(name, why, bytes)| json!({"name": name, "why": why, "entry_hex": hex::encode(bytes)}),
+        )
+        .collect();
+    invalid.push(over_limit);
     json!({
         "about": "Cairn entry format version 1 test vectors. The layout, hashes and the meaning of each field \
                   are specified in schemas/entry-v1.md. The entries form one chain: seq 0..7, each prev_hash \
                   is the leaf hash of the entry before (zeros for seq 0), and tree_root_hex is the RFC 9162 \
                   Merkle root (BLAKE3) of their leaf hashes. Decisions were produced from decision_json with \
                   input salt 0x11 x 32 and output salt 0x22 x 32. invalid_entries must all be rejected by a \
-                  decoder. Regenerate with CAIRN_REGENERATE_VECTORS=1 (see crates/cairn-core/tests/format_vectors.rs).",
+                  decoder; limit_entries must all be accepted. An entry too long to write out is given as \
+                  entry_parts, a list of [hex, count]: each hex string repeated count times, concatenated. \
+                  Regenerate with CAIRN_REGENERATE_VECTORS=1 (see crates/cairn-core/tests/format_vectors.rs).",
         "format_version": FORMAT_VERSION,
         "entries": vectors.iter().map(entry_vector_json).collect::<Vec<_>>(),
         "tree_size": vectors.len(),
         "tree_root_hex": hex::encode(tree.root()),
-        "invalid_entries": invalid_entries(vectors)
-            .into_iter()
-            .map(|(name, why, bytes)| json!({"name": name, "why": why, "entry_hex": hex::encode(bytes)}))
-            .collect::<Vec<_>>(),
+        "invalid_entries": invalid,
+        "limit_entries": limit_entries,
     })
 }
 
@@ -850,7 +921,35 @@ fn merkle_file() -> Value {
             "verifier_key": verifier.to_string(),
         },
         "checkpoints": checkpoints,
+        "invalid_checkpoints": invalid_checkpoints(&signer, roots[8]),
     })
+}
+
+/// Notes validly signed by the test key that a verifier MUST still reject:
+/// their origin holds a control character (entry-v1.md, Checkpoints), C1 ones
+/// included.
+fn invalid_checkpoints(signer: &NoteSigner, root8: Hash) -> Vec<Value> {
+    [
+        ("origin_u007f", '\u{7f}', "U+007F DELETE in the origin"),
+        ("origin_u0085", '\u{85}', "U+0085 NEXT LINE in the origin"),
+        (
+            "origin_u009f",
+            '\u{9f}',
+            "U+009F, the last C1 control, in the origin",
+        ),
+        ("origin_u0009", '\t', "U+0009 TAB in the origin"),
+    ]
+    .into_iter()
+    .map(|(name, c, why)| {
+        let note = signer.sign_checkpoint(&Checkpoint {
+            origin: format!("{CHECKPOINT_ORIGIN}{c}x"),
+            size: 8,
+            root: root8,
+            extensions: Vec::new(),
+        });
+        json!({"name": name, "why": why, "note": note})
+    })
+    .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -941,10 +1040,26 @@ fn entry_vectors_match_and_round_trip() {
 
     for bad in file["invalid_entries"].as_array().unwrap() {
         let name = bad["name"].as_str().unwrap();
-        let bytes = bytes_from(&bad["entry_hex"]);
+        let bytes = vector_bytes(bad);
         assert!(
             Entry::decode(&bytes).is_err(),
             "invalid entry {name} decodes"
+        );
+    }
+    for good in file["limit_entries"].as_array().unwrap() {
+        let name = good["name"].as_str().unwrap();
+        let bytes = vector_bytes(good);
+        assert_eq!(
+            bytes.len() as u64,
+            good["entry_len"].as_u64().unwrap(),
+            "{name}"
+        );
+        let entry = Entry::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(entry.encode(), bytes, "{name} re-encodes");
+        assert_eq!(
+            hex::encode(leaf_hash(&bytes)),
+            good["leaf_hash_hex"],
+            "{name}"
         );
     }
 }
@@ -1022,6 +1137,14 @@ fn merkle_vectors_match_and_verify() {
         assert_eq!(opened.checkpoint.root, roots[size as usize]);
         assert_eq!(opened.checkpoint.body(), cp["body"].as_str().unwrap());
         assert!(note.starts_with(&format!("{}\n", opened.checkpoint.body())));
+    }
+    for bad in file["invalid_checkpoints"].as_array().unwrap() {
+        let note = bad["note"].as_str().unwrap();
+        assert!(
+            open_checkpoint(note, &verifier).is_err(),
+            "invalid checkpoint {} opens",
+            bad["name"]
+        );
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The configuration holds only SHA-256 hashes of tokens, so a leaked
 //! configuration file does not leak tokens. A request's token is hashed and
-//! looked up; what it may do is then checked per decision stream (writes) or per
-//! route (reads). With no token configured, authentication is off and every
+//! looked up; what it may do is then checked per decision stream, for writes
+//! and for reads of entries alike. Checkpoints and proofs are public: they hold
+//! hashes only. With no token configured, authentication is off and every
 //! request may do everything.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Streams a token may append to.
+/// Streams a token may append to or read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StreamPattern {
     /// `*`: every stream.
@@ -65,7 +66,7 @@ impl StreamPattern {
 pub struct Rights {
     name: String,
     write: Vec<StreamPattern>,
-    read: bool,
+    read: Vec<StreamPattern>,
 }
 
 impl Rights {
@@ -109,16 +110,21 @@ impl Auth {
             hex::decode_to_slice(t.sha256.to_ascii_lowercase(), &mut hash).map_err(|_| {
                 bad("`sha256` must be 64 hex digits (use `cairnd hash-token`)".into())
             })?;
-            let write = t
-                .write_streams
-                .iter()
-                .map(|p| StreamPattern::parse(p))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(bad)?;
+            let patterns = |list: &[String]| {
+                list.iter()
+                    .map(|p| StreamPattern::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let write = patterns(&t.write_streams).map_err(bad)?;
+            let mut read = patterns(&t.read_streams).map_err(bad)?;
+            // `read = true` is the older spelling of `read_streams = ["*"]`.
+            if t.read {
+                read.push(StreamPattern::Any);
+            }
             let rights = Rights {
                 name: label(t, i),
                 write,
-                read: t.read,
+                read,
             };
             if map.insert(hash, rights).is_some() {
                 return Err(bad("the same token hash is configured twice".into()));
@@ -168,9 +174,21 @@ impl Access<'_> {
             .is_none_or(|r| r.write.iter().any(|p| p.matches(stream)))
     }
 
-    /// May read checkpoints, proofs and entries.
-    pub fn may_read(&self) -> bool {
-        self.0.is_none_or(|r| r.read)
+    /// May append to at least one stream.
+    pub fn may_write_some(&self) -> bool {
+        self.0.is_none_or(|r| !r.write.is_empty())
+    }
+
+    /// May read the entries and payloads of decisions on `stream`.
+    pub fn may_read(&self, stream: &str) -> bool {
+        self.0
+            .is_none_or(|r| r.read.iter().any(|p| p.matches(stream)))
+    }
+
+    /// May read every stream: needed for entries that belong to none
+    /// (redactions, replay runs).
+    pub fn may_read_all(&self) -> bool {
+        self.0.is_none_or(|r| r.read.contains(&StreamPattern::Any))
     }
 
     /// The token's label, when there is a token.
@@ -197,12 +215,14 @@ mod tests {
                 name: Some("payments".into()),
                 sha256: hash_token("p-secret"),
                 write_streams: vec!["payments.*".into(), "audit".into()],
+                read_streams: vec!["payments.*".into()],
                 read: false,
             },
             TokenConfig {
                 name: None,
                 sha256: hash_token("reader").to_uppercase(),
                 write_streams: vec![],
+                read_streams: vec![],
                 read: true,
             },
         ])
@@ -226,10 +246,14 @@ mod tests {
         assert!(p.may_write("audit"));
         assert!(!p.may_write("payments"), "the prefix includes its dot");
         assert!(!p.may_write("audit.x"));
-        assert!(!p.may_read());
+        assert!(p.may_read("payments.fraud"));
+        assert!(!p.may_read("audit"), "read rights are their own");
+        assert!(!p.may_read_all());
+        assert!(p.may_write_some());
         let r = a.authenticate(&headers("bearer reader")).unwrap();
-        assert!(r.may_read());
+        assert!(r.may_read("anything") && r.may_read_all());
         assert!(!r.may_write("payments.fraud"));
+        assert!(!r.may_write_some());
     }
 
     #[test]
@@ -254,7 +278,7 @@ mod tests {
         let a = Auth::from_config(&[]).unwrap();
         assert!(!a.enabled());
         let any = a.authenticate(&HeaderMap::new()).unwrap();
-        assert!(any.may_write("x") && any.may_read());
+        assert!(any.may_write("x") && any.may_read("x") && any.may_read_all());
     }
 
     #[test]
@@ -268,6 +292,7 @@ mod tests {
                 name: None,
                 sha256: sha.to_owned(),
                 write_streams: vec![pattern.into()],
+                read_streams: vec![],
                 read: false,
             };
             assert!(Auth::from_config(&[t]).is_err(), "{sha} {pattern}");

@@ -5,15 +5,23 @@
 //!
 //! On shutdown it signs a last checkpoint covering every entry, so an auditor
 //! holding the newest checkpoint holds the whole ledger.
+//!
+//! Before signing, the stored tree must prove a consistent extension of the
+//! last checkpoint the ledger signed ([`cairn_core::signing`]). If it does not
+//! (the stored tree or checkpoint was altered below the API), nothing is
+//! signed, appends are refused from then on, and `/readyz` and the log say
+//! why: a ledger must never sign two histories that contradict each other.
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::checkpoint::{Checkpoint, NoteSigner};
+use cairn_core::signing::{check_extends, LastSigned, NextTree, RefuseToSign};
 use cairn_store::StoreError;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, error, warn};
@@ -60,6 +68,9 @@ pub enum CheckpointFailure {
     /// Reading the root or storing the note failed.
     #[error("storing the checkpoint: {0}")]
     Store(#[from] StoreError),
+    /// The stored tree does not extend the last signed checkpoint.
+    #[error("refusing to sign a checkpoint: {0}")]
+    Refused(#[from] RefuseToSign),
     /// Writing the note to the publish directory failed.
     #[error("publishing the checkpoint to {path}: {source}")]
     Publish {
@@ -116,6 +127,11 @@ impl Checkpointer {
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
                 match (&e, self.ledger.poisoned()) {
+                    (CheckpointFailure::Refused(_), _) => {
+                        let reason = e.to_string();
+                        error!(%reason, "refusing appends from now on, still serving reads");
+                        self.health.poison(reason);
+                    }
                     // An append's failed write, said where it happened.
                     (CheckpointFailure::Store(StoreError::Poisoned { .. }), _) => {}
                     (_, Some(reason)) => {
@@ -136,7 +152,11 @@ impl Checkpointer {
         let size = self.ledger.size();
         let last = self.trigger.last_size.load(Ordering::Acquire);
         // A ledger that refuses writes cannot store one (and says why elsewhere).
-        if size == 0 || size <= last || self.ledger.poisoned().is_some() {
+        if size == 0
+            || size <= last
+            || self.ledger.poisoned().is_some()
+            || self.health.is_poisoned()
+        {
             return Ok(None);
         }
         let checkpoint = Checkpoint {
@@ -145,6 +165,7 @@ impl Checkpointer {
             root: self.ledger.root_at(size)?,
             extensions: vec![],
         };
+        self.check_extends_last(&checkpoint)?;
         let note = self.signer.sign_checkpoint(&checkpoint);
         // Published before it is served, so that whoever read it from the daemon
         // finds it in the publish directory too; a failure to publish does not
@@ -161,13 +182,40 @@ impl Checkpointer {
     }
 }
 
+impl Checkpointer {
+    /// `Err` unless `next` consistently extends the newest stored checkpoint.
+    fn check_extends_last(&self, next: &Checkpoint) -> Result<(), CheckpointFailure> {
+        let Some((size, note)) = self.ledger.latest_checkpoint()? else {
+            return Ok(());
+        };
+        let proof = self
+            .ledger
+            .consistency_proof(size.min(next.size), next.size)?;
+        check_extends(
+            LastSigned { size, note: &note },
+            &self.signer.verifier(),
+            NextTree {
+                origin: &next.origin,
+                size: next.size,
+                root: &next.root,
+                proof: &proof,
+            },
+        )?;
+        Ok(())
+    }
+}
+
 /// Write `<size>.checkpoint` and `latest.checkpoint` into `dir`, each atomically.
 pub fn publish(dir: &Path, size: u64, note: &str) -> Result<(), CheckpointFailure> {
     let failed = |path: &Path| {
         let path = path.to_owned();
         move |source| CheckpointFailure::Publish { path, source }
     };
-    fs::create_dir_all(dir).map_err(failed(dir))?;
+    if !dir.is_dir() {
+        fs::create_dir_all(dir)
+            .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o755)))
+            .map_err(failed(dir))?;
+    }
     for name in [format!("{size}.checkpoint"), LATEST.to_owned()] {
         let path = dir.join(&name);
         write_atomic(dir, &name, note).map_err(failed(&path))?;
@@ -183,6 +231,8 @@ pub fn publish(dir: &Path, size: u64, note: &str) -> Result<(), CheckpointFailur
 fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = fs::File::create(&tmp)?;
+    // Published for anyone to fetch, whatever the daemon's umask.
+    f.set_permissions(fs::Permissions::from_mode(0o644))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     fs::rename(&tmp, dir.join(name))
@@ -219,6 +269,9 @@ mod tests {
             "note 3\n"
         );
         assert_eq!(fs::read_to_string(out.join(LATEST)).unwrap(), "note 7\n");
+        // Published for anyone to fetch, whatever the umask.
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&out), mode(&out.join(LATEST))), (0o755, 0o644));
         let names: Vec<_> = fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

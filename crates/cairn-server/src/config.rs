@@ -79,7 +79,13 @@ pub struct TokenConfig {
     /// starting with `prefix.`, or an exact stream name.
     #[serde(default)]
     pub write_streams: Vec<String>,
-    /// Whether the token may read checkpoints, proofs and entries.
+    /// Streams whose entries and payloads this token may read
+    /// (`GET /v1/entries/{seq}`), in the patterns of `write_streams`.
+    /// Checkpoints and proofs need no token.
+    #[serde(default)]
+    pub read_streams: Vec<String>,
+    /// `true` is `read_streams = ["*"]`: every stream, and the entries of no
+    /// stream (redactions, replay runs).
     #[serde(default)]
     pub read: bool,
 }
@@ -180,6 +186,17 @@ pub struct Settings {
     /// authentication at all.
     #[arg(skip)]
     pub tokens: Option<Vec<TokenConfig>>,
+    /// Listen on a non-loopback address with no tokens configured, letting
+    /// anyone who can reach it append and read. Without this, cairnd refuses
+    /// to start that way.
+    #[arg(
+        long,
+        env = "CAIRND_ALLOW_UNAUTHENTICATED",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub allow_unauthenticated: Option<bool>,
 }
 
 macro_rules! layer {
@@ -213,7 +230,7 @@ impl Settings {
             body_bytes_max, line_bytes_max, batch_len_max, connections_max,
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
-            checkpoint_every_entries, checkpoint_interval_ms, tokens,
+            checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated,
         )
     }
 
@@ -254,6 +271,20 @@ impl Settings {
                 .parse()
                 .map_err(|_| invalid("listen", "the default address does not parse"))?,
         };
+        let tokens = self.tokens.unwrap_or_default();
+        if tokens.is_empty()
+            && !listen.ip().is_loopback()
+            && !self.allow_unauthenticated.unwrap_or(false)
+        {
+            return Err(invalid(
+                "listen",
+                format!(
+                    "{listen} is not a loopback address and no tokens are configured, so anyone \
+                     who can reach it could append and read: configure tokens, listen on \
+                     127.0.0.1, or pass --allow-unauthenticated"
+                ),
+            ));
+        }
         let workers = match self.workers {
             Some(0) => return Err(invalid("workers", "at least 1 thread serves requests")),
             Some(n) => n,
@@ -269,7 +300,7 @@ impl Settings {
             log_format: self.log_format.unwrap_or_default(),
             limits,
             checkpoints,
-            tokens: self.tokens.unwrap_or_default(),
+            tokens,
         })
     }
 }
@@ -482,6 +513,29 @@ mod tests {
         assert_eq!(config.limits.batch_len_max, Limits::default().batch_len_max);
         assert_eq!(config.tokens.len(), 1);
         assert!(!config.tokens[0].read);
+    }
+
+    #[test]
+    fn a_public_address_without_tokens_needs_allow_unauthenticated() {
+        let open = |extra: &str| {
+            Settings::from_toml(&format!(
+                "data = \"/d\"\nlisten = \"0.0.0.0:7070\"\n{extra}"
+            ))
+            .unwrap()
+            .resolve()
+        };
+        let err = open("").unwrap_err().to_string();
+        assert!(err.contains("--allow-unauthenticated"), "{err}");
+        assert!(open("allow_unauthenticated = true").is_ok());
+        let token = format!(
+            "[[tokens]]\nsha256 = \"{}\"\nwrite_streams = [\"*\"]",
+            crate::auth::hash_token("t")
+        );
+        assert!(open(&token).is_ok(), "tokens make it safe");
+        for loopback in ["127.0.0.1:7070", "[::1]:7070"] {
+            let s = Settings::from_toml(&format!("data = \"/d\"\nlisten = \"{loopback}\""));
+            assert!(s.unwrap().resolve().is_ok(), "{loopback}");
+        }
     }
 
     #[test]

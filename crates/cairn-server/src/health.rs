@@ -16,7 +16,8 @@ pub struct Health {
 /// Why appends are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotReady {
-    /// A write or fsync failed; the ledger refuses appends until reopened.
+    /// A write or fsync failed, or the stored tree no longer extends the last
+    /// signed checkpoint; the ledger refuses appends until reopened.
     Poisoned(String),
     /// The daemon is shutting down.
     Draining,
@@ -27,7 +28,7 @@ impl std::fmt::Display for NotReady {
         match self {
             NotReady::Poisoned(reason) => write!(
                 f,
-                "the ledger refuses appends after a failed write ({reason}); reads are still served; restart the daemon once the disk is fixed"
+                "the ledger refuses appends ({reason}); reads are still served; restart the daemon once the cause is fixed"
             ),
             NotReady::Draining => f.write_str("the daemon is shutting down"),
         }
@@ -35,7 +36,8 @@ impl std::fmt::Display for NotReady {
 }
 
 impl Health {
-    /// Record a failed write; appends are refused from now on.
+    /// Record a failed write (or a refused checkpoint); appends are refused
+    /// from now on.
     pub fn poison(&self, reason: String) {
         let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         if r.is_none() {
@@ -49,7 +51,7 @@ impl Health {
         self.draining.store(true, Ordering::Release);
     }
 
-    /// Whether appends were refused after a failed write.
+    /// Whether appends are refused (after a failed write or a refused checkpoint).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }

@@ -2,6 +2,7 @@
 //! HTTP; it appends them to the ledger and answers with durable receipts.
 
 use std::io::{BufRead, IsTerminal};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,6 +68,10 @@ enum Command {
 const BLOCKING_THREADS_PER_WORKER: usize = 2;
 
 fn main() -> ExitCode {
+    // The ledger holds decisions and personal data: every file cairnd or
+    // RocksDB creates is its owner's alone (files 0600, directories 0700).
+    // Published checkpoints are made readable explicitly.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         let hint = from_environment(&e);
         let _ = e.print();
@@ -133,6 +138,9 @@ fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     if init && !store::exists(&config.data) {
         let verifier = store::init(&config.data, config.origin.as_deref())?;
+        // It may have existed (empty) with wider rights than the umask gives.
+        std::fs::set_permissions(&config.data, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (mode 0700)", config.data.display()))?;
         info!(data = %config.data.display(), verifier = %verifier, "created a new ledger; give the verifier key to auditors");
     } else if config.origin.is_some() && !init {
         warn!("--origin is only used with --init; ignored");

@@ -13,12 +13,18 @@
 //! cost more CPU than the overlap saved (single decisions on 64 connections:
 //! 16-17k/s pipelined against 19-20k/s inline; NDJSON batches no different).
 //! After a failed write every request of the group gets the error, the daemon
-//! is marked poisoned and refuses further appends; reads go on.
+//! is marked poisoned and refuses further appends; reads go on. A request
+//! whose own entries the ledger would refuse (over the entry size limit) is
+//! answered alone before the group is formed, so it never fails the requests
+//! committed with it; and once the daemon refuses appends (a failed write, or a
+//! checkpoint refused because the stored tree was altered), nothing queued is
+//! written.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use cairn_core::entry::ENTRY_WRITE_BYTES_MAX;
 use cairn_store::{Append, Receipt};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error};
@@ -49,6 +55,12 @@ pub enum SubmitError {
     /// The sequencer has stopped (shutdown).
     #[error("the daemon is shutting down")]
     Stopped,
+    /// The request's own entries are not acceptable; nothing of it was stored.
+    #[error("{reason}")]
+    Invalid {
+        /// What is wrong.
+        reason: String,
+    },
     /// The group commit failed: the request is not acknowledged (after a
     /// failed write, what reached the disk may reappear after a restart).
     #[error("the write failed, the request is not acknowledged: {reason}")]
@@ -274,18 +286,33 @@ impl Worker {
         metrics
             .queue_requests
             .fetch_sub(group.len() as u64, Ordering::Relaxed);
+        if self.shared.health.is_poisoned() {
+            let reason = self.shared.health.ready().err().map(|r| r.to_string());
+            let replies = group
+                .into_iter()
+                .map(|j| (j.reply, j.items.len()))
+                .collect();
+            return fail_all(replies, &reason.unwrap_or_default());
+        }
+        let group: Vec<Job> = group.into_iter().filter_map(admissible).collect();
+        if group.is_empty() {
+            return;
+        }
         let total: usize = group.iter().map(|j| j.items.len()).sum();
         let mut items = Vec::with_capacity(total);
         let mut replies = Vec::with_capacity(group.len());
-        // Dropped at the end of the commit, whatever its outcome.
-        let mut _held = Vec::with_capacity(group.len());
+        // Given back once the write is over, whatever its outcome, and before
+        // any answer goes out: a client that has its answer finds the budget
+        // free of its bytes.
+        let mut held = Vec::with_capacity(group.len());
         for job in group {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
-            _held.push(job.held);
+            held.push(job.held);
         }
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);
+        drop(held);
         metrics.observe_commit(total, replies.len(), started.elapsed(), result.is_ok());
         if let (Ok(_), Some(sync)) = (&result, self.ledger.last_append_sync()) {
             metrics.fsync_seconds.observe(sync.as_secs_f64());
@@ -331,6 +358,30 @@ impl Worker {
         }
         self.shared.trigger.after_commit(self.ledger.size());
     }
+}
+
+/// The job, unless one of its entries would be over the entry size limit (the
+/// ledger would refuse the whole group for it): then it is answered alone.
+fn admissible(job: Job) -> Option<Job> {
+    let too_long = job.items.iter().find_map(|item| {
+        let len = match item {
+            Append::Packed(p) => p.body().entry_len(),
+            Append::Decision(d) => d.body.entry_len(),
+            Append::Replay(r) => r.entry_len(),
+            Append::Redaction(_) => return None,
+        };
+        (len > ENTRY_WRITE_BYTES_MAX).then_some(len)
+    });
+    let Some(len) = too_long else {
+        return Some(job);
+    };
+    let _ = job.reply.send(Err(SubmitError::Invalid {
+        reason: format!(
+            "an entry of this request would be {len} bytes, over the {ENTRY_WRITE_BYTES_MAX}-byte \
+             entry limit; nothing of it was stored"
+        ),
+    }));
+    None
 }
 
 fn fail_all(replies: Vec<(Reply, usize)>, reason: &str) {

@@ -56,7 +56,7 @@ impl<B: Backend> NodeSource for CachedNodes<'_, B> {
 pub fn run(data: Option<PathBuf>, args: ExportArgs) -> Result<ExitCode> {
     let dir = datadir::data_dir(data)?;
     let ledger = datadir::open_read_only(&dir)?;
-    let key = datadir::verifier(&dir, None)?;
+    let key = datadir::verifier(&dir, &datadir::KeyArgs::default())?;
     let query = args.filters.resolve(&ledger, output::now_us())?;
     let sel = select::select(&ledger, &query)?;
     let Some(last) = sel.rows.last() else {

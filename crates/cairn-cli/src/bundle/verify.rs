@@ -1,5 +1,7 @@
-//! `cairn bundle verify`: exit 0 valid, 1 invalid, 2 could not check. Reads
-//! only the bundle file and the key; the checks are `cairn_core::bundle`'s.
+//! `cairn bundle verify`: exit 0 valid, 1 invalid, 2 could not check, 3 valid
+//! but checked only against the key the bundle carries (no key given, so who
+//! signed it is unproven). Reads only the bundle file and the key; the checks
+//! are `cairn_core::bundle`'s.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,18 +15,21 @@ use cairn_core::decision::format_time_us;
 use cairn_core::render::entry_json;
 use serde_json::{json, Value};
 
-use crate::datadir;
+use crate::datadir::KeyArgs;
+
+/// Exit status of a bundle that is valid only against the key it carries.
+pub const EXIT_UNTRUSTED_KEY: u8 = 3;
 
 /// Arguments of `cairn bundle verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The bundle file.
     file: PathBuf,
-    /// The verifier key you trust for the ledger (or a file holding it), as its
-    /// operator published it. Without it, the key inside the bundle is used,
-    /// which only shows that the bundle is consistent with itself.
-    #[arg(long, value_name = "KEY")]
-    key: Option<String>,
+    // The verifier key you trust for the ledger (--key KEY or --key-file FILE).
+    // Without one, the key inside the bundle is used, which only shows that the
+    // bundle is consistent with itself: exit status 3.
+    #[command(flatten)]
+    key: KeyArgs,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -43,7 +48,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             } else {
                 print_report(&report, &args.file)?;
             }
-            Ok(ExitCode::from(if report.valid() { 0 } else { 1 }))
+            Ok(ExitCode::from(exit_status(&report)))
         }
         Err(e) if args.json => {
             outln!(
@@ -56,11 +61,17 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
+/// 0 valid against the key given, 1 invalid, 3 valid against no key but its own.
+fn exit_status(r: &BundleReport) -> u8 {
+    match (r.valid(), r.key_source) {
+        (false, _) => 1,
+        (true, KeySource::Trusted) => 0,
+        (true, KeySource::Embedded) => EXIT_UNTRUSTED_KEY,
+    }
+}
+
 fn check(args: &VerifyArgs) -> Result<BundleReport> {
-    let key = match &args.key {
-        Some(k) => Some(datadir::verifier(Path::new(""), Some(k))?),
-        None => None,
-    };
+    let key = args.key.verifier()?;
     let text = read_limited(&args.file)?;
     let report = bundle::verify(
         &text,
@@ -110,7 +121,14 @@ fn print_report(r: &BundleReport, file: &Path) -> Result<()> {
         return Ok(());
     }
     let (lo, hi) = r.seq_range.unwrap_or_default();
-    outln!("VALID: {}", file.display());
+    match r.key_source {
+        KeySource::Trusted => outln!("VALID: {}", file.display()),
+        KeySource::Embedded => outln!(
+            "VALID ONLY AGAINST ITS OWN KEY: {} (no --key or --key-file given: who signed it is \
+             not proven)",
+            file.display()
+        ),
+    }
     outln!(
         "  {} decisions{}, seq {lo}..={hi}, {}",
         r.decisions,
@@ -145,8 +163,9 @@ fn print_report(r: &BundleReport, file: &Path) -> Result<()> {
     if r.key_source == KeySource::Embedded {
         eprintln!(
             "warning: no --key given: the key inside the bundle only shows that the bundle is \
-             consistent with itself. Pass --key with the verifier key the ledger's operator \
-             published to prove where the decisions come from."
+             consistent with itself (exit status {EXIT_UNTRUSTED_KEY}). Pass --key (or --key-file) \
+             with the verifier key the ledger's operator published to prove where the decisions \
+             come from."
         );
     }
     for e in &r.entries {
@@ -204,7 +223,11 @@ fn report_json(r: &BundleReport, file: &Path) -> Value {
         .map(|e| json!({"seq": e.seq, "slot": e.slot.name(), "by": e.by, "reason": e.reason, "actor": e.actor}))
         .collect();
     let mut v = json!({
-        "status": if r.valid() { "valid" } else { "invalid" },
+        "status": match exit_status(r) {
+            0 => "valid",
+            EXIT_UNTRUSTED_KEY => "valid_untrusted_key",
+            _ => "invalid",
+        },
         "file": file.display().to_string(),
         "decisions": r.decisions,
         "other_entries": r.other_entries,

@@ -29,7 +29,12 @@ pub struct ReplayArgs {
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum ReplayCommand {
     /// Print a replay entry; with --results FILE, check that FILE holds exactly the
-    /// JSON results whose digest the entry carries.
+    /// JSON results whose digest the entry carries; with --key KEY (or
+    /// --key-file FILE), prove the entry included in the newest checkpoint
+    /// signed by that key.
+    ///
+    /// Exit status: 0 checked, 1 the results file differs or the entry is not
+    /// proven, 2 could not check.
     Show(ShowArgs),
 }
 
@@ -44,6 +49,10 @@ pub(super) struct ShowArgs {
     /// A JSON results file to check against the entry's digest (exit 1 if it differs).
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    // With --key KEY or --key-file FILE, also prove that the entry is included
+    // in the newest stored checkpoint signed by that key (exit 1 if not).
+    #[command(flatten)]
+    pub key: crate::datadir::KeyArgs,
 }
 
 /// Arguments of a replay run.

@@ -5,12 +5,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use cairn_core::entry::{EntryBody, ModelRef, ReplayV1};
-use cairn_core::hash::Hash;
+use cairn_core::checkpoint::{open_checkpoint, NoteVerifier};
+use cairn_core::entry::{Entry, EntryBody, ModelRef, ReplayV1};
+use cairn_core::hash::{Blake3Hasher, Hash};
+use cairn_core::merkle;
 use cairn_core::render::entry_json;
 use cairn_replay::report::results_digest;
 use cairn_replay::Report;
-use cairn_store::Append;
+use cairn_store::{Append, Ledger, RocksBackend};
 
 use super::args::ShowArgs;
 use crate::{datadir, output};
@@ -112,6 +114,12 @@ pub fn show(dir: &Path, args: &ShowArgs) -> Result<ExitCode> {
     } else {
         outln!("{}", serde_json::to_string_pretty(&v)?);
     }
+    if let Some(verifier) = args.key.verifier()? {
+        if let Err(problem) = prove_signed(&ledger, &entry, &verifier)? {
+            eprintln!("replay entry {} is NOT proven: {problem}", args.seq);
+            return Ok(ExitCode::from(1));
+        }
+    }
     let Some(path) = &args.results else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -134,4 +142,48 @@ pub fn show(dir: &Path, args: &ShowArgs) -> Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
+}
+
+/// Prove `entry` included in the newest stored checkpoint signed by `verifier`.
+/// `Ok(Err(problem))` when the proof fails (damage or another signer); `Err`
+/// when it could not be checked.
+fn prove_signed(
+    ledger: &Ledger<RocksBackend>,
+    entry: &Entry,
+    verifier: &NoteVerifier,
+) -> Result<std::result::Result<(), String>> {
+    let Some((size, note)) = ledger.latest_checkpoint()? else {
+        bail!("the ledger holds no signed checkpoint yet: run `cairn checkpoint`");
+    };
+    if entry.seq >= size {
+        bail!(
+            "the newest checkpoint covers {size} entries, not yet entry {}: run `cairn checkpoint`",
+            entry.seq
+        );
+    }
+    let signed = match open_checkpoint(&note, verifier) {
+        Ok(signed) => signed.checkpoint,
+        Err(e) => return Ok(Err(format!("the checkpoint of size {size}: {e}"))),
+    };
+    if signed.size != size || signed.origin != ledger.origin() {
+        return Ok(Err(format!(
+            "the checkpoint stored for size {size} is for size {} of {:?}",
+            signed.size, signed.origin
+        )));
+    }
+    let proof = ledger.inclusion_proof(entry.seq, size)?;
+    let leaf = entry.leaf_hash();
+    if let Err(e) =
+        merkle::verify_inclusion(&Blake3Hasher, entry.seq, size, &leaf, &proof, &signed.root)
+    {
+        return Ok(Err(format!(
+            "its inclusion proof does not reach the signed root of size {size}: {e}"
+        )));
+    }
+    eprintln!(
+        "replay entry {} is included in the checkpoint of size {size} signed by {}",
+        entry.seq,
+        verifier.name()
+    );
+    Ok(Ok(()))
 }

@@ -96,6 +96,7 @@ async fn a_refused_decision_fails_for_its_caller_only() {
             name: Some("svc".into()),
             sha256: cairn_server::auth::hash_token(token),
             write_streams: vec!["payments.*".into()],
+            read_streams: vec![],
             read: true,
         }]),
         ..Settings::default()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::checkpoint::{open_checkpoint, Checkpoint, CheckpointError, NoteVerifier};
 use crate::entry::{Entry, EntryBody, PayloadSlot};
-use crate::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash};
+use crate::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, ZERO_HASH};
 use crate::merkle::{verify_inclusion, VerifyError};
 
 use super::diagnose::{self, Blame, KnownNodes};
@@ -222,9 +222,28 @@ fn parse_hash(text: &str) -> Result<Hash, String> {
     Ok(h)
 }
 
+/// Ascending seqs, and the hash chain wherever the bundle holds both ends of
+/// a link (adjacent seqs, or seq 0 and its zero `prev_hash`).
 fn check_order(entries: &[Decoded<'_>], r: &mut BundleReport) {
+    let at = |d: &Decoded<'_>| Location::Entry {
+        index: d.index,
+        seq: Some(d.seq()),
+    };
+    if let Some(d) = entries
+        .first()
+        .filter(|d| d.seq() == 0 && d.entry.prev_hash != ZERO_HASH)
+    {
+        r.find(at(d), "seq 0 has a prev_hash other than 32 zero bytes");
+    }
     for pair in entries.windows(2) {
         let (prev, d) = (&pair[0], &pair[1]);
+        if prev.seq().checked_add(1) == Some(d.seq()) && d.entry.prev_hash != prev.leaf {
+            let problem = format!(
+                "prev_hash does not link to the leaf hash of seq {}",
+                prev.seq()
+            );
+            r.find(at(d), problem);
+        }
         if prev.seq() >= d.seq() {
             r.find(
                 Location::Entry {

@@ -369,3 +369,65 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn adjacent_entries_whose_chain_does_not_link_are_invalid() {
+    // A signed tree over entries whose chain is broken at seq 2 (its prev_hash
+    // is zeros): each entry is included, but the bundle shows the break.
+    let mut entries = Vec::new();
+    let mut prepared = Vec::new();
+    let mut prev = ZERO_HASH;
+    for seq in 0..4u64 {
+        let line = format!(
+            r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":{seq},"output":"ok"}}"#
+        );
+        let p = DecisionInput::parse(line.as_bytes())
+            .unwrap()
+            .prepare([1; 32], [2; 32]);
+        let entry = Entry {
+            seq,
+            prev_hash: if seq == 2 { ZERO_HASH } else { prev },
+            recorded_at_us: seq as i64,
+            body: EntryBody::DecisionV1(p.body),
+        };
+        prev = entry.leaf_hash();
+        entries.push(entry);
+        prepared.push((p.input, p.output));
+    }
+    let tree = MemoryTree::from_leaves(Blake3Hasher, entries.iter().map(Entry::leaf_hash));
+    let signer = NoteSigner::new(ORIGIN, &[7; 32]).unwrap();
+    let bundle_of = |seqs: &[u64]| Bundle {
+        verifier_key: signer.verifier(),
+        checkpoint: signer.sign_checkpoint(&Checkpoint {
+            origin: ORIGIN.into(),
+            size: 4,
+            root: tree.root(),
+            extensions: vec![],
+        }),
+        entries: seqs
+            .iter()
+            .map(|&seq| BundleEntry {
+                entry: entries[seq as usize].clone(),
+                proof: inclusion_proof(&Blake3Hasher, &tree, seq, 4).unwrap(),
+                payloads: vec![
+                    (
+                        PayloadSlot::Input,
+                        SlotContent::Present(prepared[seq as usize].0.clone()),
+                    ),
+                    (
+                        PayloadSlot::Output,
+                        SlotContent::Present(prepared[seq as usize].1.clone()),
+                    ),
+                ],
+            })
+            .collect(),
+    };
+    let key = signer.verifier();
+    assert!(check(&bundle_of(&[0, 1, 3]).to_json(), Some(&key)).valid());
+    let r = check(&bundle_of(&[1, 2, 3]).to_json(), Some(&key));
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert_eq!(
+        r.findings[0].to_string(),
+        "entry seq 2 (entries[1]): prev_hash does not link to the leaf hash of seq 1"
+    );
+}

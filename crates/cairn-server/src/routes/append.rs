@@ -2,8 +2,10 @@
 //! (`application/x-ndjson`), answered with receipts once durable.
 //!
 //! The order of checks is the order of cost: token (401), content type (415),
-//! readiness (503), body size and admission budget (413, 429) while the body is
-//! read, then every line is parsed (400, 413), then stream rights (403). Only a
+//! readiness (503), a right to write to some stream (403) — all before a byte
+//! of the body is admitted — then body size and admission budget (413, 429)
+//! while the body is read, then every line is parsed (400, 413), then the
+//! rights to each line's stream (403). Only a
 //! request that passed all of them reaches the sequencer, so a batch is stored
 //! whole or not at all.
 
@@ -17,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use cairn_core::decision::{DecisionInput, SALT_LEN};
-use cairn_core::entry::{DecisionV1, ENTRY_BYTES_MAX};
+use cairn_core::entry::ENTRY_WRITE_BYTES_MAX;
 use cairn_store::{Append, Receipt};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -97,7 +99,7 @@ pub async fn decisions(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (access, framing) = match admit(&app, &headers) {
+    let (access, framing) = match admit(&app, &headers).and_then(may_write_some) {
         Ok(ok) => ok,
         Err(e) => {
             discard(body, &headers, DRAIN_BYTES_MAX).await;
@@ -151,6 +153,23 @@ pub(super) fn admit<'a>(
             .retry_after(app.limits.retry_after_s));
     }
     Ok((access, framing))
+}
+
+/// A token that may write to no stream is refused before its body is read,
+/// so it never holds bytes of the admission budget.
+fn may_write_some<'a>(
+    (access, framing): (Access<'a>, Framing),
+) -> Result<(Access<'a>, Framing), ApiError> {
+    if access.may_write_some() {
+        return Ok((access, framing));
+    }
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "{} may not write to any stream (it has no write_streams)",
+            access.name().unwrap_or("the token")
+        ),
+    ))
 }
 
 fn unauthorized(e: AuthError) -> ApiError {
@@ -574,37 +593,6 @@ fn authorize(access: &Access<'_>, parsed: &[Numbered], framing: Framing) -> Resu
     })
 }
 
-/// A generous upper bound of a decision entry's encoded size: every string with
-/// its length prefix, plus the fixed-size fields.
-fn entry_bytes_bound(d: &DecisionV1) -> usize {
-    const FIXED: usize = 512;
-    let optional = [
-        &d.model.digest,
-        &d.request_id,
-        &d.trace_id,
-        &d.span_id,
-        &d.subject,
-        &d.session,
-        &d.operation,
-        &d.params,
-        &d.decision,
-        &d.idempotency_key,
-    ];
-    let strings = d.stream.len()
-        + d.model.name.len()
-        + d.model.version.len()
-        + optional
-            .iter()
-            .filter_map(|s| s.as_ref())
-            .map(|s| s.len() + 9)
-            .sum::<usize>()
-        + d.attributes
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 16)
-            .sum::<usize>();
-    FIXED + strings
-}
-
 /// Salt, commit, check and compress every decision (compression here, on the
 /// request's thread, keeps it off the sequencer).
 fn prepare(
@@ -664,12 +652,12 @@ fn prepare_part(
         input_salt.copy_from_slice(&salt[..SALT_LEN]);
         output_salt.copy_from_slice(&salt[SALT_LEN..]);
         let prepared = n.decision.prepare(input_salt, output_salt);
-        let bound = entry_bytes_bound(&prepared.body);
-        if bound > ENTRY_BYTES_MAX {
+        let len = prepared.body.entry_len();
+        if len > ENTRY_WRITE_BYTES_MAX {
             bad.push(LineError {
                 line: n.line,
                 error: format!(
-                    "the ledger entry would be about {bound} bytes, over the {ENTRY_BYTES_MAX}-byte \
+                    "the ledger entry would be {len} bytes, over the {ENTRY_WRITE_BYTES_MAX}-byte \
                      entry limit: shrink `params` or `attributes` (payloads are stored apart)"
                 ),
             });
@@ -716,6 +704,10 @@ pub(super) fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
             ErrorCode::CommitFailed,
             format!("the write failed and nothing of this request was stored: {reason}"),
         ),
+        // Not worth a retry: the same request would be refused again.
+        SubmitError::Invalid { reason } => {
+            return ApiError::new(ErrorCode::DecisionTooLarge, reason);
+        }
         SubmitError::Stopped => ApiError::new(
             ErrorCode::ShuttingDown,
             "the daemon is shutting down; nothing of this request was stored",
@@ -894,10 +886,8 @@ mod tests {
             recorded_at_us: i64::MAX,
             body: cairn_core::entry::EntryBody::DecisionV1(d.body.clone()),
         };
-        let encoded = entry.encode().len();
-        let bound = entry_bytes_bound(&d.body);
-        assert!(encoded <= bound, "encoded {encoded} > bound {bound}");
-        assert!(bound < ENTRY_BYTES_MAX);
+        assert_eq!(d.body.entry_len(), entry.encode().len());
+        assert!(d.body.entry_len() < ENTRY_WRITE_BYTES_MAX);
     }
 
     #[test]

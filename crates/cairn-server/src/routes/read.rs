@@ -1,6 +1,12 @@
 //! Reads for auditors and investigators: the latest signed checkpoint, inclusion
 //! and consistency proofs, and entries by seq.
 //!
+//! Checkpoints and proofs are public: they hold hashes, which reveal nothing of
+//! a decision, and auditors must be able to fetch them. An entry and its
+//! payloads are read only by a token with read rights to the entry's stream
+//! (entries of no stream, redactions and replay runs, need rights to every
+//! stream); a token that may not read it gets 403.
+//!
 //! Proofs default to the tree size of the newest checkpoint, so that what the
 //! daemon proves is what it signed; each answer is checked before it is sent.
 //! RocksDB reads block, so they run on the blocking pool.
@@ -13,7 +19,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cairn_core::entry::PayloadSlot;
+use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
 use cairn_core::render::entry_json;
@@ -22,22 +28,26 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::ServedLedger;
 
-fn may_read(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let access = app
-        .auth
-        .authenticate(headers)
-        .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))?;
-    if access.may_read() {
+/// `Ok` when `access` may read `entry`.
+fn may_read(access: Access<'_>, entry: &Entry) -> Result<(), ApiError> {
+    let (allowed, what) = match &entry.body {
+        EntryBody::DecisionV1(d) => (access.may_read(&d.stream), format!("stream {:?}", d.stream)),
+        _ => (access.may_read_all(), "every stream".to_owned()),
+    };
+    if allowed {
         return Ok(());
     }
     Err(ApiError::new(
         ErrorCode::Forbidden,
         format!(
-            "{} may not read: set `read = true` on it",
-            access.name().unwrap_or("the token")
+            "{} may not read entry {} (it needs read rights to {what}: add it to the token's \
+             read_streams)",
+            access.name().unwrap_or("the token"),
+            entry.seq
         ),
     ))
 }
@@ -100,11 +110,7 @@ fn size_or_checkpoint(
 }
 
 /// `GET /v1/checkpoint`: the newest signed checkpoint note.
-pub async fn checkpoint(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    may_read(&app, &headers)?;
+pub async fn checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
     let latest = blocking(&app, |l| l.latest_checkpoint().map_err(store_error)).await?;
     let (_, note) = latest.ok_or_else(no_checkpoint)?;
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
@@ -121,10 +127,8 @@ pub struct InclusionQuery {
 /// `GET /v1/proofs/inclusion?seq=&size=`.
 pub async fn inclusion(
     State(app): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<InclusionQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&app, &headers)?;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     blocking(&app, move |ledger| inclusion_proof(ledger, q))
         .await
@@ -174,10 +178,8 @@ pub struct ConsistencyQuery {
 /// `GET /v1/proofs/consistency?from=&to=`.
 pub async fn consistency(
     State(app): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&app, &headers)?;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     blocking(&app, move |ledger| consistency_proof(ledger, q))
         .await
@@ -215,15 +217,20 @@ pub async fn entry(
     headers: HeaderMap,
     seq: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read(&app, &headers)?;
+    let access = app
+        .auth
+        .authenticate(&headers)
+        .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))?;
     let Path(seq) = seq.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    blocking(&app, move |ledger| entry_with_payloads(ledger, seq))
+    let entry = blocking(&app, move |ledger| ledger.entry(seq).map_err(store_error)).await?;
+    may_read(access, &entry)?;
+    blocking(&app, move |ledger| entry_with_payloads(ledger, entry))
         .await
         .map(Json)
 }
 
-fn entry_with_payloads(ledger: &ServedLedger, seq: u64) -> Result<Value, ApiError> {
-    let entry = ledger.entry(seq).map_err(store_error)?;
+fn entry_with_payloads(ledger: &ServedLedger, entry: Entry) -> Result<Value, ApiError> {
+    let seq = entry.seq;
     let mut v = entry_json(&entry);
     if entry.kind() == "decision" {
         for slot in PayloadSlot::ALL {

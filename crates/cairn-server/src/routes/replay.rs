@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cairn_core::decision::{FIELD_BYTES_MAX, PARAMS_BYTES_MAX};
 use cairn_core::entry::{ModelRef, ReplayV1};
 use cairn_store::Append;
 use serde::Deserialize;
@@ -44,16 +45,66 @@ fn invalid(reason: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, reason.into())
 }
 
+/// Longest `candidate` (a URL or a command line), in bytes.
+pub const CANDIDATE_BYTES_MAX: usize = 4096;
+/// Longest `selection`, as compact JSON, in bytes (as a decision's `params`).
+pub const SELECTION_BYTES_MAX: usize = PARAMS_BYTES_MAX;
+
+/// A text field: 1 to `max` bytes, no control characters (as decision fields).
+fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > max {
+        return Err(invalid(format!(
+            "{field} must be 1 to {max} bytes, got {}",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Every string of the selection, keys included, without control characters.
+fn selection_text(v: &serde_json::Value) -> Result<(), ApiError> {
+    let bad = |s: &str| s.chars().any(char::is_control);
+    let found = match v {
+        serde_json::Value::String(s) => bad(s),
+        serde_json::Value::Array(items) => return items.iter().try_for_each(selection_text),
+        serde_json::Value::Object(map) => {
+            map.keys().any(|k| bad(k)) || map.values().try_for_each(selection_text).is_err()
+        }
+        _ => false,
+    };
+    match found {
+        true => Err(invalid("selection must not contain control characters")),
+        false => Ok(()),
+    }
+}
+
 fn to_entry(input: ReplayInput) -> Result<ReplayV1, ApiError> {
     let digest = hex::decode(&input.results_digest)
         .ok()
         .and_then(|d| <[u8; 32]>::try_from(d).ok())
         .ok_or_else(|| invalid("results_digest must be 64 hex digits (a BLAKE3 hash)"))?;
-    if input.candidate.is_empty() || input.candidate.len() > 4096 {
-        return Err(invalid("candidate must be 1 to 4096 bytes"));
+    text("candidate", &input.candidate, CANDIDATE_BYTES_MAX)?;
+    if let Some(m) = &input.candidate_model {
+        text("candidate_model.name", &m.name, FIELD_BYTES_MAX)?;
+        text("candidate_model.version", &m.version, FIELD_BYTES_MAX)?;
+        if let Some(digest) = &m.digest {
+            text("candidate_model.digest", digest, FIELD_BYTES_MAX)?;
+        }
     }
+    selection_text(&input.selection)?;
     let selection =
         serde_json::to_string(&input.selection).map_err(|e| invalid(format!("selection: {e}")))?;
+    if selection.len() > SELECTION_BYTES_MAX {
+        return Err(invalid(format!(
+            "selection must be at most {SELECTION_BYTES_MAX} bytes of JSON, got {}",
+            selection.len()
+        )));
+    }
     Ok(ReplayV1 {
         candidate: input.candidate,
         candidate_model: input.candidate_model.map(|m| ModelRef {

@@ -142,3 +142,33 @@ fn a_missing_ledger_is_a_clear_error_and_exit_1() {
         "{err}"
     );
 }
+
+#[test]
+fn a_public_address_without_tokens_refuses_to_start_unless_allowed() {
+    let dir = crate::support::new_ledger_dir();
+    let out = Command::new(CAIRND)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("no tokens are configured") && err.contains("--allow-unauthenticated"),
+        "{err}"
+    );
+    // With the flag it starts (and is stopped at once).
+    let mut child = Command::new(CAIRND)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--listen", "0.0.0.0:0", "--allow-unauthenticated"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("listening")));
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{started:?}");
+    assert!(started.is_some(), "cairnd did not start");
+}

@@ -13,3 +13,4 @@ mod proofs;
 mod shutdown;
 mod support;
 mod tls;
+mod trust;

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::otlp::{OtlpConfig, OtlpSettings};
+
 /// Where the daemon listens when nothing else is said.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -180,6 +182,11 @@ pub struct Settings {
     /// authentication at all.
     #[arg(skip)]
     pub tokens: Option<Vec<TokenConfig>>,
+
+    /// How OTLP spans become decisions (`[otlp]` in the configuration file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub otlp: OtlpSettings,
 }
 
 macro_rules! layer {
@@ -213,7 +220,7 @@ impl Settings {
             body_bytes_max, line_bytes_max, batch_len_max, connections_max,
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
-            checkpoint_every_entries, checkpoint_interval_ms, tokens,
+            checkpoint_every_entries, checkpoint_interval_ms, tokens, otlp,
         )
     }
 
@@ -270,6 +277,7 @@ impl Settings {
             limits,
             checkpoints,
             tokens: self.tokens.unwrap_or_default(),
+            otlp: self.otlp.resolve()?,
         })
     }
 }
@@ -304,6 +312,8 @@ pub struct Config {
     pub checkpoints: CheckpointPolicy,
     /// Bearer tokens; empty means authentication is off.
     pub tokens: Vec<TokenConfig>,
+    /// How OTLP spans become decisions.
+    pub otlp: OtlpConfig,
 }
 
 impl Config {

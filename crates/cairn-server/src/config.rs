@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::otlp::{OtlpConfig, OtlpSettings};
+
 /// Where the daemon listens when nothing else is said.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -197,6 +199,11 @@ pub struct Settings {
         value_name = "BOOL"
     )]
     pub allow_unauthenticated: Option<bool>,
+
+    /// How OTLP spans become decisions (`[otlp]` in the configuration file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub otlp: OtlpSettings,
 }
 
 macro_rules! layer {
@@ -230,7 +237,7 @@ impl Settings {
             body_bytes_max, line_bytes_max, batch_len_max, connections_max,
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
-            checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated,
+            checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated, otlp,
         )
     }
 
@@ -301,6 +308,7 @@ impl Settings {
             limits,
             checkpoints,
             tokens,
+            otlp: self.otlp.resolve()?,
         })
     }
 }
@@ -335,6 +343,8 @@ pub struct Config {
     pub checkpoints: CheckpointPolicy,
     /// Bearer tokens; empty means authentication is off.
     pub tokens: Vec<TokenConfig>,
+    /// How OTLP spans become decisions.
+    pub otlp: OtlpConfig,
 }
 
 impl Config {

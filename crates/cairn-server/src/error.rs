@@ -24,6 +24,8 @@ pub enum ErrorCode {
     EmptyBatch,
     /// 400: a query or path parameter is missing or malformed.
     BadRequest,
+    /// 400: an OTLP body is not a valid export request in its encoding.
+    InvalidOtlp,
     /// 401: no bearer token, or an unknown one.
     Unauthorized,
     /// 403: the token may not write to a stream of the request, or may not read.
@@ -64,6 +66,7 @@ impl ErrorCode {
         ErrorCode::InvalidUtf8,
         ErrorCode::EmptyBatch,
         ErrorCode::BadRequest,
+        ErrorCode::InvalidOtlp,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -89,6 +92,7 @@ impl ErrorCode {
             ErrorCode::InvalidUtf8 => "invalid_utf8",
             ErrorCode::EmptyBatch => "empty_batch",
             ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidOtlp => "invalid_otlp",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
@@ -114,7 +118,8 @@ impl ErrorCode {
             | ErrorCode::InvalidBatch
             | ErrorCode::InvalidUtf8
             | ErrorCode::EmptyBatch
-            | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            | ErrorCode::BadRequest
+            | ErrorCode::InvalidOtlp => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound | ErrorCode::NoCheckpoint => StatusCode::NOT_FOUND,
@@ -195,6 +200,11 @@ impl ApiError {
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The `Retry-After` the answer carries, in seconds.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        self.retry_after_s
     }
 }
 

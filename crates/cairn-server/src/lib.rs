@@ -10,7 +10,8 @@
 //! Code map: [`config`] (options and their sources), [`store`] (the ledger
 //! directory), [`auth`] (tokens and rights), [`admission`] (the byte budget),
 //! [`sequencer`] (the one appending thread, group commit), [`checkpointer`]
-//! (signed checkpoints), [`routes`] (the HTTP API), [`metrics`], [`health`],
+//! (signed checkpoints), [`routes`] (the HTTP API), [`otlp`] (OpenTelemetry
+//! trace ingest), [`metrics`], [`health`],
 //! [`tls`], [`server`] (connections and shutdown), [`error`].
 
 pub mod admission;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod health;
 pub mod indexer;
 pub mod metrics;
+pub mod otlp;
 pub mod routes;
 pub mod sequencer;
 pub mod server;

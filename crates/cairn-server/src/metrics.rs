@@ -123,6 +123,12 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     /// Connections accepted since start.
     pub connections_total: AtomicU64,
+    /// OTLP spans recorded as decisions.
+    pub otlp_spans_recorded: AtomicU64,
+    /// OTLP spans that are not model decisions.
+    pub otlp_spans_ignored: AtomicU64,
+    /// OTLP spans that are model decisions but were rejected (partial success).
+    pub otlp_spans_rejected: AtomicU64,
     rejects: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -147,6 +153,9 @@ impl Default for Metrics {
             indexed_through: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
+            otlp_spans_recorded: AtomicU64::new(0),
+            otlp_spans_ignored: AtomicU64::new(0),
+            otlp_spans_rejected: AtomicU64::new(0),
             rejects: Mutex::new(BTreeMap::new()),
         }
     }
@@ -317,6 +326,23 @@ impl Metrics {
             "cairn_append_wait_seconds",
             "Time from queueing an append request to its receipts.",
         );
+        let _ = writeln!(
+            out,
+            "# HELP cairn_otlp_spans_total OTLP spans received, by outcome: recorded (a decision), \
+             ignored (not a model decision), rejected (a model decision that could not be recorded).\n\
+             # TYPE cairn_otlp_spans_total counter"
+        );
+        for (outcome, n) in [
+            ("recorded", &self.otlp_spans_recorded),
+            ("ignored", &self.otlp_spans_ignored),
+            ("rejected", &self.otlp_spans_rejected),
+        ] {
+            let _ = writeln!(
+                out,
+                "cairn_otlp_spans_total{{outcome=\"{outcome}\"}} {}",
+                load(n)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP cairn_rejects_total Requests rejected, by error code.\n# TYPE cairn_rejects_total counter"

@@ -120,6 +120,7 @@ pub async fn serve(
         health: Arc::clone(&health),
         budget: ByteBudget::new(limits.queue_bytes_max),
         limits,
+        otlp: Arc::new(config.otlp.clone()),
     });
     log_start(&listener, &config, &ledger, &auth);
     let (connections_stop, connections_stopped) = watch::channel(false);

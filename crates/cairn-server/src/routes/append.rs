@@ -66,9 +66,9 @@ pub(super) enum Framing {
 
 /// A parsed decision and the line it came from.
 #[derive(Debug)]
-struct Numbered {
-    line: usize,
-    decision: DecisionInput,
+pub(super) struct Numbered {
+    pub(super) line: usize,
+    pub(super) decision: DecisionInput,
 }
 
 #[derive(Serialize)]
@@ -148,10 +148,7 @@ pub(super) fn admit<'a>(
 ) -> Result<(Access<'a>, Framing), ApiError> {
     let access = app.auth.authenticate(headers).map_err(unauthorized)?;
     let framing = framing(headers)?;
-    if let Err(reason @ NotReady::Poisoned(_)) = app.health.ready() {
-        return Err(ApiError::new(ErrorCode::Poisoned, reason.to_string())
-            .retry_after(app.limits.retry_after_s));
-    }
+    writable(app)?;
     Ok((access, framing))
 }
 
@@ -172,7 +169,18 @@ fn may_write_some<'a>(
     ))
 }
 
-fn unauthorized(e: AuthError) -> ApiError {
+/// Appends are refused after a failed write, until the daemon is restarted.
+pub(super) fn writable(app: &AppState) -> Result<(), ApiError> {
+    match app.health.ready() {
+        Err(reason @ NotReady::Poisoned(_)) => {
+            Err(ApiError::new(ErrorCode::Poisoned, reason.to_string())
+                .retry_after(app.limits.retry_after_s))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn unauthorized(e: AuthError) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, e.to_string())
 }
 
@@ -226,7 +234,7 @@ fn body_too_large(limits: &Limits, at_least: usize) -> ApiError {
     )
 }
 
-fn queue_full(app: &AppState) -> ApiError {
+pub(super) fn queue_full(app: &AppState) -> ApiError {
     ApiError::new(
         ErrorCode::QueueFull,
         format!(
@@ -293,7 +301,7 @@ fn spawn_holding<T: Send + 'static>(
 }
 
 /// Run CPU-bound work on the blocking pool when the body is large.
-async fn off_thread<T: Send + 'static>(
+pub(super) async fn off_thread<T: Send + 'static>(
     bytes: usize,
     held: &Arc<Reservation>,
     work: impl FnOnce() -> T + Send + 'static,
@@ -638,7 +646,7 @@ async fn prepare_in_pieces(
 }
 
 /// The decisions that could be prepared, and the lines that could not.
-fn prepare_part(
+pub(super) fn prepare_part(
     ledger: &ServedLedger,
     parsed: Vec<Numbered>,
 ) -> Result<(Vec<Append>, Vec<LineError>), ApiError> {

@@ -8,6 +8,7 @@ mod append;
 mod ops;
 mod read;
 mod replay;
+mod traces;
 
 pub use replay::REPLAY_STREAM;
 
@@ -28,6 +29,7 @@ use crate::config::Limits;
 use crate::error::{ApiError, ErrorCode, Rejected};
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::otlp::OtlpConfig;
 use crate::sequencer::SequencerHandle;
 use crate::store::ServedLedger;
 
@@ -36,6 +38,7 @@ use crate::store::ServedLedger;
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/decisions"),
     ("POST", "/v1/replays"),
+    ("POST", "/v1/traces"),
     ("GET", "/v1/checkpoint"),
     ("GET", "/v1/proofs/inclusion"),
     ("GET", "/v1/proofs/consistency"),
@@ -82,12 +85,15 @@ pub struct AppParts {
     pub budget: Arc<ByteBudget>,
     /// Request limits.
     pub limits: Limits,
+    /// How OTLP spans become decisions.
+    pub otlp: Arc<OtlpConfig>,
 }
 
 fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
     Some(match (method, path) {
         ("POST", "/v1/decisions") => post(append::decisions),
         ("POST", "/v1/replays") => post(replay::replays),
+        ("POST", "/v1/traces") => post(traces::traces),
         ("GET", "/v1/checkpoint") => get(read::checkpoint),
         ("GET", "/v1/proofs/inclusion") => get(read::inclusion),
         ("GET", "/v1/proofs/consistency") => get(read::consistency),

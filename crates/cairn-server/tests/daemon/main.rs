@@ -8,6 +8,7 @@ mod bad_input;
 mod binary;
 mod limits;
 mod openapi;
+mod otlp;
 mod overload;
 mod proofs;
 mod shutdown;

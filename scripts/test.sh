@@ -26,6 +26,9 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 echo "== cargo test (release)"
 cargo test --release --workspace
 
+echo "== OpenTelemetry end to end (Python SDK)"
+scripts/otlp-tests.sh
+
 echo "== Python client (pytest against the real cairnd)"
 scripts/python-tests.sh
 

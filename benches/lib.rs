@@ -5,12 +5,15 @@ use cairn_core::decision::DecisionInput;
 use cairn_store::{Append, Ledger, RocksBackend};
 use cairn_synth::{Synth, SynthConfig};
 
-/// `count` synthetic decisions, validated and committed, with their NDJSON size.
+/// `count` synthetic decisions, validated and committed, with their NDJSON size;
+/// the small-decision workload (`cairn-synth --small`) when `CAIRN_BENCH_SMALL`
+/// is set.
 pub fn prepared(seed: u64, count: u64) -> (Vec<Append>, u64) {
     let mut raw = 0u64;
     let items = Synth::new(SynthConfig {
         seed,
         count,
+        small: std::env::var_os("CAIRN_BENCH_SMALL").is_some(),
         ..SynthConfig::default()
     })
     .enumerate()

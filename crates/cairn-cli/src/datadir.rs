@@ -29,11 +29,6 @@ pub fn open(dir: &Path) -> Result<Ledger<RocksBackend>> {
     Ok(datadir::open(dir)?)
 }
 
-/// Open the ledger without the tail check (for `verify`).
-pub fn open_unchecked(dir: &Path) -> Result<Ledger<RocksBackend>> {
-    Ok(datadir::open_unchecked(dir)?)
-}
-
 /// Open the ledger read-only, without taking its lock: for reading a ledger that
 /// a running `cairnd` is writing to. Sees the ledger as it was when opened.
 pub fn open_read_only(dir: &Path) -> Result<Ledger<RocksBackend>> {

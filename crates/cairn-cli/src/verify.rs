@@ -28,6 +28,11 @@ pub struct VerifyArgs {
     /// Last seq to check (inclusive); defaults to the last entry.
     #[arg(long)]
     to: Option<u64>,
+    /// Also check that every entry is reachable through each index it belongs
+    /// to (stream, model version, subject, session, request and trace id,
+    /// time), and report missing or extra postings as damage (`index-mismatch`).
+    #[arg(long)]
+    indexes: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -50,7 +55,7 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
         }
         // The storage engine refusing to open damaged files is damage, not a
         // failure to check.
-        Err(e) if mentions(&e, "Corruption") => {
+        Err(e) if engine_corruption(&e) => {
             let detail = cairn_store::error::chain(e.as_ref());
             if args.json {
                 let first = json!({"seq": null, "kind": "unreadable", "detail": detail});
@@ -74,27 +79,19 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
-fn mentions(e: &anyhow::Error, word: &str) -> bool {
-    e.chain().any(|c| c.to_string().contains(word))
+/// Whether the storage engine reported damaged files (by its error kind).
+fn engine_corruption(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_engine_corruption)
+    })
 }
 
-fn in_use(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| matches!(c.downcast_ref(), Some(StoreError::InUse { .. })))
-}
-
-/// Open exclusively; if a running daemon holds the ledger, read it as it is now.
+/// Open read-only, always: checking the evidence must never change it (no lock
+/// taken, no WAL replayed into new files), and a running daemon may go on
+/// appending meanwhile; the check covers the ledger as it was when opened.
 fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksBackend>> {
-    match datadir::open_unchecked(dir) {
-        Err(e) if in_use(&e) => {
-            eprintln!(
-                "note: the ledger is open in another process (a running cairnd?); \
-                 checking it read-only as it is now"
-            );
-            datadir::open_read_only(dir)
-        }
-        other => other,
-    }
+    datadir::open_read_only(dir)
 }
 
 fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
@@ -126,7 +123,36 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     )
     .context("could not check the ledger")?;
     bar.finish_and_clear();
+    let mut report = report;
+    if args.indexes {
+        add_index_damage(&ledger, &mut report)?;
+    }
     Ok(report)
+}
+
+/// Every entry must be reachable through each index it belongs to: an index
+/// that hides entries changes what `incident` and `bundle export` return.
+fn add_index_damage<B: cairn_store::Backend>(
+    ledger: &cairn_store::Ledger<B>,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let problems = ledger.check_indexes().context("checking the indexes")?;
+    for p in problems {
+        let seq = p.missing.first().or(p.extra.first()).copied();
+        let value = p.value.replace('\0', "@");
+        report.damage.push(cairn_store::verify::Damage {
+            seq,
+            kind: cairn_store::verify::DamageKind::IndexMismatch,
+            detail: format!(
+                "the {:?} index under {value:?} lacks {} entries and lists {} it should not (first: {seq:?}); rebuild it with `cairn reindex`",
+                p.kind,
+                p.missing.len(),
+                p.extra.len()
+            ),
+        });
+    }
+    report.indexes_checked = true;
+    Ok(())
 }
 
 fn print_report(r: &VerifyReport) -> Result<()> {
@@ -210,6 +236,7 @@ fn report_json(r: &VerifyReport) -> serde_json::Value {
         "payloads_checked": r.payloads_checked,
         "payload_bytes": r.payload_bytes,
         "checkpoints_checked": r.checkpoints_checked,
+        "indexes_checked": r.indexes_checked,
         "trusted_size": r.trusted_size,
         "root": r.root.map(hex::encode),
         "erased": erased,

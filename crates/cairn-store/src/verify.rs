@@ -61,6 +61,9 @@ pub enum DamageKind {
     TreeMismatch,
     /// The storage engine reports the data as corrupt.
     Unreadable,
+    /// A derived index misses entries that belong under a value, or lists
+    /// entries that do not (`cairn verify --indexes`).
+    IndexMismatch,
 }
 
 impl DamageKind {
@@ -77,6 +80,7 @@ impl DamageKind {
             DamageKind::BadSignature => "bad-signature",
             DamageKind::TreeMismatch => "tree-mismatch",
             DamageKind::Unreadable => "unreadable",
+            DamageKind::IndexMismatch => "index-mismatch",
         }
     }
 }
@@ -130,6 +134,8 @@ pub struct VerifyReport {
     pub erased: Vec<Erasure>,
     /// Everything found damaged, by seq.
     pub damage: Vec<Damage>,
+    /// Whether the indexes were checked against the entries (`--indexes`).
+    pub indexes_checked: bool,
 }
 
 impl VerifyReport {

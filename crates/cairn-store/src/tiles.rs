@@ -9,7 +9,7 @@
 //! below it in one tile (at most 255 hash operations), so the tree costs 32
 //! bytes per entry and a little more, and a proof reads one tile per 8 levels.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cairn_core::hash::{Blake3Hasher, Hash, TreeHasher};
 use cairn_core::merkle::NodeSource;
@@ -34,8 +34,11 @@ pub fn tile_key(level: u8, index: u64) -> [u8; 9] {
 /// kept (a proof asks for several nodes of one tile in a row).
 pub struct TileNodes<'a, B: Backend> {
     backend: &'a B,
-    last: Mutex<Option<([u8; 9], Vec<u8>)>>,
+    last: Mutex<Option<CachedTile>>,
 }
+
+/// A tile's key and its bytes.
+type CachedTile = ([u8; 9], Arc<Vec<u8>>);
 
 impl<'a, B: Backend> TileNodes<'a, B> {
     /// Read the tiles of `backend`.
@@ -46,17 +49,18 @@ impl<'a, B: Backend> TileNodes<'a, B> {
         }
     }
 
-    /// The stored tile at `key`, through the one-tile cache.
-    fn tile(&self, key: [u8; 9]) -> Result<Option<Vec<u8>>> {
+    /// The stored tile at `key`, through the one-tile cache (shared, not
+    /// copied: a proof reads several nodes of one tile in a row).
+    fn tile(&self, key: [u8; 9]) -> Result<Option<Arc<Vec<u8>>>> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((k, v)) = last.as_ref() {
             if *k == key {
-                return Ok(Some(v.clone()));
+                return Ok(Some(Arc::clone(v)));
             }
         }
-        let v = self.backend.get(Cf::Tiles, &key)?;
+        let v = self.backend.get(Cf::Tiles, &key)?.map(Arc::new);
         if let Some(v) = &v {
-            *last = Some((key, v.clone()));
+            *last = Some((key, Arc::clone(v)));
         }
         Ok(v)
     }

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use cairn_core::entry::{DecisionV1, Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::Hash;
+use cairn_store::ledger::entry_time;
 use cairn_store::{Backend, Ledger};
 use serde_json::{json, Value};
 
@@ -186,14 +187,6 @@ fn split_model(text: &str) -> (String, Option<String>) {
     match text.rsplit_once('@') {
         Some((name, version)) if !name.is_empty() => (name.to_owned(), Some(version.to_owned())),
         _ => (text.to_owned(), None),
-    }
-}
-
-/// The time the time index files an entry under.
-pub fn entry_time(e: &Entry) -> i64 {
-    match &e.body {
-        EntryBody::DecisionV1(d) => d.event_time_us.unwrap_or(e.recorded_at_us),
-        _ => e.recorded_at_us,
     }
 }
 

@@ -45,8 +45,7 @@ impl<B: Backend> Ledger<B> {
         let mut batch = WriteBatch::default();
         let mut lists = postings::Builder::default();
         self.for_each_entry(from, to, |seq, bytes| {
-            let entry = Entry::decode(bytes)
-                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let entry = decode(seq, bytes)?;
             index_entry(&mut batch, &mut lists, &entry, seq);
             Ok(())
         })?;
@@ -97,8 +96,7 @@ impl<B: Backend> Ledger<B> {
     fn tail_seqs(&self, from: u64, mut keep: impl FnMut(&Entry) -> bool) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         self.for_each_entry(from, self.size(), |seq, bytes| {
-            let entry = Entry::decode(bytes)
-                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let entry = decode(seq, bytes)?;
             if keep(&entry) {
                 out.push(seq);
             }
@@ -203,8 +201,7 @@ impl<B: Backend> Ledger<B> {
         }
         let mut tail = Vec::new();
         self.for_each_entry(through, self.size(), |seq, bytes| {
-            let entry = Entry::decode(bytes)
-                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let entry = decode(seq, bytes)?;
             let t = entry_time(&entry);
             if (from_us..to_us).contains(&t) {
                 tail.push((t, seq));
@@ -250,8 +247,7 @@ impl<B: Backend> Ledger<B> {
             IndexKind::Trace,
         ];
         self.for_each_entry(0, through, |seq, bytes| {
-            let entry = Entry::decode(bytes)
-                .map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))?;
+            let entry = decode(seq, bytes)?;
             times.push((entry_time(&entry), seq));
             if let EntryBody::DecisionV1(d) = &entry.body {
                 let model = format!("{}\0{}", d.model.name, d.model.version);
@@ -327,6 +323,11 @@ impl<B: Backend> Ledger<B> {
         }
         Ok(out)
     }
+}
+
+/// Entry `seq`'s canonical bytes, decoded; damage is an error naming the seq.
+fn decode(seq: u64, bytes: &[u8]) -> Result<Entry> {
+    Entry::decode(bytes).map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))
 }
 
 /// The time an entry is indexed at: a decision's event time if it has one,

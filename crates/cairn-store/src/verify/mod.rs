@@ -7,17 +7,20 @@
 use std::collections::BTreeMap;
 
 use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteVerifier};
-use cairn_core::decision::SALT_LEN;
-use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
-use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
+use cairn_core::entry::PayloadSlot;
+use cairn_core::hash::{Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
 use cairn_core::merkle::{self, TreeEdge};
 
-use crate::backend::{Backend, Cf, KeyValue};
+use crate::backend::{Backend, Cf};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::ledger::Ledger;
-use crate::pieces::{self, Slot};
-use crate::tiles::{tile_key, TILE_HEIGHT, TILE_WIDTH};
+use crate::pieces;
+use crate::tiles::TILE_HEIGHT;
+
+mod chunk;
+
+use chunk::{check_chunk, ChunkReport};
 
 /// How often (in entries) the progress callback is called.
 pub const PROGRESS_EVERY: u64 = 8192;
@@ -155,36 +158,6 @@ impl VerifyReport {
 /// At most this many findings are kept; the first ones matter most.
 const DAMAGE_MAX: usize = 1000;
 
-type Rows<'a> = std::iter::Peekable<Box<dyn Iterator<Item = Result<KeyValue>> + 'a>>;
-
-/// Reads one column family in key order alongside the entry walk, so that the
-/// walk costs iterator steps rather than point reads.
-struct Cursor<'a> {
-    rows: Rows<'a>,
-}
-
-impl<'a> Cursor<'a> {
-    fn new<B: Backend>(backend: &'a B, cf: Cf, from: &[u8], to: &[u8]) -> Cursor<'a> {
-        Cursor {
-            rows: backend.scan(cf, from, to).peekable(),
-        }
-    }
-
-    /// The value at `key`, skipping smaller keys; `None` if absent.
-    fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        loop {
-            match self.rows.peek() {
-                None => return Ok(None),
-                Some(Ok((k, _))) if k.as_slice() < key => {
-                    self.rows.next();
-                }
-                Some(Ok((k, _))) if k.as_slice() > key => return Ok(None),
-                Some(_) => return self.rows.next().transpose().map(|kv| kv.map(|(_, v)| v)),
-            }
-        }
-    }
-}
-
 /// Entries checked per window: the leaves of one window are held in memory
 /// (32 bytes each) between the parallel entry checks and the tree pass.
 const WINDOW: u64 = 1 << 20;
@@ -198,33 +171,6 @@ struct Walk<'l, B: Backend> {
     edge: Option<TreeEdge>,
     /// Checkpoint roots to compare with, by size.
     roots: BTreeMap<u64, (Hash, bool)>,
-}
-
-/// What checking one chunk of consecutive entries found. Chunks are checked in
-/// parallel; the tree and the links between chunks are checked afterwards.
-#[derive(Default)]
-struct ChunkReport {
-    /// The leaf each seq contributes to the tree, in order.
-    leaves: Vec<Hash>,
-    /// `prev_hash` of the chunk's first entry, when it could be read.
-    first_prev: Option<Hash>,
-    entries: u64,
-    payloads: u64,
-    payload_bytes: u64,
-    erased: Vec<Erasure>,
-    damage: Vec<Damage>,
-}
-
-/// Checks consecutive entries `[from, to)`: decoding, seq, leaf, chain link and
-/// payload commitments.
-struct Chunk<'l, B: Backend> {
-    ledger: &'l Ledger<B>,
-    payloads: Cursor<'l>,
-    /// The level-0 tile last read: its index and bytes.
-    leaf_tile: Option<(u64, Option<Vec<u8>>)>,
-    /// The leaf before the current entry, when known.
-    prev: Option<Hash>,
-    out: ChunkReport,
 }
 
 /// Verify a ledger. See the module docs for what `Ok` and `Err` mean.
@@ -277,256 +223,18 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
     Ok(walk.report)
 }
 
-/// Check entries `[from, to)` on its own cursors.
-fn check_chunk<B: Backend>(
-    ledger: &Ledger<B>,
-    from: u64,
-    to: u64,
-    prev: Option<Hash>,
-) -> Result<ChunkReport> {
-    let backend = ledger.backend();
-    let start = keys::seq_key(pieces::window_start(from));
-    let mut chunk = Chunk {
-        ledger,
-        payloads: Cursor::new(backend, Cf::PayloadBundles, &start, &keys::seq_key(to)),
-        leaf_tile: None,
-        prev,
-        out: ChunkReport {
-            leaves: Vec::with_capacity((to - from) as usize),
-            ..ChunkReport::default()
-        },
-    };
-    chunk.entries(from, to)?;
-    Ok(chunk.out)
-}
-
 fn node_or_zero<B: Backend>(ledger: &Ledger<B>, seq: u64) -> Hash {
     ledger.leaf(seq).unwrap_or(ZERO_HASH)
 }
 
-fn push_damage(list: &mut Vec<Damage>, seq: Option<u64>, kind: DamageKind, detail: String) {
+pub(super) fn push_damage(
+    list: &mut Vec<Damage>,
+    seq: Option<u64>,
+    kind: DamageKind,
+    detail: String,
+) {
     if list.len() < DAMAGE_MAX {
         list.push(Damage { seq, kind, detail });
-    }
-}
-
-impl<'l, B: Backend> Chunk<'l, B> {
-    fn damage(&mut self, seq: Option<u64>, kind: DamageKind, detail: String) {
-        push_damage(&mut self.out.damage, seq, kind, detail);
-    }
-
-    /// Walk the entry bundles that hold `[from, to)`.
-    fn entries(&mut self, from: u64, to: u64) -> Result<()> {
-        let ledger = self.ledger;
-        let mut expected = from;
-        let start = keys::seq_key(pieces::window_start(from));
-        for row in ledger
-            .backend()
-            .scan(Cf::Bundles, &start, &keys::seq_key(to))
-        {
-            let (k, v) = match row {
-                Ok(kv) => kv,
-                Err(e) if e.is_engine_corruption() => {
-                    self.damage(Some(expected), DamageKind::Unreadable, e.to_string());
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            let first = keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("bundles", "key is not a seq"))?;
-            let slots = self.payload_piece(first);
-            let entries = match ledger.decode_entry_piece(first, &v) {
-                Ok(e) => e,
-                Err(e) => {
-                    // The whole bundle is unreadable: its entries count as altered.
-                    let end = to.min(pieces::window_start(first) + pieces::BUNDLE_ENTRIES);
-                    while expected < end.max(expected.min(to)) && expected < to {
-                        let detail = format!("entry {expected}: {e}");
-                        self.damage(Some(expected), DamageKind::Altered, detail);
-                        let stored = self.stored_leaf(expected);
-                        self.advance(stored.unwrap_or(ZERO_HASH));
-                        expected += 1;
-                    }
-                    continue;
-                }
-            };
-            for (i, bytes) in entries.iter().enumerate() {
-                let seq = first + i as u64;
-                if seq < expected || seq >= to {
-                    continue;
-                }
-                while expected < seq {
-                    self.missing(expected);
-                    expected += 1;
-                }
-                let slot_pair = slots.as_ref().and_then(|s| s.get(i).cloned());
-                self.entry(seq, bytes, slot_pair)?;
-                expected = seq + 1;
-            }
-        }
-        while expected < to {
-            self.missing(expected);
-            expected += 1;
-        }
-        Ok(())
-    }
-
-    /// The payload piece stored under `first`, if it is there and readable.
-    fn payload_piece(&mut self, first: u64) -> Option<Vec<[Slot; 2]>> {
-        let v = self.payloads.take(&keys::seq_key(first)).ok().flatten()?;
-        self.ledger.decode_payload_piece(first, &v).ok()
-    }
-
-    /// The leaf the tree's level-0 tile holds for `seq`.
-    fn stored_leaf(&mut self, seq: u64) -> Option<Hash> {
-        let index = seq / TILE_WIDTH;
-        if self.leaf_tile.as_ref().map(|(i, _)| *i) != Some(index) {
-            let tile = self
-                .ledger
-                .backend()
-                .get(Cf::Tiles, &tile_key(0, index))
-                .ok()
-                .flatten();
-            self.leaf_tile = Some((index, tile));
-        }
-        let (_, tile) = self.leaf_tile.as_ref()?;
-        let off = (seq % TILE_WIDTH) as usize * 32;
-        tile.as_ref()?
-            .get(off..off + 32)
-            .and_then(|b| Hash::try_from(b).ok())
-    }
-
-    fn missing(&mut self, seq: u64) {
-        let detail = format!("entry {seq} is missing");
-        self.damage(Some(seq), DamageKind::Missing, detail);
-        let stored = self.stored_leaf(seq).unwrap_or(ZERO_HASH);
-        self.advance(stored);
-    }
-
-    /// Move past an entry whose leaf (for the chain and the tree) is `leaf`.
-    fn advance(&mut self, leaf: Hash) {
-        self.prev = Some(leaf);
-        self.out.leaves.push(leaf);
-    }
-
-    fn entry(&mut self, seq: u64, bytes: &[u8], slots: Option<[Slot; 2]>) -> Result<()> {
-        self.out.entries += 1;
-        let stored_leaf = self.stored_leaf(seq);
-        let leaf = leaf_hash(bytes);
-        let entry = match Entry::decode(bytes) {
-            Ok(e) => e,
-            Err(e) => {
-                self.damage(
-                    Some(seq),
-                    DamageKind::Altered,
-                    format!("entry {seq} does not decode: {e}"),
-                );
-                self.advance(stored_leaf.unwrap_or(leaf));
-                return Ok(());
-            }
-        };
-        if entry.seq != seq {
-            let detail = format!("the entry stored at seq {seq} says it is seq {}", entry.seq);
-            self.damage(Some(seq), DamageKind::Reordered, detail);
-            self.advance(stored_leaf.unwrap_or(leaf));
-            return Ok(());
-        }
-        if stored_leaf != Some(leaf) {
-            let detail = format!(
-                "entry {seq} was altered: its hash differs from the leaf recorded in the tree"
-            );
-            self.damage(Some(seq), DamageKind::Altered, detail);
-            self.advance(stored_leaf.unwrap_or(leaf));
-            return Ok(());
-        }
-        match self.prev {
-            None => self.out.first_prev = Some(entry.prev_hash),
-            Some(prev) if entry.prev_hash != prev && seq > 0 => {
-                let detail = format!(
-                    "entry {} was altered: entry {seq} records a different hash for it",
-                    seq - 1
-                );
-                self.damage(Some(seq - 1), DamageKind::Altered, detail);
-            }
-            Some(_) if entry.prev_hash != ZERO_HASH && seq == 0 => {
-                self.damage(
-                    Some(0),
-                    DamageKind::Altered,
-                    "entry 0 must have a zero prev_hash".into(),
-                );
-            }
-            Some(_) => {}
-        }
-        self.payloads(&entry, slots)?;
-        self.redaction(&entry)?;
-        self.advance(leaf);
-        Ok(())
-    }
-
-    fn payloads(&mut self, entry: &Entry, slots: Option<[Slot; 2]>) -> Result<()> {
-        let EntryBody::DecisionV1(d) = &entry.body else {
-            return Ok(());
-        };
-        let seq = entry.seq;
-        for slot in PayloadSlot::ALL {
-            let committed = d.payload(slot);
-            let held = slots.as_ref().map(|s| &s[slot.as_byte() as usize]);
-            match held {
-                Some(Slot::Stored(raw)) if raw.len() >= SALT_LEN => {
-                    // `raw` is salt ‖ payload, so its hash is the commitment.
-                    let len = (raw.len() - SALT_LEN) as u64;
-                    self.out.payloads += 1;
-                    self.out.payload_bytes += len;
-                    let ok = len == committed.len
-                        && payload_commitment(raw, &[]) == committed.commitment;
-                    if !ok {
-                        let detail = format!(
-                            "the {} of entry {seq} does not match its commitment",
-                            slot.name()
-                        );
-                        self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
-                    }
-                }
-                Some(Slot::Stored(_)) => {
-                    let detail = format!(
-                        "the {} of entry {seq} is shorter than its salt",
-                        slot.name()
-                    );
-                    self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
-                }
-                Some(Slot::Erased(by)) if self.ledger.erases(*by, seq, slot).unwrap_or(false) => {
-                    self.out.erased.push(Erasure { seq, slot, by: *by });
-                }
-                _ => {
-                    let detail = format!(
-                        "the {} of entry {seq} is gone and no redaction entry erased it",
-                        slot.name()
-                    );
-                    self.damage(Some(seq), DamageKind::PayloadMissing, detail);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A redaction's payloads must be gone: one present again (restored from
-    /// a backup) is damage, not an erasure.
-    fn redaction(&mut self, entry: &Entry) -> Result<()> {
-        let EntryBody::RedactionV1(r) = &entry.body else {
-            return Ok(());
-        };
-        for slot in &r.slots {
-            if let Ok(Some(Slot::Stored(_))) = self.ledger.payload_slot(r.target_seq, *slot) {
-                let detail = format!(
-                    "the {} of entry {} was erased by redaction {} but is stored again",
-                    slot.name(),
-                    r.target_seq,
-                    entry.seq
-                );
-                self.damage(Some(r.target_seq), DamageKind::PayloadMissing, detail);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -8,7 +8,11 @@ use cairn_core::decision::DecisionInput;
 use cairn_core::hash::Blake3Hasher;
 use cairn_core::merkle;
 use cairn_store::verify::{verify, VerifyOptions};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+
+// The allocator of `cairnd` and `cairn`, so that the ledger is measured as it runs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Parsing and checking NDJSON decision lines, payloads made canonical: what
 /// the daemon does to every line it is sent before anything is appended.
@@ -40,16 +44,26 @@ fn append(c: &mut Criterion) {
     g.sample_size(10);
     for batch in [1usize, 64, 1024] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let l = ledger(dir.path());
+        let mut l = ledger(dir.path());
+        if let Some(level) = std::env::var("CAIRN_BENCH_LEVEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            l.set_compression(Some(level), Some(level));
+        }
         let mut at = 0usize;
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
-            b.iter(|| {
-                let start = at % (items.len() - batch);
-                at += batch;
-                l.append(items[start..start + batch].to_vec(), 1)
-                    .expect("append")
-            })
+            // The batch is copied out of the prepared items before the clock runs.
+            b.iter_batched(
+                || {
+                    let start = at % (items.len() - batch);
+                    at += batch;
+                    items[start..start + batch].to_vec()
+                },
+                |batch| l.append(batch, 1).expect("append"),
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();

@@ -68,14 +68,37 @@ const SLOT_NONE: u8 = 0;
 const SLOT_STORED: u8 = 1;
 const SLOT_ERASED: u8 = 2;
 
-/// The raw entry piece: count (u32 LE), then per entry its length (u32 LE) and
-/// canonical bytes.
-pub fn encode_entries<'a>(records: impl Iterator<Item = &'a Record>, count: usize) -> Vec<u8> {
+/// Bytes of an entry before its `prev_hash`: the version byte and the seq.
+pub const CHAIN_AT: usize = 9;
+/// Bytes of an entry up to the end of its `prev_hash`.
+pub const CHAIN_END: usize = CHAIN_AT + 32;
+/// Set in the count word of an entry piece whose entries are stored without
+/// their `prev_hash` (form 2, see `schemas/storage-v2.md`).
+const CHAIN_ELIDED: u32 = 1 << 31;
+
+/// The raw entry piece, form 2: count with [`CHAIN_ELIDED`] set (u32 LE), then
+/// per entry its stored length (u32 LE) and canonical bytes without the 32
+/// bytes of `prev_hash`, which is the leaf hash of the entry before and so is
+/// already in the level-0 tile. Falls back to form 1 (every byte stored) if an
+/// entry is too short to hold a `prev_hash`.
+pub fn encode_entries<'a>(
+    records: impl Iterator<Item = &'a Record> + Clone,
+    count: usize,
+) -> Vec<u8> {
+    let elide = records.clone().all(|r| r.entry.len() >= CHAIN_END);
     let mut out = Vec::new();
-    out.extend_from_slice(&(count as u32).to_le_bytes());
+    let word = count as u32 | if elide { CHAIN_ELIDED } else { 0 };
+    out.extend_from_slice(&word.to_le_bytes());
     for r in records {
-        out.extend_from_slice(&(r.entry.len() as u32).to_le_bytes());
-        out.extend_from_slice(&r.entry);
+        if elide {
+            let len = r.entry.len() - 32;
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            out.extend_from_slice(&r.entry[..CHAIN_AT]);
+            out.extend_from_slice(&r.entry[CHAIN_END..]);
+        } else {
+            out.extend_from_slice(&(r.entry.len() as u32).to_le_bytes());
+            out.extend_from_slice(&r.entry);
+        }
     }
     out
 }
@@ -132,13 +155,7 @@ impl<'a> Reader<'a> {
 
     fn count(&mut self) -> Result<usize> {
         let n = self.u32()?;
-        if u64::from(n) > BUNDLE_ENTRIES || n == 0 {
-            return Err(StoreError::corrupt(
-                (self.what)(),
-                format!("holds {n} entries"),
-            ));
-        }
-        Ok(n as usize)
+        count_of(n, self.what)
     }
 
     fn done(&self) -> Result<()> {
@@ -149,17 +166,60 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The entries of a raw entry piece.
-pub fn decode_entries(raw: &[u8], what: &dyn Fn() -> String) -> Result<Vec<Vec<u8>>> {
+/// The number of entries of a raw entry piece, read from its first word.
+pub fn entry_count(raw: &[u8], what: &dyn Fn() -> String) -> Result<usize> {
     let mut r = Reader { bytes: raw, what };
-    let n = r.count()?;
+    let word = r.u32()?;
+    count_of(word & !CHAIN_ELIDED, what)
+}
+
+/// The entries of a raw entry piece, as canonical bytes. A form-2 piece stores
+/// no `prev_hash`: `chain(n)` gives the `n` hashes to put back, the leaf hashes
+/// of the seqs `first − 1 … first + n − 2` (zeros before seq 0).
+pub fn decode_entries(
+    raw: &[u8],
+    what: &dyn Fn() -> String,
+    chain: &mut dyn FnMut(usize) -> Result<Vec<[u8; 32]>>,
+) -> Result<Vec<Vec<u8>>> {
+    let mut r = Reader { bytes: raw, what };
+    let word = r.u32()?;
+    let n = count_of(word & !CHAIN_ELIDED, what)?;
+    let prevs = if word & CHAIN_ELIDED != 0 {
+        let prevs = chain(n)?;
+        if prevs.len() != n {
+            return Err(StoreError::corrupt(what(), "chain hashes missing"));
+        }
+        Some(prevs)
+    } else {
+        None
+    };
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let len = r.u32()? as usize;
-        out.push(r.take(len)?.to_vec());
+        let stored = r.take(len)?;
+        match &prevs {
+            None => out.push(stored.to_vec()),
+            Some(prevs) => {
+                if stored.len() < CHAIN_AT {
+                    return Err(StoreError::corrupt(what(), "entry too short"));
+                }
+                let mut e = Vec::with_capacity(len + 32);
+                e.extend_from_slice(&stored[..CHAIN_AT]);
+                e.extend_from_slice(&prevs[i]);
+                e.extend_from_slice(&stored[CHAIN_AT..]);
+                out.push(e);
+            }
+        }
     }
     r.done()?;
     Ok(out)
+}
+
+fn count_of(n: u32, what: &dyn Fn() -> String) -> Result<usize> {
+    if u64::from(n) > BUNDLE_ENTRIES || n == 0 {
+        return Err(StoreError::corrupt(what(), format!("holds {n} entries")));
+    }
+    Ok(n as usize)
 }
 
 /// The slots of a raw payload piece, two per entry.
@@ -209,13 +269,36 @@ mod tests {
         ]
     }
 
+    fn no_chain(_: usize) -> Result<Vec<[u8; 32]>> {
+        panic!("a form-1 piece asks for no chain hashes")
+    }
+
+    /// Entries long enough to have a `prev_hash` (bytes 9..41) to elide.
+    fn chained() -> (Vec<Record>, Vec<[u8; 32]>) {
+        let prevs = vec![[0xAA; 32], [0xBB; 32]];
+        let records = prevs
+            .iter()
+            .enumerate()
+            .map(|(i, prev)| {
+                let mut entry = vec![1u8; CHAIN_AT];
+                entry.extend_from_slice(prev);
+                entry.extend_from_slice(format!("body of entry {i}").as_bytes());
+                Record {
+                    entry,
+                    payloads: [Slot::None, Slot::None],
+                }
+            })
+            .collect();
+        (records, prevs)
+    }
+
     #[test]
     fn pieces_round_trip() {
         let rs = records();
         let what = || "piece".to_string();
         let e = encode_entries(rs.iter(), rs.len());
         let p = encode_payloads(rs.iter(), rs.len());
-        let entries = decode_entries(&e, &what).unwrap();
+        let entries = decode_entries(&e, &what, &mut no_chain).unwrap();
         let slots = decode_payloads(&p, &what).unwrap();
         assert_eq!(entries, vec![b"first".to_vec(), b"second entry".to_vec()]);
         assert_eq!(slots[0], rs[0].payloads);
@@ -225,26 +308,55 @@ mod tests {
     }
 
     #[test]
+    fn chain_hashes_are_not_stored_and_come_back_from_the_leaves() {
+        let (rs, prevs) = chained();
+        let what = || "piece".to_string();
+        let e = encode_entries(rs.iter(), rs.len());
+        assert_eq!(e.len(), 4 + rs.iter().map(|r| 4 + r.entry.len() - 32).sum::<usize>());
+        assert!(!e.windows(32).any(|w| w == prevs[0] || w == prevs[1]));
+        assert_eq!(entry_count(&e, &what).unwrap(), 2);
+        let mut asked = None;
+        let back = decode_entries(&e, &what, &mut |n| {
+            asked = Some(n);
+            Ok(prevs.clone())
+        })
+        .unwrap();
+        assert_eq!(asked, Some(2));
+        assert_eq!(back, rs.iter().map(|r| r.entry.clone()).collect::<Vec<_>>());
+        // Too few chain hashes is damage, not a panic.
+        assert!(decode_entries(&e, &what, &mut |_| Ok(vec![[0; 32]])).is_err());
+    }
+
+    #[test]
     fn damaged_pieces_are_errors_not_panics() {
         let rs = records();
         let what = || "piece".to_string();
+        let (chained, prevs) = chained();
         let e = encode_entries(rs.iter(), rs.len());
+        let c = encode_entries(chained.iter(), chained.len());
         let p = encode_payloads(rs.iter(), rs.len());
         for cut in 0..e.len() {
-            assert!(decode_entries(&e[..cut], &what).is_err());
+            assert!(decode_entries(&e[..cut], &what, &mut no_chain).is_err());
+        }
+        for cut in 0..c.len() {
+            assert!(decode_entries(&c[..cut], &what, &mut |n| Ok(prevs[..n].to_vec())).is_err());
         }
         for cut in 0..p.len() {
             assert!(decode_payloads(&p[..cut], &what).is_err());
         }
         let mut long = e.clone();
         long.push(0);
-        assert!(decode_entries(&long, &what).is_err());
+        assert!(decode_entries(&long, &what, &mut no_chain).is_err());
         let mut bad = p.clone();
         bad[4] = 7;
         assert!(decode_payloads(&bad, &what).is_err());
         assert!(
-            decode_entries(&[0, 0, 0, 0], &what).is_err(),
+            decode_entries(&[0, 0, 0, 0], &what, &mut no_chain).is_err(),
             "an empty piece"
+        );
+        assert!(
+            decode_entries(&[0, 0, 0, 0x80], &what, &mut no_chain).is_err(),
+            "an empty form-2 piece"
         );
     }
 

@@ -64,8 +64,19 @@ fn put_piece(batch: &mut WriteBatch, first: u64, records: &[Record]) {
 }
 
 /// Replace the canonical bytes of entry `seq` (its leaf in the tree stays).
+/// Its `prev_hash` cannot be rewritten this way: bundles do not store it (it is
+/// the leaf before, see [`set_leaf`]).
 pub fn set_entry<B: Backend>(l: &Ledger<B>, seq: u64, bytes: Vec<u8>) -> Result<()> {
     let (first, mut records) = piece_of(l, seq)?;
+    let chain = pieces::CHAIN_AT..pieces::CHAIN_END;
+    if bytes.get(chain.clone()) != records[(seq - first) as usize].entry.get(chain) {
+        return Err(StoreError::Invalid(format!(
+            "bytes {}..{} of an entry are its prev_hash, which bundles do not store \
+             (it is the leaf hash of the entry before): rewrite that leaf instead",
+            pieces::CHAIN_AT,
+            pieces::CHAIN_END
+        )));
+    }
     records[(seq - first) as usize].entry = bytes;
     let mut batch = WriteBatch::default();
     put_piece(&mut batch, first, &records);

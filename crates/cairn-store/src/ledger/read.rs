@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_core::decision::{Payload, SALT_LEN};
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
-use cairn_core::hash::{Blake3Hasher, Hash};
+use cairn_core::hash::{Blake3Hasher, Hash, ZERO_HASH};
 use cairn_core::merkle::{self, NodeSource};
 
 use super::{Ledger, PayloadState};
@@ -15,6 +15,10 @@ use crate::codec::Codec;
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::pieces::{self, Slot};
+
+// A piece never crosses a window, and a window is one level-0 tile: the chain
+// hashes of a piece come from at most two tiles.
+const _: () = assert!(pieces::BUNDLE_ENTRIES == crate::tiles::TILE_WIDTH);
 
 /// Decoded pieces kept per ledger.
 const CACHED_PIECES: usize = 8;
@@ -79,7 +83,30 @@ impl<B: Backend> Ledger<B> {
     pub fn decode_entry_piece(&self, first: u64, stored: &[u8]) -> Result<Vec<Vec<u8>>> {
         let what = || format!("entry bundle at {first}");
         let raw = Codec::new().decompress(stored, &what)?;
-        pieces::decode_entries(&raw, &what)
+        pieces::decode_entries(&raw, &what, &mut |n| self.chain(first, n))
+    }
+
+    /// How many entries a stored entry piece holds (its chain is not needed).
+    pub fn entry_piece_len(&self, first: u64, stored: &[u8]) -> Result<usize> {
+        let what = || format!("entry bundle at {first}");
+        let raw = Codec::new().decompress(stored, &what)?;
+        pieces::entry_count(&raw, &what)
+    }
+
+    /// The `prev_hash` of seqs `first … first + n − 1`, which a form-2 entry
+    /// piece does not store: the leaf hashes before them, from the level-0 tiles
+    /// (a piece never crosses a window, and a window is one tile).
+    fn chain(&self, first: u64, n: usize) -> Result<Vec<Hash>> {
+        let nodes = self.nodes();
+        let mut out = Vec::with_capacity(n);
+        out.push(match first {
+            0 => ZERO_HASH,
+            _ => nodes.hashes(0, first - 1, 1)?[0],
+        });
+        if n > 1 {
+            out.extend(nodes.hashes(0, first, n as u64 - 1)?);
+        }
+        Ok(out)
     }
 
     /// Decode a stored payload piece whose first seq is `first`.

@@ -251,8 +251,8 @@ impl<B: Backend> Walk<'_, B> {
             .last_in(Cf::Bundles, &[], &[0xff; 9])?;
         if let Some((k, v)) = last {
             let first = keys::parse_seq(&k).unwrap_or(u64::MAX);
-            let end = match self.ledger.decode_entry_piece(first, &v) {
-                Ok(p) => first + p.len() as u64,
+            let end = match self.ledger.entry_piece_len(first, &v) {
+                Ok(n) => first + n as u64,
                 Err(_) => first + 1,
             };
             if end > size {

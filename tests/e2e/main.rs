@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod deps;
+mod diskfull;
 mod erasure;
 mod flips;
 mod incident;

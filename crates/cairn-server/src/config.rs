@@ -167,6 +167,11 @@ pub struct Settings {
     /// The `Retry-After` of 429 and 503 answers, in seconds [default: 1].
     #[arg(long, env = "CAIRND_RETRY_AFTER_S", help_heading = "Limits")]
     pub retry_after_s: Option<u64>,
+    /// Refuse appends (507, nothing written) while fewer than this many bytes
+    /// are free on the ledger's file system; they resume by themselves once
+    /// space is freed. 0 turns the check off [default: 268435456].
+    #[arg(long, env = "CAIRND_DISK_RESERVE_BYTES", help_heading = "Limits")]
+    pub disk_reserve_bytes: Option<u64>,
 
     /// Sign a checkpoint once this many entries were appended since the last
     /// [default: 100000].
@@ -237,6 +242,7 @@ impl Settings {
             body_bytes_max, line_bytes_max, batch_len_max, connections_max,
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
+            disk_reserve_bytes,
             checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated, otlp,
         )
     }
@@ -259,6 +265,7 @@ impl Settings {
                 .unwrap_or(d.header_read_timeout_ms),
             shutdown_grace_ms: self.shutdown_grace_ms.unwrap_or(d.shutdown_grace_ms),
             retry_after_s: self.retry_after_s.unwrap_or(d.retry_after_s),
+            disk_reserve_bytes: self.disk_reserve_bytes.unwrap_or(d.disk_reserve_bytes),
         };
         limits.check()?;
         let dc = CheckpointPolicy::default();
@@ -394,6 +401,8 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// `Retry-After` of 429 and 503 answers, in seconds.
     pub retry_after_s: u64,
+    /// Appends are refused while fewer bytes are free on the ledger's disk.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -411,6 +420,7 @@ impl Default for Limits {
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
             retry_after_s: 1,
+            disk_reserve_bytes: cairn_store::DISK_RESERVE,
         }
     }
 }

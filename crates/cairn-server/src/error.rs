@@ -48,6 +48,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: the append queue is full; retry after `Retry-After`.
     QueueFull,
+    /// 507: free disk space is below the reserve; nothing was written, and
+    /// appends resume by themselves once space is freed.
+    DiskFull,
     /// 503: a write failed; the daemon refuses appends until restarted.
     Poisoned,
     /// 503: the daemon is shutting down.
@@ -78,6 +81,7 @@ impl ErrorCode {
         ErrorCode::BatchTooLong,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::QueueFull,
+        ErrorCode::DiskFull,
         ErrorCode::Poisoned,
         ErrorCode::ShuttingDown,
         ErrorCode::CommitFailed,
@@ -104,6 +108,7 @@ impl ErrorCode {
             ErrorCode::BatchTooLong => "batch_too_long",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::QueueFull => "queue_full",
+            ErrorCode::DiskFull => "disk_full",
             ErrorCode::Poisoned => "poisoned",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::CommitFailed => "commit_failed",
@@ -130,6 +135,7 @@ impl ErrorCode {
             }
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Poisoned | ErrorCode::ShuttingDown | ErrorCode::CommitFailed => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

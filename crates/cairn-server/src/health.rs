@@ -11,6 +11,9 @@ pub struct Health {
     poisoned: AtomicBool,
     reason: Mutex<Option<String>>,
     draining: AtomicBool,
+    /// Why the last append was refused for want of disk space, until one
+    /// succeeds again.
+    disk_full: Mutex<Option<String>>,
 }
 
 /// Why appends are refused.
@@ -21,6 +24,9 @@ pub enum NotReady {
     Poisoned(String),
     /// The daemon is shutting down.
     Draining,
+    /// The last append was refused because the disk is nearly full; appends
+    /// are still tried, and resume once space is freed.
+    DiskFull(String),
 }
 
 impl std::fmt::Display for NotReady {
@@ -31,6 +37,7 @@ impl std::fmt::Display for NotReady {
                 "the ledger refuses appends ({reason}); reads are still served; restart the daemon once the cause is fixed"
             ),
             NotReady::Draining => f.write_str("the daemon is shutting down"),
+            NotReady::DiskFull(reason) => f.write_str(reason),
         }
     }
 }
@@ -44,6 +51,12 @@ impl Health {
             *r = Some(reason);
         }
         self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Record that an append was refused for want of disk space (`Some`), or
+    /// that one was written again (`None`).
+    pub fn disk_full(&self, reason: Option<String>) {
+        *self.disk_full.lock().unwrap_or_else(|p| p.into_inner()) = reason;
     }
 
     /// Record that shutdown has begun.
@@ -64,6 +77,9 @@ impl Health {
         }
         if self.draining.load(Ordering::Acquire) {
             return Err(NotReady::Draining);
+        }
+        if let Some(reason) = &*self.disk_full.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(NotReady::DiskFull(reason.clone()));
         }
         Ok(())
     }

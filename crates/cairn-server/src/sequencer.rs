@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cairn_core::entry::ENTRY_WRITE_BYTES_MAX;
-use cairn_store::{Append, Receipt};
+use cairn_store::{Append, Receipt, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::admission::Reservation;
 use crate::checkpointer::Trigger;
@@ -59,6 +59,13 @@ pub enum SubmitError {
     #[error("{reason}")]
     Invalid {
         /// What is wrong.
+        reason: String,
+    },
+    /// Free disk space is below the reserve: nothing was written; appends
+    /// resume by themselves once space is freed.
+    #[error("{reason}")]
+    DiskFull {
+        /// The store's explanation.
         reason: String,
     },
     /// The group commit failed: the request is not acknowledged (after a
@@ -318,11 +325,28 @@ impl Worker {
             metrics.fsync_seconds.observe(sync.as_secs_f64());
         }
         match result {
-            Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
+            Ok(receipts) if receipts.len() == total => {
+                self.shared.health.disk_full(None);
+                self.answer(replies, receipts)
+            }
             Ok(receipts) => {
                 let reason = format!("{} receipts for {total} entries", receipts.len());
                 error!(%reason, "the ledger broke its contract");
                 fail_all(replies, &reason);
+            }
+            Err(
+                e @ StoreError::DiskFull {
+                    poisoned: false, ..
+                },
+            ) => {
+                let reason = e.to_string();
+                warn!(%reason, "append refused: the disk is nearly full");
+                self.shared.health.disk_full(Some(reason.clone()));
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(SubmitError::DiskFull {
+                        reason: reason.clone(),
+                    }));
+                }
             }
             Err(e) => {
                 let reason = e.to_string();

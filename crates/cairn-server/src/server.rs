@@ -52,7 +52,8 @@ pub struct Daemon {
 impl Daemon {
     /// Open the ledger directory named by the configuration.
     pub fn open(config: Config) -> Result<Daemon, ServeError> {
-        let (ledger, signer) = store::open(&config.data)?;
+        let (mut ledger, signer) = store::open(&config.data)?;
+        ledger.set_disk_reserve(config.limits.disk_reserve_bytes);
         Ok(Daemon::new(config, ledger, signer))
     }
 

@@ -146,6 +146,12 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// Bytes an unprivileged writer may still add on the file system that holds
+    /// the store's files; `None` for a backend that keeps no files.
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Check every block of every stored table against its checksum, the
     /// blocks that reads never touch (bloom filters) included. A backend without
     /// such files has nothing to check.
@@ -209,6 +215,10 @@ macro_rules! forward_backend {
 
             fn check_tables(&self) -> Result<()> {
                 (**self).check_tables()
+            }
+
+            fn free_bytes(&self) -> Option<u64> {
+                (**self).free_bytes()
             }
         }
     };

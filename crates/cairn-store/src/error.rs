@@ -69,9 +69,31 @@ pub enum StoreError {
         /// The layout version found.
         from: u8,
     },
+    /// The file system holding the ledger is (nearly) full. With `poisoned`
+    /// false, nothing was written: the append was refused because free space
+    /// fell below the reserve, and appends resume by themselves once space is
+    /// freed. With `poisoned` true, a write failed for want of space: nothing of
+    /// it was acknowledged, and the ledger refuses appends until it is reopened.
+    #[error("{}", disk_full_message(*free, *reserve, *poisoned))]
+    DiskFull {
+        /// Bytes free when the append was refused.
+        free: u64,
+        /// The reserve appends leave free.
+        reserve: u64,
+        /// Whether a write failed (reopen needed) or was only refused.
+        poisoned: bool,
+    },
     /// A request the ledger cannot honour (e.g. redacting a non-decision).
     #[error("{0}")]
     Invalid(String),
+}
+
+fn disk_full_message(free: u64, reserve: u64, poisoned: bool) -> String {
+    if poisoned {
+        format!("the disk holding the ledger is full ({free} bytes free): a write failed and was not acknowledged; free space, then restart (reopen the ledger) to append again")
+    } else {
+        format!("the disk holding the ledger is nearly full ({free} bytes free, below the reserve of {reserve}): nothing was written; appends resume by themselves once space is freed")
+    }
 }
 
 /// The kind of a storage engine failure, as the engine classifies it.

@@ -22,6 +22,6 @@ pub mod verify;
 
 pub use backend::{Backend, Cf, WriteBatch};
 pub use error::{Result, StoreError};
-pub use ledger::{Append, Ledger, PackedDecision, PayloadState, Receipt};
+pub use ledger::{Append, Ledger, PackedDecision, PayloadState, Receipt, DISK_RESERVE};
 pub use memory::MemoryBackend;
 pub use rocks::RocksBackend;

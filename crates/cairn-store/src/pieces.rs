@@ -312,7 +312,10 @@ mod tests {
         let (rs, prevs) = chained();
         let what = || "piece".to_string();
         let e = encode_entries(rs.iter(), rs.len());
-        assert_eq!(e.len(), 4 + rs.iter().map(|r| 4 + r.entry.len() - 32).sum::<usize>());
+        assert_eq!(
+            e.len(),
+            4 + rs.iter().map(|r| 4 + r.entry.len() - 32).sum::<usize>()
+        );
         assert!(!e.windows(32).any(|w| w == prevs[0] || w == prevs[1]));
         assert_eq!(entry_count(&e, &what).unwrap(), 2);
         let mut asked = None;

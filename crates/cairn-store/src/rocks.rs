@@ -304,6 +304,11 @@ impl Backend for RocksBackend {
         Ok(())
     }
 
+    fn free_bytes(&self) -> Option<u64> {
+        let st = rustix::fs::statvfs(self.db.path()).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
     fn last_sync(&self) -> Option<Duration> {
         match self.last_sync_ns.load(Ordering::Relaxed) {
             u64::MAX => None,

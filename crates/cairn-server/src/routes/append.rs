@@ -702,6 +702,7 @@ pub(super) fn submit_error(app: &AppState, e: SubmitError) -> ApiError {
                 app.limits.queue_requests_max
             ),
         ),
+        SubmitError::DiskFull { reason } => ApiError::new(ErrorCode::DiskFull, reason),
         SubmitError::Failed { reason } if app.health.is_poisoned() => ApiError::new(
             ErrorCode::Poisoned,
             format!(

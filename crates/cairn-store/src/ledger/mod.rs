@@ -30,6 +30,14 @@ pub const LAYOUT: u8 = 2;
 /// zstd level of entry and payload bundles unless set otherwise.
 pub const BUNDLE_LEVEL: i32 = 3;
 
+/// Free bytes below which appends are refused unless set otherwise: room for
+/// RocksDB to flush its memtables and finish a compaction.
+pub const DISK_RESERVE: u64 = 256 << 20;
+
+/// A write that fails with fewer bytes than this free (or than the reserve,
+/// if larger) is taken as failed for want of space.
+const DISK_FULL_BELOW: u64 = 64 << 20;
+
 /// Something to append.
 #[derive(Debug, Clone)]
 // Decisions are nearly every append; boxing them would add an allocation each.
@@ -144,6 +152,8 @@ pub struct Ledger<B: Backend> {
     entry_level: Option<i32>,
     /// zstd level of payload bundles (`None`: stored as they are).
     payload_level: Option<i32>,
+    /// Appends are refused while fewer bytes than this are free on the disk.
+    disk_reserve: u64,
     cache: PieceCache,
     /// Held by the one indexing pass that may run at a time.
     indexing: Mutex<()>,
@@ -237,6 +247,7 @@ impl<B: Backend> Ledger<B> {
             size: AtomicU64::new(size),
             entry_level: Some(BUNDLE_LEVEL),
             payload_level: Some(BUNDLE_LEVEL),
+            disk_reserve: DISK_RESERVE,
             cache: PieceCache::default(),
             indexing: Mutex::new(()),
         })
@@ -419,6 +430,19 @@ impl<B: Backend> Ledger<B> {
     /// Why appends are refused, if they are.
     pub fn poisoned(&self) -> Option<String> {
         self.state().poisoned.clone()
+    }
+
+    /// Refuse appends (with [`StoreError::DiskFull`], nothing written) while
+    /// fewer than `bytes` are free on the file system of the ledger, so that a
+    /// filling disk stops appends cleanly before a write fails half-way; 0
+    /// turns the check off. Applies to later appends.
+    pub fn set_disk_reserve(&mut self, bytes: u64) {
+        self.disk_reserve = bytes;
+    }
+
+    /// The reserve [`Ledger::set_disk_reserve`] set.
+    pub fn disk_reserve(&self) -> u64 {
+        self.disk_reserve
     }
 
     /// Set the zstd levels of entry and payload bundles (`None`: store them

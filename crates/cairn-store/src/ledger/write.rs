@@ -57,6 +57,7 @@ impl<B: Backend> Ledger<B> {
                 reason: reason.clone(),
             });
         }
+        self.check_free_space()?;
         let mut st = self.staged(&state);
         let mut receipts = Vec::with_capacity(items.len());
         for item in items {
@@ -86,6 +87,7 @@ impl<B: Backend> Ledger<B> {
         st.batch
             .put(Cf::Meta, meta::SIZE, st.head.size.to_be_bytes());
         if let Err(e) = self.backend.write(std::mem::take(&mut st.batch)) {
+            let e = self.classify_failed_write(e);
             state.poisoned = Some(e.to_string());
             return Err(e);
         }
@@ -133,6 +135,36 @@ impl<B: Backend> Ledger<B> {
             return Ok(());
         }
         self.commit(&mut state, st)
+    }
+
+    /// Refuse the append, writing nothing, while free space is below the reserve.
+    fn check_free_space(&self) -> Result<()> {
+        if self.disk_reserve == 0 {
+            return Ok(());
+        }
+        match self.backend.free_bytes() {
+            Some(free) if free < self.disk_reserve => Err(StoreError::DiskFull {
+                free,
+                reserve: self.disk_reserve,
+                poisoned: false,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A failed write on a file system with next to no space left failed for
+    /// want of space (told by the free space measured, not by the message).
+    fn classify_failed_write(&self, e: StoreError) -> StoreError {
+        match self.backend.free_bytes() {
+            Some(free) if free < self.disk_reserve.max(super::DISK_FULL_BELOW) => {
+                StoreError::DiskFull {
+                    free,
+                    reserve: self.disk_reserve,
+                    poisoned: true,
+                }
+            }
+            _ => e,
+        }
     }
 
     fn staged(&self, state: &State) -> Staged {

@@ -11,6 +11,7 @@ mod daemon;
 mod deps;
 mod erasure;
 mod flips;
+mod gates;
 mod incident;
 mod keys;
 mod live;

@@ -91,6 +91,9 @@ enum Command {
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
     /// Replay recorded decisions against a candidate model and report what changes.
+    ///
+    /// Exit status: 0 done (every --gate passed), 2 could not run, 3 a --gate
+    /// failed (the run is still recorded), 130 interrupted by Ctrl-C.
     Replay(replay::ReplayArgs),
     /// Convert a ledger stored in an older layout (version 1) to the current
     /// one. Every hash, checkpoint and proof stays valid; check the result with

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::monitor::{MonitorConfig, MonitorSettings};
 use crate::otlp::{OtlpConfig, OtlpSettings};
 
 /// Where the daemon listens when nothing else is said.
@@ -204,6 +205,11 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub otlp: OtlpSettings,
+
+    /// The live monitor and its breakers (`[monitor]` in the configuration file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub monitor: MonitorSettings,
 }
 
 macro_rules! layer {
@@ -238,6 +244,7 @@ impl Settings {
             queue_requests_max, queue_bytes_max, commit_entries_max, commit_bytes_max,
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
             checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated, otlp,
+            monitor,
         )
     }
 
@@ -309,6 +316,7 @@ impl Settings {
             checkpoints,
             tokens,
             otlp: self.otlp.resolve()?,
+            monitor: self.monitor.resolve()?,
         })
     }
 }
@@ -345,6 +353,8 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     /// How OTLP spans become decisions.
     pub otlp: OtlpConfig,
+    /// The live monitor.
+    pub monitor: MonitorConfig,
 }
 
 impl Config {

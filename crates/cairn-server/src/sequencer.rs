@@ -33,6 +33,7 @@ use crate::admission::Reservation;
 use crate::checkpointer::Trigger;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::monitor::{self, Feed, Observation};
 use crate::store::ServedLedger;
 
 /// How much one group commit may hold. A single request larger than these is
@@ -79,6 +80,8 @@ struct Job {
     /// The request's bytes in the admission budget, given back once the job
     /// is written (or dropped), not when its requester stops waiting.
     held: Arc<Reservation>,
+    /// The monitor's copy of each item (empty without a monitor).
+    observed: Vec<Option<Observation>>,
 }
 
 enum Msg {
@@ -95,6 +98,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Wakes the checkpointer when enough entries were appended.
     pub trigger: Arc<Trigger>,
+    /// The live monitor, given every durable decision.
+    pub monitor: Option<Feed>,
 }
 
 /// The running sequencer thread.
@@ -109,6 +114,7 @@ pub struct Sequencer {
 pub struct SequencerHandle {
     tx: mpsc::Sender<Msg>,
     metrics: Arc<Metrics>,
+    monitored: bool,
 }
 
 impl std::fmt::Debug for Msg {
@@ -132,6 +138,7 @@ impl Sequencer {
         let handle = SequencerHandle {
             tx,
             metrics: Arc::clone(&shared.metrics),
+            monitored: shared.monitor.is_some(),
         };
         let thread = std::thread::Builder::new()
             .name("cairn-sequencer".into())
@@ -167,11 +174,19 @@ impl SequencerHandle {
         held: Arc<Reservation>,
     ) -> Result<Vec<Receipt>, SubmitError> {
         let (reply, receipts) = oneshot::channel();
+        // The monitor's copies are made here, on the request's thread, so that
+        // the sequencer only moves them.
+        let observed = if self.monitored {
+            monitor::extract(&items)
+        } else {
+            Vec::new()
+        };
         let job = Job {
             items,
             bytes,
             reply,
             held,
+            observed,
         };
         let queued = Instant::now();
         // Counted before sending so that the sequencer's decrement never comes first.
@@ -305,10 +320,12 @@ impl Worker {
         // any answer goes out: a client that has its answer finds the budget
         // free of its bytes.
         let mut held = Vec::with_capacity(group.len());
+        let mut observed = Vec::new();
         for job in group {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
             held.push(job.held);
+            observed.extend(job.observed);
         }
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);
@@ -318,7 +335,12 @@ impl Worker {
             metrics.fsync_seconds.observe(sync.as_secs_f64());
         }
         match result {
-            Ok(receipts) if receipts.len() == total => self.answer(replies, receipts),
+            Ok(receipts) if receipts.len() == total => {
+                if let Some(feed) = &self.shared.monitor {
+                    feed.committed(recorded_at_us, observed, &receipts);
+                }
+                self.answer(replies, receipts);
+            }
             Ok(receipts) => {
                 let reason = format!("{} receipts for {total} entries", receipts.len());
                 error!(%reason, "the ledger broke its contract");
@@ -368,6 +390,7 @@ fn admissible(job: Job) -> Option<Job> {
             Append::Packed(p) => p.body().entry_len(),
             Append::Decision(d) => d.body.entry_len(),
             Append::Replay(r) => r.entry_len(),
+            Append::Alert(a) => a.entry_len(),
             Append::Redaction(_) => return None,
         };
         (len > ENTRY_WRITE_BYTES_MAX).then_some(len)

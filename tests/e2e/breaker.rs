@@ -20,10 +20,10 @@ const MIN_SAMPLES: u64 = 200;
 const BATCH: u64 = 20;
 
 /// SplitMix64, seeded: the same decisions on every run.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -35,7 +35,7 @@ impl Rng {
 
 /// A fraud decision of model version `version` whose label shares are `mix`
 /// (approve, review, deny).
-fn decision(rng: &mut Rng, version: &str, mix: [f64; 3]) -> String {
+pub(crate) fn decision(rng: &mut Rng, version: &str, mix: [f64; 3]) -> String {
     let u = rng.next();
     let (label, base) = if u < mix[0] {
         ("approve", 0.1)
@@ -56,18 +56,18 @@ fn decision(rng: &mut Rng, version: &str, mix: [f64; 3]) -> String {
     .to_string()
 }
 
-const MIX: [f64; 3] = [0.8, 0.15, 0.05];
-const SHIFTED: [f64; 3] = [0.6, 0.15, 0.25];
+pub(crate) const MIX: [f64; 3] = [0.8, 0.15, 0.05];
+pub(crate) const SHIFTED: [f64; 3] = [0.6, 0.15, 0.25];
 
-struct Sender<'a> {
-    daemon: &'a Cairnd,
-    rng: Rng,
-    sent: u64,
+pub(crate) struct Sender<'a> {
+    pub(crate) daemon: &'a Cairnd,
+    pub(crate) rng: Rng,
+    pub(crate) sent: u64,
 }
 
 impl Sender<'_> {
     /// Send `BATCH` decisions and wait (bounded) until the monitor has counted them.
-    fn batch(&mut self, version: &str, mix: [f64; 3]) {
+    pub(crate) fn batch(&mut self, version: &str, mix: [f64; 3]) {
         let body: String = (0..BATCH)
             .map(|_| decision(&mut self.rng, version, mix) + "\n")
             .collect();

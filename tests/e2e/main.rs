@@ -23,3 +23,4 @@ mod replay;
 mod signer;
 mod support;
 mod tamper;
+mod watch;

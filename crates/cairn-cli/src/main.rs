@@ -11,6 +11,7 @@ mod layout;
 mod redact;
 mod replay;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +107,10 @@ enum Command {
     /// past the indexer's watermark are read directly), and this rebuilds them
     /// if they were damaged or lost.
     Reindex(layout::ReindexArgs),
+    /// Watch a running cairnd's live monitor: per stream the breaker, and per
+    /// model version the rate, label mix, mean score and p99 latency over the
+    /// window, refreshed every second (--json for scripts, --once to print once).
+    Watch(watch::WatchArgs),
 }
 
 /// An octal umask: at most three digits 0-7.
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(cli.data, args),
         Command::Migrate(args) => layout::migrate(cli.data, args),
         Command::Reindex(args) => layout::reindex(cli.data, args),
+        Command::Watch(args) => watch::run(args),
     };
     match result {
         Ok(code) => code,

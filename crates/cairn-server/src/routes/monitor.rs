@@ -79,7 +79,21 @@ pub async fn reset(
     Ok(Json(json!({"stream": stream, "state": "closed"})).into_response())
 }
 
-/// `GET /ui/monitor`: the live page (plain HTML, JS and SVG; no network).
-pub async fn page() -> Html<&'static str> {
-    Html(include_str!("monitor.html"))
+/// The page, with `/*INITIAL*/` where the first snapshot goes.
+const PAGE: &str = include_str!("monitor.html");
+
+/// `GET /ui/monitor`: the live page (plain HTML, JS and SVG; nothing from the
+/// network but this daemon). The current snapshot is written into the page, so
+/// it shows the streams before its first refresh; then it polls
+/// `/v1/monitor/streams` every second.
+pub async fn page(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
+    let shared = monitor(&app)?;
+    let (streams, limits) = {
+        let state = shared.lock();
+        (state.view(), state.limits().clone())
+    };
+    let snapshot = json!({"limits": limits, "streams": streams}).to_string();
+    // Inside <script>, "</" could end the element: JSON allows "<\/" for it.
+    let snapshot = snapshot.replace("</", "<\\/");
+    Ok(Html(PAGE.replacen("/*INITIAL*/", &snapshot, 1)))
 }

@@ -261,6 +261,28 @@ fn a_label_mix_shift_opens_the_breaker_alerts_the_webhook_and_the_ledger() {
     }
     assert_eq!(breaker(&daemon)["state"], "closed");
     assert_eq!(breaker(&daemon)["accepted"], true);
+
+    // Pinning a reference: only a tracked version, with a clear error otherwise.
+    let pin = |body: &str| {
+        request(
+            &daemon.addr,
+            "POST",
+            "/v1/monitor/streams/payments.fraud/reference",
+            "application/json",
+            body,
+        )
+    };
+    let (status, answer) = pin(r#"{"model":"fraud","version":"5"}"#);
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer.contains("no such model version"), "{answer}");
+    assert_eq!(pin(r#"{"model":"fraud"}"#).0, 400);
+    assert_eq!(pin("not json").0, 400);
+    let (status, answer) = pin(r#"{"model":"fraud","version":"6"}"#);
+    assert_eq!(status, 200, "{answer}");
+    let (_, streams) = get(&daemon, "/v1/monitor/streams");
+    let streams: Value = serde_json::from_str(&streams).unwrap();
+    assert_eq!(streams["streams"][0]["pinned"]["version"], "6");
+    assert_eq!(pin("{}").0, 200);
     assert!(daemon.stop().success());
 
     // The alert is an entry of its own, and the ledger verifies.

@@ -823,6 +823,23 @@ mod tests {
     const NAME: &str = "example.com/log";
     const SEED: [u8; 32] = [1; 32];
 
+    #[test]
+    fn signed_messages_verify_only_with_their_context_bytes_and_key() {
+        let signer = signer();
+        let verifier = signer.verifier();
+        let sig = signer.sign_message("webhook", b"{\"a\":1}");
+        assert!(verifier.verify_message("webhook", b"{\"a\":1}", &sig));
+        assert!(!verifier.verify_message("webhook", b"{\"a\":2}", &sig));
+        assert!(!verifier.verify_message("other", b"{\"a\":1}", &sig));
+        assert!(!verifier.verify_message("webhook", b"{\"a\":1}", "not base64"));
+        let other = NoteSigner::new("other.example/log", &[9; 32]).unwrap();
+        assert!(!other
+            .verifier()
+            .verify_message("webhook", b"{\"a\":1}", &sig));
+        // What is signed starts with the context prefix, never a checkpoint body.
+        assert!(message_bytes("webhook", b"x").starts_with(MESSAGE_CONTEXT.as_bytes()));
+    }
+
     fn signer() -> NoteSigner {
         NoteSigner::new(NAME, &SEED).expect("valid signer")
     }

@@ -14,6 +14,18 @@ use super::window::{Point, Stats, Window};
 /// The label slot name of labels past the per-stream cap.
 pub const OTHER_LABEL: &str = "other";
 
+/// Why a reference could not be pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PinError {
+    /// The monitor has seen no decision of the stream.
+    #[error("the monitor has seen no decision of this stream")]
+    UnknownStream,
+    /// The version is not among those tracked for the stream.
+    #[error("the monitor tracks no such model version of this stream")]
+    UnknownVersion,
+}
+
 /// Bounds and timing of the monitor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Limits {
@@ -118,6 +130,8 @@ struct StreamState {
     /// A (current, reference) pair the operator accepted by a reset: compared
     /// and shown, but it trips nothing.
     accepted: Option<(Version, Version)>,
+    /// A reference version the operator pinned, instead of the previous one.
+    pinned: Option<Version>,
     breaker: Breaker,
     trips: HashMap<&'static str, u64>,
 }
@@ -173,6 +187,8 @@ pub struct StreamView {
     pub compared: Option<(Version, Version)>,
     /// Whether the operator accepted that pair (a reset).
     pub accepted: bool,
+    /// The reference version the operator pinned.
+    pub pinned: Option<Version>,
     /// The latest checks.
     pub checks: Vec<Check>,
     /// Trips since the daemon started, by check.
@@ -215,6 +231,7 @@ impl State {
                     checks: Vec::new(),
                     compared: None,
                     accepted: None,
+                    pinned: None,
                     breaker: Breaker::Closed,
                     trips: HashMap::new(),
                 },
@@ -238,9 +255,11 @@ impl State {
             Some(i) => i,
             None => {
                 if s.versions.len() >= limits.versions_max {
-                    // Forget the oldest version.
-                    if let Some(oldest) =
-                        (0..s.versions.len()).min_by_key(|&i| s.versions[i].first_seen_us)
+                    // Forget the oldest version (never a pinned one).
+                    let pinned = s.pinned.as_ref();
+                    if let Some(oldest) = (0..s.versions.len())
+                        .filter(|&i| Some(&s.versions[i].key) != pinned)
+                        .min_by_key(|&i| s.versions[i].first_seen_us)
                     {
                         s.versions.swap_remove(oldest);
                     }
@@ -281,7 +300,15 @@ impl State {
         let s = self.streams.get_mut(stream)?;
         let mut order: Vec<usize> = (0..s.versions.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(s.versions[i].first_seen_us));
-        let (Some(&cur), Some(&reference)) = (order.first(), order.get(1)) else {
+        // The reference: the pinned version if it is tracked and is not the
+        // newest, else the version first seen before the newest.
+        let pinned = order
+            .iter()
+            .copied()
+            .skip(1)
+            .find(|&i| Some(&s.versions[i].key) == s.pinned.as_ref());
+        let (Some(&cur), Some(reference)) = (order.first(), pinned.or(order.get(1).copied()))
+        else {
             s.checks.clear();
             s.compared = None;
             return None;
@@ -355,6 +382,22 @@ impl State {
         true
     }
 
+    /// Pin the reference version of `stream` (`None` unpins: the previous
+    /// version again). The version must be one the monitor tracks.
+    pub fn pin(&mut self, stream: &str, version: Option<Version>) -> Result<(), PinError> {
+        let s = self
+            .streams
+            .get_mut(stream)
+            .ok_or(PinError::UnknownStream)?;
+        if let Some(v) = &version {
+            if !s.versions.iter().any(|x| &x.key == v) {
+                return Err(PinError::UnknownVersion);
+            }
+        }
+        s.pinned = version;
+        Ok(())
+    }
+
     /// Every stream, sorted by name.
     pub fn view(&self) -> Vec<StreamView> {
         let mut out: Vec<StreamView> = self
@@ -409,6 +452,7 @@ impl State {
             breaker: s.breaker.clone(),
             compared: s.compared.clone(),
             accepted: s.compared.is_some() && s.accepted == s.compared,
+            pinned: s.pinned.clone(),
             checks: s.checks.clone(),
             trips,
             versions,

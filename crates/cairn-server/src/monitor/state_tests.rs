@@ -178,3 +178,38 @@ fn labels_past_the_cap_count_as_other_and_streams_past_the_cap_are_dropped() {
         ]
     );
 }
+
+#[test]
+fn a_pinned_reference_is_compared_instead_of_the_previous_version() {
+    let mut state = State::new(Limits::default(), thresholds());
+    let mut rng = Rng(10);
+    let mut t = 1_000_000_000_000;
+    run(&mut state, &mut rng, &mut t, "1", MIX, 3000);
+    run(&mut state, &mut rng, &mut t, "2", SHIFTED, 3000);
+    state.reset("payments.fraud");
+    let v1 = Version {
+        model: "fraud".into(),
+        version: "1".into(),
+    };
+    let v9 = Version {
+        model: "fraud".into(),
+        version: "9".into(),
+    };
+    assert_eq!(
+        state.pin("payments.fraud", Some(v9)),
+        Err(PinError::UnknownVersion)
+    );
+    assert_eq!(state.pin("nope", None), Err(PinError::UnknownStream));
+    state
+        .pin("payments.fraud", Some(v1.clone()))
+        .expect("tracked");
+    // Version 3 behaves like 2: against 2 it would pass, against the pinned 1 it trips.
+    let at = run(&mut state, &mut rng, &mut t, "3", SHIFTED, 3000).expect("trips against the pin");
+    assert!(at <= thresholds().min_samples + GROUP, "{at}");
+    let view = state.view();
+    let Breaker::Open { trip, .. } = &view[0].breaker else {
+        panic!("open")
+    };
+    assert_eq!(trip.reference, v1);
+    assert_eq!(view[0].pinned, Some(v1));
+}

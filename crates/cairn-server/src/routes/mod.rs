@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/monitor/breakers"),
     ("GET", "/v1/monitor/streams"),
     ("POST", "/v1/monitor/breakers/{stream}/reset"),
+    ("POST", "/v1/monitor/streams/{stream}/reference"),
     ("GET", "/ui/monitor"),
 ];
 
@@ -111,6 +112,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/v1/monitor/breakers") => get(monitor::breakers),
         ("GET", "/v1/monitor/streams") => get(monitor::streams),
         ("POST", "/v1/monitor/breakers/{stream}/reset") => post(monitor::reset),
+        ("POST", "/v1/monitor/streams/{stream}/reference") => post(monitor::pin),
         ("GET", "/ui/monitor") => get(monitor::page),
         _ => return None,
     })

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::append::unauthorized;
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::monitor::state::Breaker;
+use crate::monitor::state::{Breaker, Version};
 
 fn monitor(app: &AppState) -> Result<&crate::monitor::Shared, ApiError> {
     app.monitor.as_deref().ok_or_else(|| {
@@ -77,6 +77,54 @@ pub async fn reset(
         ));
     }
     Ok(Json(json!({"stream": stream, "state": "closed"})).into_response())
+}
+
+/// The body of a pin: a model version, or nothing to unpin.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinBody {
+    model: Option<String>,
+    version: Option<String>,
+}
+
+/// `POST /v1/monitor/streams/{stream}/reference`: compare the stream's newest
+/// version with this one (`{"model": M, "version": V}`) instead of the previous
+/// version; `{}` unpins. Needs a token that may write to the stream.
+pub async fn pin(
+    State(app): State<AppState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let access = app.auth.authenticate(&headers).map_err(unauthorized)?;
+    if !access.may_write(&stream) {
+        let who = access.name().unwrap_or("the token");
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("{who} may not pin the reference of {stream:?} (needs write rights to it)"),
+        ));
+    }
+    let pin: PinBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("expected {{\"model\": NAME, \"version\": VERSION}} or {{}}: {e}"),
+        )
+    })?;
+    let version = match (pin.model, pin.version) {
+        (Some(model), Some(version)) => Some(Version { model, version }),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "give both model and version, or neither to unpin",
+            ))
+        }
+    };
+    monitor(&app)?
+        .lock()
+        .pin(&stream, version.clone())
+        .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{stream:?}: {e}")))?;
+    Ok(Json(json!({"stream": stream, "pinned": version})).into_response())
 }
 
 /// The page, with `/*INITIAL*/` where the first snapshot goes.

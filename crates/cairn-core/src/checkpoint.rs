@@ -832,7 +832,7 @@ mod tests {
         assert!(!verifier.verify_message("webhook", b"{\"a\":2}", &sig));
         assert!(!verifier.verify_message("other", b"{\"a\":1}", &sig));
         assert!(!verifier.verify_message("webhook", b"{\"a\":1}", "not base64"));
-        let other = NoteSigner::new("other.example/log", &[9; 32]).unwrap();
+        let other = NoteSigner::new("other.example/log", &[9; 32]).expect("valid signer");
         assert!(!other
             .verifier()
             .verify_message("webhook", b"{\"a\":1}", &sig));

@@ -30,6 +30,7 @@ fn a_failed_gate_exits_3_says_by_how_much_and_is_recorded_in_the_results() {
     assert!(flipped >= 3.0, "the workload has decisions that v2 flips");
     let share = flipped / compared;
     let results = r.ledger.path("gated.json");
+    let page = r.ledger.path("gated.html");
     let strict = format!("flip[approve->review]<={}", share / 2.0);
     let run = r.replay(&[
         "--candidate-cmd",
@@ -44,8 +45,16 @@ fn a_failed_gate_exits_3_says_by_how_much_and_is_recorded_in_the_results() {
         "label_agreement>=0.5",
         "--json-out",
         p(&results),
+        "--html",
+        p(&page),
     ]);
     assert_eq!(run.code, EXIT_GATE_FAILED, "{}\n{}", run.stdout, run.stderr);
+    let dom = crate::support::rendered_dom(&page).stdout;
+    assert!(
+        dom.contains("Gates: 2 of 3 passed; failed: flip[approve-&gt;review]"),
+        "{dom}"
+    );
+    assert!(dom.contains("label agreement"), "{dom}");
     assert!(
         run.stderr
             .contains("gate failed: FAIL flip[approve->review]<="),

@@ -4,6 +4,7 @@
 //! Build the binaries first (`scripts/test.sh` does): `cargo build --release --workspace --bins`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod breaker;
 mod bundle;
 mod cli;
 mod crash;
@@ -12,6 +13,7 @@ mod deps;
 mod diskfull;
 mod erasure;
 mod flips;
+mod gates;
 mod incident;
 mod keys;
 mod live;
@@ -22,3 +24,4 @@ mod replay;
 mod signer;
 mod support;
 mod tamper;
+mod watch;

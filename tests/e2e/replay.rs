@@ -14,13 +14,13 @@ use crate::support::{bin, run, Run, TestLedger};
 
 /// A ledger of `count` synthetic decisions whose outputs were recorded by the
 /// example model (`cairn-candidate record`), and those decisions, by seq.
-struct Recorded {
-    ledger: TestLedger,
-    decisions: Vec<Value>,
+pub(crate) struct Recorded {
+    pub(crate) ledger: TestLedger,
+    pub(crate) decisions: Vec<Value>,
 }
 
 impl Recorded {
-    fn new(seed: u64, count: u64, record_args: &[&str]) -> Recorded {
+    pub(crate) fn new(seed: u64, count: u64, record_args: &[&str]) -> Recorded {
         let ledger = TestLedger::new("e2e.example/replay");
         let synth = ledger.path("synth.ndjson");
         let recorded = ledger.path("recorded.ndjson");
@@ -49,31 +49,31 @@ impl Recorded {
     }
 
     /// `cairn replay --data DIR args...`.
-    fn replay(&self, args: &[&str]) -> Run {
+    pub(crate) fn replay(&self, args: &[&str]) -> Run {
         self.ledger.cairn(&["replay"], args)
     }
 
     /// `cairn replay ... --json --no-record`, parsed.
-    fn report(&self, args: &[&str]) -> Value {
+    pub(crate) fn report(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["--json", "--no-record"]);
         self.replay(&all).ok().json()
     }
 
     /// Seqs of the decisions for which `pred` holds.
-    fn seqs(&self, pred: impl Fn(&Value) -> bool) -> Vec<u64> {
+    pub(crate) fn seqs(&self, pred: impl Fn(&Value) -> bool) -> Vec<u64> {
         (0..self.decisions.len() as u64)
             .filter(|&s| pred(&self.decisions[s as usize]))
             .collect()
     }
 }
 
-fn p(path: &Path) -> &str {
+pub(crate) fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
 /// The example candidate as a JSON-lines command.
-fn cmd(args: &str) -> String {
+pub(crate) fn cmd(args: &str) -> String {
     format!("{} {args}", bin("cairn-candidate").display())
 }
 
@@ -136,7 +136,7 @@ fn verdicts(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// Fraud decisions that v2 reviews: approved by v1 within 0.05 below the threshold.
-fn v2_flips(d: &Value) -> bool {
+pub(crate) fn v2_flips(d: &Value) -> bool {
     d["stream"] == "payments.fraud"
         && d["output"]["decision"] == "approve"
         && d["output"]["score"].as_f64().unwrap()

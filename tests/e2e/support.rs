@@ -232,6 +232,11 @@ impl Drop for Cairnd {
 /// Opens `page` in headless Chromium (installed by `scripts/browser.sh`) and
 /// returns the DOM after its scripts ran, on stdout.
 pub fn rendered_dom(page: &Path) -> Run {
+    rendered_url(&format!("file://{}", page.display()))
+}
+
+/// Opens `url` in headless Chromium and returns the DOM after its scripts ran.
+pub fn rendered_url(url: &str) -> Run {
     let chromium = Path::new("/usr/bin/chromium");
     assert!(
         chromium.exists(),
@@ -255,7 +260,7 @@ pub fn rendered_dom(page: &Path) -> Run {
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .unwrap();
     Run::from(out)

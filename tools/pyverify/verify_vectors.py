@@ -44,7 +44,7 @@ ZERO_HASH = bytes(32)
 FIELD_BYTES_MAX = 1024
 ATTRIBUTES_MAX = 64
 
-BODY_VARIANTS = ["DecisionV1", "RedactionV1", "ReplayV1"]
+BODY_VARIANTS = ["DecisionV1", "RedactionV1", "ReplayV1", "AlertV1"]
 SLOT_NAMES = ["input", "output"]
 
 
@@ -183,6 +183,23 @@ def read_replay(r: Reader) -> dict:
     }
 
 
+def read_alert(r: Reader) -> dict:
+    return {
+        "variant": "AlertV1",
+        "stream": r.string(),
+        "check": r.string(),
+        "statistic": r.f64(),
+        "threshold": r.f64(),
+        "p_value": r.option(r.f64),
+        "current": read_model(r),
+        "reference": read_model(r),
+        "samples": r.u64(),
+        "reference_samples": r.u64(),
+        "window_start_us": r.i64(),
+        "window_end_us": r.i64(),
+    }
+
+
 def decode_entry(data: bytes) -> dict:
     if len(data) == 0:
         raise DecodeError("no bytes")
@@ -194,7 +211,7 @@ def decode_entry(data: bytes) -> dict:
     r.u8()
     entry = {"seq": r.u64(), "prev_hash": r.hash32(), "recorded_at_us": r.i64()}
     index = r.variant(BODY_VARIANTS, "EntryBody")
-    entry["body"] = [read_decision, read_redaction, read_replay][index](r)
+    entry["body"] = [read_decision, read_redaction, read_replay, read_alert][index](r)
     if r.pos != len(data):
         raise DecodeError(f"{len(data) - r.pos} bytes left over after the entry")
     return entry
@@ -260,6 +277,12 @@ def encode_entry(e: dict) -> bytes:
         out += enc_u64(b["target_seq"])
         out += enc_vec(b["slots"], lambda s: enc_u32(SLOT_NAMES.index(s)))
         out += enc_string(b["reason"]) + enc_string(b["actor"])
+    elif b["variant"] == "AlertV1":
+        out += enc_string(b["stream"]) + enc_string(b["check"])
+        out += enc_f64(b["statistic"]) + enc_f64(b["threshold"]) + enc_option(b["p_value"], enc_f64)
+        out += enc_model(b["current"]) + enc_model(b["reference"])
+        out += enc_u64(b["samples"]) + enc_u64(b["reference_samples"])
+        out += enc_i64(b["window_start_us"]) + enc_i64(b["window_end_us"])
     else:
         out += enc_string(b["candidate"]) + enc_option(b["candidate_model"], enc_model)
         out += enc_string(b["selection"])
@@ -717,7 +740,8 @@ def check_entries(c: Checks, path_: Path) -> None:
             expect(BODY_VARIANTS.index(e["body"]["variant"]) == struct.unpack("<I", data[49:53])[0],
                    "variant index at offset 49")
             expect(
-                {"DecisionV1": "decision", "RedactionV1": "redaction", "ReplayV1": "replay"}[
+                {"DecisionV1": "decision", "RedactionV1": "redaction", "ReplayV1": "replay",
+                 "AlertV1": "alert"}[
                     e["body"]["variant"]] == vec["kind"], "kind")
             expect(leaf.hex() == vec["leaf_hash_hex"], f"leaf hash {leaf.hex()}")
             expect(e["seq"] == i, f"seq {e['seq']} at position {i}")

@@ -11,6 +11,7 @@ mod layout;
 mod redact;
 mod replay;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +92,9 @@ enum Command {
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
     /// Replay recorded decisions against a candidate model and report what changes.
+    ///
+    /// Exit status: 0 done (every --gate passed), 2 could not run, 3 a --gate
+    /// failed (the run is still recorded), 130 interrupted by Ctrl-C.
     Replay(replay::ReplayArgs),
     /// Convert a ledger stored in an older layout (version 1) to the current
     /// one. Every hash, checkpoint and proof stays valid; check the result with
@@ -103,6 +107,10 @@ enum Command {
     /// past the indexer's watermark are read directly), and this rebuilds them
     /// if they were damaged or lost.
     Reindex(layout::ReindexArgs),
+    /// Watch a running cairnd's live monitor: per stream the breaker, and per
+    /// model version the rate, label mix, mean score and p99 latency over the
+    /// window, refreshed every second (--json for scripts, --once to print once).
+    Watch(watch::WatchArgs),
 }
 
 /// An octal umask: at most three digits 0-7.
@@ -131,6 +139,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(cli.data, args),
         Command::Migrate(args) => layout::migrate(cli.data, args),
         Command::Reindex(args) => layout::reindex(cli.data, args),
+        Command::Watch(args) => watch::run(args),
     };
     match result {
         Ok(code) => code,

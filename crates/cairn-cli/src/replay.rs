@@ -27,6 +27,9 @@ use args::{ReplayCommand, RunArgs};
 
 /// Exit status of a run cut short by Ctrl-C (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status of a run that completed but failed a `--gate` (0 is success, 1 is
+/// kept for "damaged" and 2 for "could not run").
+const EXIT_GATE_FAILED: u8 = 3;
 
 /// `cairn replay`.
 pub fn run(data: Option<PathBuf>, args: ReplayArgs) -> Result<ExitCode> {
@@ -82,7 +85,7 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
         duration_ms: finished.duration_ms,
         interrupted: finished.interrupted,
     };
-    let report = analyze_examined(
+    let mut report = analyze_examined(
         &finished.records,
         &finished.outcomes,
         finished.examined,
@@ -90,6 +93,7 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
         info,
         &plan.analyze,
     );
+    let gates_passed = report.judge_gates(&plan.gates);
     write_outputs(&args, &report)?;
     if !args.no_record {
         let json = report.to_json_bytes();
@@ -112,8 +116,13 @@ fn replay(dir: &std::path::Path, args: RunArgs) -> Result<ExitCode> {
             eprintln!("note: the JSON results were not saved; pass --json-out FILE to keep them");
         }
     }
+    for g in report.gates.iter().filter(|g| !g.passed) {
+        eprintln!("gate failed: {}", g.line());
+    }
     Ok(if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else if !gates_passed {
+        ExitCode::from(EXIT_GATE_FAILED)
     } else {
         ExitCode::SUCCESS
     })

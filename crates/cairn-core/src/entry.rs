@@ -59,6 +59,8 @@ pub enum EntryBody {
     RedactionV1(RedactionV1),
     /// Variant 2: evidence of a replay run, version 1.
     ReplayV1(ReplayV1),
+    /// Variant 3: the live monitor's breaker opened, version 1.
+    AlertV1(AlertV1),
 }
 
 /// The model that made a decision.
@@ -222,6 +224,42 @@ impl ReplayV1 {
     }
 }
 
+/// The live monitor's breaker on a stream opened: which drift check tripped,
+/// with what statistic against what threshold, comparing which model versions
+/// over which window of recorded time.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct AlertV1 {
+    /// The stream whose breaker opened.
+    pub stream: String,
+    /// The check that tripped, e.g. `label_mix`.
+    pub check: String,
+    /// The check's statistic (PSI, KS distance, mean shift, latency ratio).
+    pub statistic: f64,
+    /// The threshold the statistic went past.
+    pub threshold: f64,
+    /// The test's p-value, for checks that have one.
+    pub p_value: Option<f64>,
+    /// The model version checked (the newest).
+    pub current: ModelRef,
+    /// The model version it was compared with.
+    pub reference: ModelRef,
+    /// Decisions of `current` in the window.
+    pub samples: u64,
+    /// Decisions of `reference` in its window.
+    pub reference_samples: u64,
+    /// Start of the current window, µs since the Unix epoch (recorded time).
+    pub window_start_us: i64,
+    /// End of the current window (exclusive).
+    pub window_end_us: i64,
+}
+
+impl AlertV1 {
+    /// The length of the entry this alert makes.
+    pub fn entry_len(&self) -> usize {
+        entry_len_of(self)
+    }
+}
+
 /// Why bytes could not be decoded as an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -301,12 +339,13 @@ impl Entry {
 }
 
 impl EntryBody {
-    /// The kind of entry, as a word: `decision`, `redaction`, `replay`.
+    /// The kind of entry, as a word: `decision`, `redaction`, `replay`, `alert`.
     pub fn kind(&self) -> &'static str {
         match self {
             EntryBody::DecisionV1(_) => "decision",
             EntryBody::RedactionV1(_) => "redaction",
             EntryBody::ReplayV1(_) => "replay",
+            EntryBody::AlertV1(_) => "alert",
         }
     }
 }

@@ -92,6 +92,19 @@ pub fn entry_json(entry: &Entry) -> Value {
             "errors": r.errors,
             "results_digest": hex::encode(r.results_digest),
         }),
+        EntryBody::AlertV1(a) => json!({
+            "stream": a.stream,
+            "check": a.check,
+            "statistic": a.statistic,
+            "threshold": a.threshold,
+            "p_value": a.p_value,
+            "current": model_json(&a.current),
+            "reference": model_json(&a.reference),
+            "samples": a.samples,
+            "reference_samples": a.reference_samples,
+            "window_start_us": a.window_start_us,
+            "window_end_us": a.window_end_us,
+        }),
     };
     if let (Value::Object(o), Value::Object(b)) = (&mut v, body) {
         o.extend(b);

@@ -28,8 +28,8 @@ use base64::Engine as _;
 use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteSigner, NoteVerifier};
 use cairn_core::decision::{DecisionInput, ATTRIBUTES_MAX, FIELD_BYTES_MAX};
 use cairn_core::entry::{
-    DecisionV1, Entry, EntryBody, ModelRef, PayloadRef, PayloadSlot, RedactionV1, ReplayV1,
-    ENTRY_WRITE_BYTES_MAX, FORMAT_VERSION,
+    AlertV1, DecisionV1, Entry, EntryBody, ModelRef, PayloadRef, PayloadSlot, RedactionV1,
+    ReplayV1, ENTRY_WRITE_BYTES_MAX, FORMAT_VERSION,
 };
 use cairn_core::hash::{leaf_hash, payload_commitment, Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
 use cairn_core::merkle::{
@@ -317,6 +317,32 @@ fn entry_vectors() -> Vec<EntryVector> {
         }),
         None,
     ));
+    bodies.push((
+        "alert",
+        "An AlertV1 entry: the label-mix check opened the breaker of a stream (p_value Some).",
+        EntryBody::AlertV1(AlertV1 {
+            stream: "payments.fraud".into(),
+            check: "label_mix".into(),
+            statistic: 0.625,
+            threshold: 0.2,
+            p_value: Some(1.5e-12),
+            current: ModelRef {
+                name: "fraud-model".into(),
+                version: "8".into(),
+                digest: None,
+            },
+            reference: ModelRef {
+                name: "fraud-model".into(),
+                version: "7".into(),
+                digest: None,
+            },
+            samples: 200,
+            reference_samples: 3000,
+            window_start_us: 1_780_000_000_000_000,
+            window_end_us: 1_780_000_060_000_000,
+        }),
+        None,
+    ));
 
     let mut prev = ZERO_HASH;
     let mut out = Vec::new();
@@ -395,6 +421,20 @@ fn decoded_json(e: &Entry) -> Value {
             "replayed": r.replayed,
             "errors": r.errors,
             "results_digest": hex::encode(r.results_digest),
+        }),
+        EntryBody::AlertV1(a) => json!({
+            "variant": "AlertV1",
+            "stream": a.stream,
+            "check": a.check,
+            "statistic": a.statistic,
+            "threshold": a.threshold,
+            "p_value": opt_f64(a.p_value),
+            "current": model_json(&a.current),
+            "reference": model_json(&a.reference),
+            "samples": a.samples,
+            "reference_samples": a.reference_samples,
+            "window_start_us": a.window_start_us,
+            "window_end_us": a.window_end_us,
         }),
     };
     json!({
@@ -492,8 +532,8 @@ fn invalid_entries(vectors: &[EntryVector]) -> Vec<(&'static str, String, Vec<u8
         ),
         (
             "unknown_body_variant",
-            "EntryBody variant index 3 (only 0, 1 and 2 exist)".into(),
-            with(&minimal, 49, &3u32.to_le_bytes()),
+            "EntryBody variant index 4 (only 0 to 3 exist)".into(),
+            with(&minimal, 49, &4u32.to_le_bytes()),
         ),
         (
             "option_tag_2",
@@ -689,6 +729,23 @@ impl Annotated {
                 a.u64(r.replayed, "replayed");
                 a.u64(r.errors, "errors");
                 a.hash(&r.results_digest, "results_digest");
+            }
+            EntryBody::AlertV1(al) => {
+                a.variant(3, "AlertV1", "body: EntryBody");
+                a.string(&al.stream, "stream");
+                a.string(&al.check, "check");
+                a.f64(al.statistic, "statistic");
+                a.f64(al.threshold, "threshold");
+                a.tag(al.p_value.is_some(), "p_value");
+                if let Some(p) = al.p_value {
+                    a.f64(p, "p_value");
+                }
+                a.model(&al.current, "current");
+                a.model(&al.reference, "reference");
+                a.u64(al.samples, "samples");
+                a.u64(al.reference_samples, "reference_samples");
+                a.i64(al.window_start_us, "window_start_us");
+                a.i64(al.window_end_us, "window_end_us");
             }
         }
         a
@@ -992,6 +1049,7 @@ fn entry_vectors_match_and_round_trip() {
             EntryBody::DecisionV1(_) => 0,
             EntryBody::RedactionV1(_) => 1,
             EntryBody::ReplayV1(_) => 2,
+            EntryBody::AlertV1(_) => 3,
         };
         assert_eq!(variant, expected_variant, "{name}: variant index");
         assert_eq!(

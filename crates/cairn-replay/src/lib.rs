@@ -22,6 +22,7 @@ pub mod candidate;
 pub mod diff;
 pub mod driver;
 pub mod error;
+pub mod gate;
 pub mod noise;
 pub mod path;
 pub mod record;
@@ -35,6 +36,7 @@ pub use candidate::{Candidate, CandidateOptions};
 pub use diff::{DiffKind, DiffRules, Difference, Tolerance};
 pub use driver::{run_blocking, Finished, Target};
 pub use error::ReplayError;
+pub use gate::{Gate, GateError, GateResult};
 pub use path::PathPattern;
 pub use record::{NotReplayable, Record};
 pub use report::{

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::candidate::FailureKind;
 use crate::diff::{diff, diff_paths, DiffRules, Difference};
+use crate::gate::{Gate, GateResult};
 use crate::noise::{NoiseRule, Verdict};
 use crate::path::PathPattern;
 use crate::record::{NotReplayable, Record};
@@ -294,9 +295,18 @@ pub struct Report {
     /// The top examples: label flips first, then the largest score changes, then
     /// the most differing paths.
     pub examples: Vec<Example>,
+    /// The deploy gates judged on this run (`--gate`), in the order given.
+    pub gates: Vec<GateResult>,
 }
 
 impl Report {
+    /// Judge `gates` on this run and keep their results (in the JSON results, so
+    /// in what the replay entry's digest covers); true when every gate holds.
+    pub fn judge_gates(&mut self, gates: &[Gate]) -> bool {
+        self.gates = gates.iter().map(|g| g.judge(self)).collect();
+        self.gates.iter().all(|g| g.passed)
+    }
+
     /// The full JSON results: compact JSON and a newline. These exact bytes are
     /// printed by `--json`, written by `--json-out`, and digested into the ledger.
     pub fn to_json_bytes(&self) -> Vec<u8> {
@@ -563,6 +573,7 @@ pub fn analyze_examined(
             error_details: errors,
             differing,
             examples,
+            gates: Vec::new(),
         }
     })
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::monitor::{MonitorConfig, MonitorSettings};
 use crate::otlp::{OtlpConfig, OtlpSettings};
 
 /// Where the daemon listens when nothing else is said.
@@ -209,6 +210,11 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub otlp: OtlpSettings,
+
+    /// The live monitor and its breakers (`[monitor]` in the configuration file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub monitor: MonitorSettings,
 }
 
 macro_rules! layer {
@@ -244,6 +250,7 @@ impl Settings {
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
             disk_reserve_bytes,
             checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated, otlp,
+            monitor,
         )
     }
 
@@ -316,6 +323,7 @@ impl Settings {
             checkpoints,
             tokens,
             otlp: self.otlp.resolve()?,
+            monitor: self.monitor.resolve()?,
         })
     }
 }
@@ -352,6 +360,8 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     /// How OTLP spans become decisions.
     pub otlp: OtlpConfig,
+    /// The live monitor.
+    pub monitor: MonitorConfig,
 }
 
 impl Config {

@@ -11,7 +11,7 @@
 //! directory), [`auth`] (tokens and rights), [`admission`] (the byte budget),
 //! [`sequencer`] (the one appending thread, group commit), [`checkpointer`]
 //! (signed checkpoints), [`routes`] (the HTTP API), [`otlp`] (OpenTelemetry
-//! trace ingest), [`metrics`], [`health`],
+//! trace ingest), [`monitor`] (the live monitor and its breakers), [`metrics`], [`health`],
 //! [`tls`], [`server`] (connections and shutdown), [`error`].
 
 pub mod admission;
@@ -22,6 +22,7 @@ pub mod error;
 pub mod health;
 pub mod indexer;
 pub mod metrics;
+pub mod monitor;
 pub mod otlp;
 pub mod routes;
 pub mod sequencer;

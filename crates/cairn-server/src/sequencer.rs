@@ -33,6 +33,7 @@ use crate::admission::Reservation;
 use crate::checkpointer::Trigger;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::monitor::{self, Feed, Observation};
 use crate::store::ServedLedger;
 
 /// How much one group commit may hold. A single request larger than these is
@@ -86,6 +87,8 @@ struct Job {
     /// The request's bytes in the admission budget, given back once the job
     /// is written (or dropped), not when its requester stops waiting.
     held: Arc<Reservation>,
+    /// The monitor's copy of each item (empty without a monitor).
+    observed: Vec<Option<Observation>>,
 }
 
 enum Msg {
@@ -102,6 +105,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Wakes the checkpointer when enough entries were appended.
     pub trigger: Arc<Trigger>,
+    /// The live monitor, given every durable decision.
+    pub monitor: Option<Feed>,
 }
 
 /// The running sequencer thread.
@@ -116,6 +121,7 @@ pub struct Sequencer {
 pub struct SequencerHandle {
     tx: mpsc::Sender<Msg>,
     metrics: Arc<Metrics>,
+    monitored: bool,
 }
 
 impl std::fmt::Debug for Msg {
@@ -139,6 +145,7 @@ impl Sequencer {
         let handle = SequencerHandle {
             tx,
             metrics: Arc::clone(&shared.metrics),
+            monitored: shared.monitor.is_some(),
         };
         let thread = std::thread::Builder::new()
             .name("cairn-sequencer".into())
@@ -174,11 +181,19 @@ impl SequencerHandle {
         held: Arc<Reservation>,
     ) -> Result<Vec<Receipt>, SubmitError> {
         let (reply, receipts) = oneshot::channel();
+        // The monitor's copies are made here, on the request's thread, so that
+        // the sequencer only moves them.
+        let observed = if self.monitored {
+            monitor::extract(&items)
+        } else {
+            Vec::new()
+        };
         let job = Job {
             items,
             bytes,
             reply,
             held,
+            observed,
         };
         let queued = Instant::now();
         // Counted before sending so that the sequencer's decrement never comes first.
@@ -312,10 +327,12 @@ impl Worker {
         // any answer goes out: a client that has its answer finds the budget
         // free of its bytes.
         let mut held = Vec::with_capacity(group.len());
+        let mut observed = Vec::new();
         for job in group {
             replies.push((job.reply, job.items.len()));
             items.extend(job.items);
             held.push(job.held);
+            observed.extend(job.observed);
         }
         let started = Instant::now();
         let result = self.ledger.append(items, recorded_at_us);
@@ -327,7 +344,10 @@ impl Worker {
         match result {
             Ok(receipts) if receipts.len() == total => {
                 self.shared.health.disk_full(None);
-                self.answer(replies, receipts)
+                if let Some(feed) = &self.shared.monitor {
+                    feed.committed(recorded_at_us, observed, &receipts);
+                }
+                self.answer(replies, receipts);
             }
             Ok(receipts) => {
                 let reason = format!("{} receipts for {total} entries", receipts.len());
@@ -392,6 +412,7 @@ fn admissible(job: Job) -> Option<Job> {
             Append::Packed(p) => p.body().entry_len(),
             Append::Decision(d) => d.body.entry_len(),
             Append::Replay(r) => r.entry_len(),
+            Append::Alert(a) => a.entry_len(),
             Append::Redaction(_) => return None,
         };
         (len > ENTRY_WRITE_BYTES_MAX).then_some(len)

@@ -36,6 +36,8 @@ use crate::error::ServeError;
 use crate::health::Health;
 use crate::indexer::Indexer;
 use crate::metrics::Metrics;
+use crate::monitor::notify::Notifier;
+use crate::monitor::{Feed, Monitor, Trip};
 use crate::routes::{self, AppParts, AppState};
 use crate::sequencer::{CommitLimits, Sequencer, Shared};
 use crate::store::{self, ServedLedger};
@@ -112,17 +114,43 @@ pub async fn serve(
     let auth = Arc::new(Auth::from_config(&config.tokens)?);
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let background = Background::start(&config, &ledger, signer, &health, &metrics)?;
+    let monitor = start_monitor(&config)?;
+    let webhook_signer = signer.clone();
+    let background = Background::start(
+        &config,
+        &ledger,
+        signer,
+        &health,
+        &metrics,
+        monitor.as_ref().map(|(m, _)| m.feed()),
+    )?;
+    let budget = ByteBudget::new(limits.queue_bytes_max);
     let state = AppState::new(AppParts {
         ledger: Arc::clone(&ledger),
         sequencer: background.sequencer.handle(),
         auth: Arc::clone(&auth),
         metrics: Arc::clone(&metrics),
         health: Arc::clone(&health),
-        budget: ByteBudget::new(limits.queue_bytes_max),
+        budget: Arc::clone(&budget),
         limits,
         otlp: Arc::new(config.otlp.clone()),
+        monitor: monitor.as_ref().map(|(m, _)| m.shared()),
     });
+    let (monitor, notifier) = match monitor {
+        Some((m, trips)) => {
+            let notifier = Notifier {
+                sequencer: background.sequencer.handle(),
+                budget,
+                signer: webhook_signer,
+                webhook_url: m.config().webhook_url.clone(),
+                webhook_attempts: m.config().webhook_attempts,
+                shared: m.shared(),
+                origin: ledger.origin().to_owned(),
+            };
+            (Some(m), Some(tokio::spawn(notifier.run(trips))))
+        }
+        None => (None, None),
+    };
     log_start(&listener, &config, &ledger, &auth);
     let (connections_stop, connections_stopped) = watch::channel(false);
     let connections = Arc::new(Connections {
@@ -144,6 +172,14 @@ pub async fn serve(
     )
     .await;
     background.stop().await;
+    if let Some(m) = monitor {
+        let _ = tokio::task::spawn_blocking(move || m.stop()).await;
+    }
+    if let Some(n) = notifier {
+        // A webhook still being retried is given up: the alert entry, if the
+        // trip got that far, is in the ledger.
+        n.abort();
+    }
     flush(&ledger).await;
     info!(size = ledger.size(), "stopped");
     Ok(())
@@ -164,6 +200,7 @@ impl Background {
         signer: NoteSigner,
         health: &Arc<Health>,
         metrics: &Arc<Metrics>,
+        monitor: Option<Feed>,
     ) -> Result<Background, ServeError> {
         let last_checkpoint = match ledger.latest_checkpoint() {
             Ok(latest) => latest.map_or(0, |(size, _)| size),
@@ -188,6 +225,7 @@ impl Background {
                 health: Arc::clone(health),
                 metrics: Arc::clone(metrics),
                 trigger: Arc::clone(&trigger),
+                monitor,
             },
         )
         .map_err(|source| ServeError::Io {
@@ -237,6 +275,21 @@ impl Background {
             error!("the checkpointer task panicked");
         }
     }
+}
+
+/// The monitor thread and the receiver of its trips, when the monitor is on.
+fn start_monitor(
+    config: &Config,
+) -> Result<Option<(Monitor, tokio::sync::mpsc::Receiver<Trip>)>, ServeError> {
+    if !config.monitor.enabled {
+        return Ok(None);
+    }
+    Monitor::start(config.monitor.clone())
+        .map(Some)
+        .map_err(|source| ServeError::Io {
+            action: "starting the monitor thread",
+            source,
+        })
 }
 
 fn log_start(listener: &TcpListener, config: &Config, ledger: &ServedLedger, auth: &Auth) {

@@ -15,8 +15,13 @@ from typing import Any
 FORMAT_VERSION = 0x01
 MAX_ENTRY_BYTES = 1_040_384  # 1 MiB - 8 KiB, version byte included
 
-BODY_VARIANTS = ["DecisionV1", "RedactionV1", "ReplayV1"]
-KINDS = {"DecisionV1": "decision", "RedactionV1": "redaction", "ReplayV1": "replay"}
+BODY_VARIANTS = ["DecisionV1", "RedactionV1", "ReplayV1", "AlertV1"]
+KINDS = {
+    "DecisionV1": "decision",
+    "RedactionV1": "redaction",
+    "ReplayV1": "replay",
+    "AlertV1": "alert",
+}
 SLOT_NAMES = ["input", "output"]
 
 
@@ -152,6 +157,23 @@ def read_replay(r: Reader) -> dict[str, Any]:
     }
 
 
+def read_alert(r: Reader) -> dict[str, Any]:
+    return {
+        "variant": "AlertV1",
+        "stream": r.string(),
+        "check": r.string(),
+        "statistic": r.f64(),
+        "threshold": r.f64(),
+        "p_value": r.option(r.f64),
+        "current": read_model(r),
+        "reference": read_model(r),
+        "samples": r.u64(),
+        "reference_samples": r.u64(),
+        "window_start_us": r.i64(),
+        "window_end_us": r.i64(),
+    }
+
+
 def decode_entry(data: bytes) -> dict[str, Any]:
     """The entry's fields; raises :class:`DecodeError` on anything but one whole entry."""
     if len(data) == 0:
@@ -164,7 +186,7 @@ def decode_entry(data: bytes) -> dict[str, Any]:
     r.u8()
     entry: dict[str, Any] = {"seq": r.u64(), "prev_hash": r.hash32(), "recorded_at_us": r.i64()}
     index = r.variant(BODY_VARIANTS, "EntryBody")
-    entry["body"] = [read_decision, read_redaction, read_replay][index](r)
+    entry["body"] = [read_decision, read_redaction, read_replay, read_alert][index](r)
     if r.pos != len(data):
         raise DecodeError(f"{len(data) - r.pos} bytes left over after the entry")
     return entry

@@ -10,7 +10,7 @@ use cairn_core::entry::ModelRef;
 use cairn_replay::candidate::{CandidateOptions, Template};
 use cairn_replay::noise::NoiseRule;
 use cairn_replay::record::parse_model_ref;
-use cairn_replay::{AnalyzeOptions, DiffRules, PathPattern, RunOptions, Target, Tolerance};
+use cairn_replay::{AnalyzeOptions, DiffRules, Gate, PathPattern, RunOptions, Target, Tolerance};
 
 use super::select::Criteria;
 
@@ -143,6 +143,16 @@ pub(super) struct RunArgs {
     #[arg(long, default_value_t = 20, help_heading = "Comparing")]
     examples: usize,
 
+    /// A deploy gate the run must pass: METRIC OP NUMBER, OP one of >= <= > < ==
+    /// != (repeatable). Metrics: agreement, label_agreement, flip[A->B] (share of
+    /// label-compared decisions that went from A to B), score_shift_mean
+    /// (|mean score delta|), score_shift_mean_abs, score_ks, errors, error_rate,
+    /// replayed, p50_latency_ms, p99_latency_ms (candidate round trip). A gate
+    /// the run cannot measure fails. Results go into the JSON results and so
+    /// into the replay entry; any failed gate makes the exit status 3.
+    #[arg(long = "gate", value_name = "EXPR", help_heading = "Gates")]
+    gates: Vec<String>,
+
     /// Print the JSON results instead of the summary.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
@@ -184,6 +194,7 @@ pub(super) struct Plan {
     pub candidate_options: CandidateOptions,
     pub run_options: RunOptions,
     pub analyze: AnalyzeOptions,
+    pub gates: Vec<Gate>,
 }
 
 fn target(url: &Option<String>, cmd: &Option<String>, what: &str) -> Result<Option<Target>> {
@@ -236,6 +247,11 @@ impl RunArgs {
                 ..RunOptions::default()
             },
             analyze: self.analyze()?,
+            gates: self
+                .gates
+                .iter()
+                .map(|g| Gate::parse(g))
+                .collect::<Result<Vec<_>, _>>()?,
         })
     }
 

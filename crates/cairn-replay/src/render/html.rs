@@ -130,7 +130,8 @@ function summary() {
   document.getElementById("subtitle").textContent = sub.join(" · ");
   const cards = document.getElementById("cards");
   const items = [
-    ["selected", R.selected], ["replayed", R.replayed], ["agreement", pct(R.agreement_rate)],
+    ["selected", R.selected], ["replayed", R.replayed],
+    ["label agreement", pct(R.label.agreement_rate)], ["output agreement", pct(R.agreement_rate)],
     ["labels changed", R.label.changed + " / " + R.label.compared], ["differing entries", R.differing.length],
     ["errors", R.errors], ["not replayable", R.not_replayable.length], ["cancelled", R.cancelled],
   ];
@@ -141,12 +142,16 @@ function summary() {
     cards.appendChild(c);
   });
   const notes = [];
+  const failed = (R.gates || []).filter(g => !g.passed);
+  if (R.gates && R.gates.length) notes.push("Gates: " + (R.gates.length - failed.length) + " of " +
+    R.gates.length + " passed" + (failed.length ? "; failed: " + failed.map(g => g.gate + " (measured " +
+    (g.value === null ? "nothing" : g.value) + ")").join(", ") : "") + ".");
   if (R.interrupted) notes.push("Interrupted: only the entries answered before Ctrl-C are counted.");
   if (R.noise) notes.push("Noise rule: " + R.noise.rule.name + ", α = " + R.noise.rule.alpha +
     ", minimum effect " + pct(R.noise.rule.min_effect) + "; " + R.noise.paired + " entries answered by both.");
   const n = document.getElementById("notes");
   n.textContent = notes.join(" ");
-  if (R.interrupted) n.className = "warn";
+  if (R.interrupted || failed.length) n.className = "warn";
 }
 
 function flipMatrix() {

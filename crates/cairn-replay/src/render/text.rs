@@ -15,6 +15,7 @@ const ROWS_MAX: usize = 20;
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
     head(&mut s, r);
+    gates(&mut s, r);
     flips(&mut s, r);
     paths(&mut s, r);
     score_and_latency(&mut s, r);
@@ -53,13 +54,39 @@ fn head(s: &mut String, r: &Report) {
         r.not_replayable.len(),
         r.cancelled
     );
+    // What a deploy decision needs first: how many decisions stand (label
+    // agreement), beside how many outputs are unchanged as a whole. A model whose
+    // scores all move a little has no output agreement while its decisions stand.
     let _ = writeln!(
         s,
-        "agreement {} ({} of {} replayed without a real difference)",
+        "label agreement {} ({} of {} labels unchanged)   output agreement {} ({} of {} replayed without a real difference)",
+        pct(r.label.agreement_rate),
+        r.label.compared - r.label.changed,
+        r.label.compared,
         pct(r.agreement_rate),
         r.agreeing,
         r.replayed
     );
+}
+
+/// The deploy gates, one line each, failures first.
+fn gates(s: &mut String, r: &Report) {
+    if r.gates.is_empty() {
+        return;
+    }
+    let failed = r.gates.iter().filter(|g| !g.passed).count();
+    let _ = writeln!(
+        s,
+        "\ngates: {} of {} passed",
+        r.gates.len() - failed,
+        r.gates.len()
+    );
+    for g in r.gates.iter().filter(|g| !g.passed) {
+        let _ = writeln!(s, "  {}", g.line());
+    }
+    for g in r.gates.iter().filter(|g| g.passed) {
+        let _ = writeln!(s, "  {}", g.line());
+    }
 }
 
 fn flips(s: &mut String, r: &Report) {

@@ -5,6 +5,7 @@
 //! test checks it against `schemas/openapi.yaml`.
 
 mod append;
+mod monitor;
 mod ops;
 mod read;
 mod replay;
@@ -46,6 +47,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/monitor/breakers"),
+    ("GET", "/v1/monitor/streams"),
+    ("POST", "/v1/monitor/breakers/{stream}/reset"),
+    ("POST", "/v1/monitor/streams/{stream}/reference"),
+    ("GET", "/ui/monitor"),
 ];
 
 /// What every handler can reach. Every request gets a clone, so it is one `Arc`
@@ -87,6 +93,8 @@ pub struct AppParts {
     pub limits: Limits,
     /// How OTLP spans become decisions.
     pub otlp: Arc<OtlpConfig>,
+    /// The live monitor, when it runs.
+    pub monitor: Option<Arc<crate::monitor::Shared>>,
 }
 
 fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
@@ -101,6 +109,11 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/healthz") => get(ops::healthz),
         ("GET", "/readyz") => get(ops::readyz),
         ("GET", "/metrics") => get(ops::metrics),
+        ("GET", "/v1/monitor/breakers") => get(monitor::breakers),
+        ("GET", "/v1/monitor/streams") => get(monitor::streams),
+        ("POST", "/v1/monitor/breakers/{stream}/reset") => post(monitor::reset),
+        ("POST", "/v1/monitor/streams/{stream}/reference") => post(monitor::pin),
+        ("GET", "/ui/monitor") => get(monitor::page),
         _ => return None,
     })
 }

@@ -31,11 +31,14 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = app.metrics.render(Snapshot {
+    let mut text = app.metrics.render(Snapshot {
         ledger_size: app.ledger.size(),
         admitted_bytes: app.budget.used() as u64,
         poisoned: app.health.is_poisoned(),
     });
+    if let Some(monitor) = &app.monitor {
+        crate::monitor::prom::render(&mut text, monitor);
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

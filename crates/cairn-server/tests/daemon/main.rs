@@ -7,6 +7,7 @@ mod append;
 mod bad_input;
 mod binary;
 mod limits;
+mod monitor;
 mod openapi;
 mod otlp;
 mod overload;

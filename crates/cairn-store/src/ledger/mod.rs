@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use cairn_core::decision::{Payload, PreparedDecision};
-use cairn_core::entry::{DecisionV1, Entry, PayloadSlot, RedactionV1, ReplayV1};
+use cairn_core::entry::{AlertV1, DecisionV1, Entry, PayloadSlot, RedactionV1, ReplayV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher, Hash, ZERO_HASH};
 use cairn_core::merkle::{NodeSource, TreeEdge};
 
@@ -49,6 +49,8 @@ pub enum Append {
     Redaction(RedactionV1),
     /// Evidence of a replay run.
     Replay(ReplayV1),
+    /// The live monitor's breaker opened.
+    Alert(AlertV1),
     /// A decision prepared by [`Ledger::pack`], off the appending thread.
     Packed(PackedDecision),
 }

@@ -222,7 +222,7 @@ impl<B: Backend> Ledger<B> {
         let decision = match &item {
             Append::Decision(d) => Some(&d.body),
             Append::Packed(p) => Some(&p.body),
-            Append::Redaction(_) | Append::Replay(_) => None,
+            Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => None,
         };
         if let Some(d) = decision {
             if let Some(key) = &d.idempotency_key {
@@ -261,6 +261,7 @@ impl<B: Backend> Ledger<B> {
                 (EntryBody::RedactionV1(r), [Slot::None, Slot::None])
             }
             Append::Replay(r) => (EntryBody::ReplayV1(r), [Slot::None, Slot::None]),
+            Append::Alert(a) => (EntryBody::AlertV1(a), [Slot::None, Slot::None]),
         };
         let entry = Entry {
             seq,

@@ -1,0 +1,97 @@
+//! The monitor's operator endpoints need rights: resetting a breaker or pinning a
+//! reference takes a token that may write to the stream; reading needs none.
+
+use cairn_server::auth::hash_token;
+use cairn_server::config::TokenConfig;
+use cairn_server::Settings;
+use std::time::{Duration, Instant};
+
+use crate::support::{decision, start, TestDaemon};
+
+fn token(name: &str, write: &[&str]) -> TokenConfig {
+    TokenConfig {
+        name: Some(name.into()),
+        sha256: hash_token(name),
+        write_streams: write.iter().map(|s| s.to_string()).collect(),
+        read_streams: Vec::new(),
+        read: false,
+    }
+}
+
+async fn post(d: &TestDaemon, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    let mut req = d.client.post(d.url(path)).body(body.to_owned());
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn reset_and_pin_need_write_rights_to_the_stream() {
+    let d = start(Settings {
+        tokens: Some(vec![
+            token("fraud-team", &["payments.*"]),
+            token("chat-team", &["support.*"]),
+        ]),
+        ..Settings::default()
+    })
+    .await;
+    let r = d
+        .client
+        .post(d.url("/v1/decisions"))
+        .bearer_auth("fraud-team")
+        .header("content-type", "application/json")
+        .body(decision(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // The monitor counts it (asynchronously); reading needs no token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = d.get("/v1/monitor/streams").await.json();
+        if v["streams"][0]["versions"][0]["total"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never counted: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reset = "/v1/monitor/breakers/payments.fraud/reset";
+    assert_eq!(post(&d, reset, None, "").await.0, 401);
+    let (status, body) = post(&d, reset, Some("chat-team"), "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("may not reset the breaker"), "{body}");
+    assert_eq!(post(&d, reset, Some("fraud-team"), "").await.0, 200);
+    let (status, body) = post(
+        &d,
+        "/v1/monitor/breakers/payments.other/reset",
+        Some("fraud-team"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    let pin = "/v1/monitor/streams/payments.fraud/reference";
+    let body = r#"{"model":"fraud","version":"7"}"#;
+    assert_eq!(post(&d, pin, Some("chat-team"), body).await.0, 403);
+    assert_eq!(post(&d, pin, Some("fraud-team"), body).await.0, 200);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_monitor_off_its_routes_say_so() {
+    let d = start(Settings {
+        monitor: cairn_server::monitor::MonitorSettings {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Settings::default()
+    })
+    .await;
+    let r = d.get("/v1/monitor/breakers").await;
+    assert_eq!(r.status, 404);
+    assert!(r.text.contains("the monitor is off"), "{}", r.text);
+    assert!(!d.get("/metrics").await.text.contains("cairn_monitor_"));
+    d.stop().await;
+}

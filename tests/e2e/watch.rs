@@ -1,0 +1,96 @@
+//! What a person watches: `cairn watch --daemon URL` and the `/ui/monitor` page
+//! of the real `cairnd`, rendered in headless Chromium.
+
+use serde_json::Value;
+
+use crate::breaker::{Rng, Sender, MIX, SHIFTED};
+use crate::support::{rendered_url, run, Cairnd};
+
+/// A daemon whose breaker on `payments.fraud` has opened (version 7 against 6).
+fn tripped(data: &std::path::Path) -> Cairnd {
+    let daemon = Cairnd::start(data, &["--monitor-min-samples", "200"]);
+    let mut send = Sender {
+        daemon: &daemon,
+        rng: Rng(5),
+        sent: 0,
+    };
+    for _ in 0..30 {
+        send.batch("6", MIX);
+    }
+    for _ in 0..15 {
+        send.batch("7", SHIFTED);
+    }
+    daemon
+}
+
+#[test]
+fn cairn_watch_shows_the_breaker_and_each_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = tripped(&dir.path().join("ledger"));
+    let url = daemon.url();
+    let screen = run("cairn", &["watch", "--daemon", &url, "--once"])
+        .ok()
+        .stdout;
+    assert!(
+        screen.contains("payments.fraud  breaker OPEN: label_mix"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("fraud@7") && screen.contains("fraud@6"),
+        "{screen}"
+    );
+    assert!(screen.contains("approve "), "{screen}");
+    assert!(
+        screen.contains("label_mix") && screen.contains("TRIPPED"),
+        "{screen}"
+    );
+
+    let json: Value = serde_json::from_str(
+        &run("cairn", &["watch", "--daemon", &url, "--once", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let stream = &json["streams"][0];
+    assert_eq!(stream["stream"], "payments.fraud");
+    assert_eq!(stream["breaker"]["state"], "open");
+    assert_eq!(stream["versions"][0]["version"], "7");
+    assert_eq!(stream["versions"][0]["total"].as_u64(), Some(300));
+
+    // A daemon that is not there: a clear error, exit 2.
+    drop(daemon);
+    let gone = run("cairn", &["watch", "--daemon", &url, "--once"]);
+    assert_eq!(gone.code, 2, "{}", gone.stderr);
+    assert!(
+        gone.stderr.contains("/v1/monitor/streams"),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[test]
+fn the_monitor_page_renders_charts_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = tripped(&dir.path().join("ledger"));
+    let dom = rendered_url(&format!("{}/ui/monitor", daemon.url()));
+    assert_eq!(dom.code, 0, "{}", dom.stderr);
+    let dom = dom.stdout;
+    assert!(
+        dom.contains(r#"data-stream="payments.fraud" data-breaker="open""#),
+        "{dom}"
+    );
+    assert!(dom.contains("tripped by label_mix"), "{dom}");
+    assert_eq!(
+        dom.matches(r#"class="label-mix""#).count(),
+        2,
+        "one chart per version"
+    );
+    assert_eq!(dom.matches(r#"class="scores""#).count(), 2);
+    for label in ["approve", "review", "deny"] {
+        assert!(
+            dom.contains(&format!(r#"data-label="{label}""#)),
+            "{label}: {dom}"
+        );
+    }
+    assert!(!dom.contains("<script src"), "no script from elsewhere");
+}

@@ -93,5 +93,9 @@ fn only_cairn_archive_knows_object_storage() {
         .iter()
         .filter(|n| n.as_str() != "object_store")
         .collect();
-    assert_eq!(dependents, ["cairn-archive"], "direct dependents of object_store");
+    assert_eq!(
+        dependents,
+        ["cairn-archive"],
+        "direct dependents of object_store"
+    );
 }

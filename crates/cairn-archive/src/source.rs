@@ -90,6 +90,21 @@ impl BucketBackend {
         &self.checkpoint
     }
 
+    /// The archive's checkpoint note, as signed.
+    pub fn get_note(&self) -> Result<String> {
+        let note = self
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == self.checkpoint.size)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        String::from_utf8(note).map_err(|_| ArchiveError::Damaged {
+            name: layout::CHECKPOINT.into(),
+            reason: "is not UTF-8".into(),
+        })
+    }
+
     /// The bucket.
     pub fn bucket(&self) -> &Bucket {
         &self.bucket

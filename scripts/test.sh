@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, conformance, property,
 # end-to-end (real `cairn` and `cairnd` on real RocksDB, HTML pages in headless
-# Chromium), format vectors checked by an
+# Chromium, archives in SeaweedFS's S3 gateway), format vectors checked by an
 # independent Python verifier, and a build of the fuzz targets.
 #
 # Everything runs in the release profile, so RocksDB is built once.
@@ -25,6 +25,9 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 
 echo "== cargo test (release)"
 cargo test --release --workspace
+
+echo "== archive against SeaweedFS's S3 gateway"
+scripts/archive-tests.sh
 
 echo "== OpenTelemetry end to end (Python SDK)"
 scripts/otlp-tests.sh

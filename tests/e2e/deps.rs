@@ -79,3 +79,23 @@ fn the_store_knows_no_async_runtime_or_http() {
         );
     }
 }
+
+#[test]
+fn only_cairn_archive_knows_object_storage() {
+    let direct = names(&cargo_tree(&[
+        "--workspace",
+        "-i",
+        "object_store",
+        "--depth",
+        "1",
+    ]));
+    let dependents: Vec<_> = direct
+        .iter()
+        .filter(|n| n.as_str() != "object_store")
+        .collect();
+    assert_eq!(
+        dependents,
+        ["cairn-archive"],
+        "direct dependents of object_store"
+    );
+}

@@ -3,6 +3,7 @@
 #[macro_use]
 mod output;
 mod append;
+mod archive;
 mod bundle;
 mod datadir;
 mod incident;
@@ -111,6 +112,16 @@ enum Command {
     /// model version the rate, label mix, mean score and p99 latency over the
     /// window, refreshed every second (--json for scripts, --once to print once).
     Watch(watch::WatchArgs),
+    /// Upload the ledger's history, up to its newest signed checkpoint, to an
+    /// object store (S3 or a local directory) as immutable objects laid out as
+    /// schemas/archive-v1.md says: data first, then the checkpoint that covers
+    /// it. Run it again to resume or to extend the archive; payloads erased
+    /// since the last run are erased from the archive too.
+    Archive(archive::ArchiveArgs),
+    /// Rebuild a working ledger directory (indexes included) from an archive,
+    /// then check it against the archive's signed checkpoints. `cairnd` can go
+    /// on appending to it (given the ledger's signing key).
+    Restore(archive::RestoreArgs),
 }
 
 /// An octal umask: at most three digits 0-7.
@@ -140,6 +151,8 @@ fn main() -> ExitCode {
         Command::Migrate(args) => layout::migrate(cli.data, args),
         Command::Reindex(args) => layout::reindex(cli.data, args),
         Command::Watch(args) => watch::run(args),
+        Command::Archive(args) => archive::archive(cli.data, args),
+        Command::Restore(args) => archive::restore(cli.data, args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,12 @@ pub struct VerifyArgs {
     /// time), and report missing or extra postings as damage (`index-mismatch`).
     #[arg(long)]
     indexes: bool,
+    /// Check an archive instead of a ledger directory, from the bucket alone
+    /// (no RocksDB): `s3://BUCKET/PREFIX` (credentials from the AWS_*
+    /// environment variables, AWS_ENDPOINT_URL for an S3-compatible store) or
+    /// `file:///DIR`. Needs --key or --key-file.
+    #[arg(long, value_name = "URL", conflicts_with = "indexes")]
+    source: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -95,9 +101,29 @@ fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksB
 }
 
 fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
+    if let Some(url) = &args.source {
+        let verifier = args.key.verifier()?.context(
+            "checking an archive needs the ledger's verifier key: pass --key KEY or --key-file FILE",
+        )?;
+        let ledger = crate::archive::open_source(url)?;
+        return walk(&ledger, &verifier, args);
+    }
     let dir = datadir::data_dir(data)?;
     let ledger = open(&dir)?;
     let verifier = datadir::verifier(&dir, &args.key)?;
+    let mut report = walk(&ledger, &verifier, args)?;
+    if args.indexes {
+        add_index_damage(&ledger, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Walk a ledger, in a directory or in an archive.
+fn walk<B: cairn_store::Backend>(
+    ledger: &cairn_store::Ledger<B>,
+    verifier: &cairn_core::checkpoint::NoteVerifier,
+    args: &VerifyArgs,
+) -> Result<VerifyReport> {
     let trusted = match &args.checkpoint {
         Some(p) => {
             Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
@@ -112,21 +138,17 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     let bar = output::progress(total, "verifying");
     let mut tick = |done: u64, _total: u64| bar.set_position(done);
     let report = verify(
-        &ledger,
+        ledger,
         VerifyOptions {
             from: args.from,
             to,
-            verifier: Some(&verifier),
+            verifier: Some(verifier),
             trusted: trusted.as_deref(),
             progress: Some(&mut tick),
         },
     )
     .context("could not check the ledger")?;
     bar.finish_and_clear();
-    let mut report = report;
-    if args.indexes {
-        add_index_damage(&ledger, &mut report)?;
-    }
     Ok(report)
 }
 

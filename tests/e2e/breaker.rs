@@ -226,8 +226,18 @@ fn a_label_mix_shift_opens_the_breaker_alerts_the_webhook_and_the_ledger() {
     assert_eq!(event["trip"]["check"]["check"], "label_mix");
     let alert_seq = event["alert_seq"].as_u64().expect("the alert entry's seq");
 
-    // Metrics.
-    let text = metrics(&daemon);
+    // Metrics. The webhook counts a call once its answer is back, which is
+    // after the test server above has the body: wait for that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut text = metrics(&daemon);
+    while !text
+        .lines()
+        .any(|l| l == "cairn_monitor_webhook_calls_total{outcome=\"delivered\"} 1")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        text = metrics(&daemon);
+    }
     for line in [
         "cairn_monitor_breaker_open{stream=\"payments.fraud\"} 1",
         "cairn_monitor_breaker_trips_total{stream=\"payments.fraud\",check=\"label_mix\"} 1",

@@ -100,7 +100,12 @@ fn small_run_measures_every_system_verifies_every_chain_and_stops_its_servers() 
         }
         assert!(s["disk"]["bytes"].as_u64().unwrap() > 0, "{key}");
         assert_eq!(s["verify"]["intact"], true, "{key} did not verify: {s}");
-        assert_eq!(s["verify"]["entries"], SMALL_COUNT, "{key}");
+        // `intact` counts the decisions; cairnd's live monitor may add an alert
+        // entry of its own when the synthetic versions' label mixes differ.
+        assert!(
+            s["verify"]["entries"].as_u64().unwrap() >= SMALL_COUNT,
+            "{key}: {s}"
+        );
         rows.push(s["subject_hour"]["rows"].as_u64().unwrap());
     }
     assert!(rows[0] > 0, "the subject's hour is empty");

@@ -180,13 +180,13 @@ fn a_filling_disk_stops_appends_cleanly_and_they_resume_once_space_is_freed() {
 
 #[test]
 fn a_write_that_fails_for_want_of_space_loses_nothing_acknowledged() {
-    let Some(disk) = SmallDisk::mount(96) else {
+    let Some(disk) = SmallDisk::mount(128) else {
         return;
     };
     let data = disk.mnt.join("ledger");
     // No reserve: the writes themselves run out of space.
     let d = Cairnd::start(&data, &["--disk-reserve-bytes", "0"]);
-    let ballast = disk.ballast("ballast", 16 << 20);
+    let ballast = disk.ballast("ballast", 48 << 20);
     let (mut next, mut acked) = (0u64, Vec::new());
     let (status, body) = fill(&d.addr, &mut next, &mut acked);
     assert_eq!(status, 503, "{body}");

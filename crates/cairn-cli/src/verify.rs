@@ -191,6 +191,20 @@ fn print_report(r: &VerifyReport) -> Result<()> {
         r.payload_bytes,
         r.checkpoints_checked
     );
+    match r.anchored {
+        Some(size) if r.to > size => outln!(
+            "seq {}..={} are hashed up to the root signed at size {size}; seq {size}..={} come after the last signed checkpoint and are checked against the stored tree only",
+            r.from,
+            size - 1,
+            r.to - 1
+        ),
+        Some(size) => outln!("the checked entries are hashed up to the root signed at size {size}"),
+        None if r.to > r.from => outln!(
+            "no signed checkpoint covers the checked entries{}: they are checked against the stored tree only",
+            if r.checkpoints_checked == 0 { " (give --key to check signatures)" } else { "" }
+        ),
+        None => {}
+    }
     for e in &r.erased {
         outln!(
             "erased properly: the {} of seq {} by redaction {}",
@@ -260,6 +274,7 @@ fn report_json(r: &VerifyReport) -> serde_json::Value {
         "checkpoints_checked": r.checkpoints_checked,
         "indexes_checked": r.indexes_checked,
         "trusted_size": r.trusted_size,
+        "anchored": r.anchored,
         "root": r.root.map(hex::encode),
         "erased": erased,
         "first_damage": r.first_damage().map(|d| json!({"seq": d.seq, "kind": d.kind.name(), "detail": d.detail})),

@@ -648,6 +648,65 @@ fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link<H: Harness>() {
     assert_eq!(r.entries_checked, 9000);
 }
 
+fn a_range_is_tied_to_a_signed_root<H: Harness>() {
+    // An attacker rewrites entry 300 and the leaf the tree stores for it, so
+    // that the entry matches its own leaf and the next entry's link; the stored
+    // tree above it and the signed checkpoint still hold the true history.
+    let h = H::new();
+    let l = new_ledger(&h, 600);
+    let signer = cairn_core::checkpoint::NoteSigner::new(l.origin(), &[7; 32]).unwrap();
+    let cp = cairn_core::checkpoint::Checkpoint {
+        origin: l.origin().to_owned(),
+        size: 600,
+        root: merkle::root(&Blake3Hasher, &l.nodes(), 600).unwrap(),
+        extensions: vec![],
+    };
+    l.put_checkpoint(600, &signer.sign_checkpoint(&cp)).unwrap();
+    let key = signer.verifier();
+    let range = |from: u64, to: u64| {
+        verify(
+            &l,
+            VerifyOptions {
+                from,
+                to: Some(to),
+                verifier: Some(&key),
+                ..VerifyOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let before = range(290, 310);
+    assert!(before.intact(), "{:?}", before.damage);
+    assert_eq!(before.anchored, Some(600));
+
+    let target = 300u64;
+    let mut bytes = l.entry_bytes(target).unwrap().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let leaf = cairn_core::hash::leaf_hash(&bytes);
+    tamper::set_entry(&l, target, bytes).unwrap();
+    tamper::set_leaf(&l, target, leaf).unwrap();
+    // Every range holding the entry (but not the next one) sees it.
+    for (from, to) in [(300, 301), (290, 301), (256, 301)] {
+        let r = range(from, to);
+        assert!(
+            r.damage.iter().any(|d| d.kind == DamageKind::Rewritten),
+            "{from}..{to}: {:?}",
+            r.damage
+        );
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.kind == DamageKind::TreeMismatch && d.seq == Some(from)),
+            "{from}..{to}: {:?}",
+            r.damage
+        );
+    }
+    // A range that does not hold it stays intact.
+    assert!(range(0, 256).intact());
+    assert!(range(512, 600).intact());
+}
+
 fn a_damaged_tail_refuses_appends<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 30);
@@ -748,6 +807,10 @@ macro_rules! conformance {
             #[test]
             fn rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link() {
                 super::rewriting_an_entry_and_its_leaf_is_caught_by_the_next_link::<$harness>();
+            }
+            #[test]
+            fn a_range_is_tied_to_a_signed_root() {
+                super::a_range_is_tied_to_a_signed_root::<$harness>();
             }
             #[test]
             fn a_damaged_tail_refuses_appends() {

@@ -18,8 +18,10 @@ use crate::ledger::Ledger;
 use crate::pieces;
 use crate::tiles::TILE_HEIGHT;
 
+mod anchor;
 mod chunk;
 
+use anchor::Overlay;
 use chunk::{check_chunk, ChunkReport};
 
 /// How often (in entries) the progress callback is called.
@@ -139,6 +141,12 @@ pub struct VerifyReport {
     pub damage: Vec<Damage>,
     /// Whether the indexes were checked against the entries (`--indexes`).
     pub indexes_checked: bool,
+    /// The size of the signed checkpoint the checked entries were hashed up to
+    /// (a full walk: the largest one; a range: the smallest that covers it, else
+    /// the largest above its start). `None`: no signed root covers them (no key
+    /// given, or no checkpoint signed since), so they were checked against the
+    /// stored tree only.
+    pub anchored: Option<u64>,
 }
 
 impl VerifyReport {
@@ -171,6 +179,8 @@ struct Walk<'l, B: Backend> {
     edge: Option<TreeEdge>,
     /// Checkpoint roots to compare with, by size.
     roots: BTreeMap<u64, (Hash, bool)>,
+    /// Range walks: the signed root (size, root) the range is hashed up to.
+    anchor: Option<(u64, Hash)>,
 }
 
 /// Verify a ledger. See the module docs for what `Ok` and `Err` mean.
@@ -194,6 +204,7 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
         },
         edge: (opts.from == 0).then(TreeEdge::new),
         roots: BTreeMap::new(),
+        anchor: None,
     };
     walk.check_beyond_size()?;
     walk.load_checkpoints(opts.verifier)?;
@@ -201,6 +212,7 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
         Some(note) => Some(walk.load_trusted(note, opts.verifier)?),
         None => None,
     };
+    walk.pick_anchor();
     let mut prev = match opts.from {
         0 => ZERO_HASH,
         from => node_or_zero(ledger, from - 1),
@@ -241,6 +253,63 @@ pub(super) fn push_damage(
 impl<B: Backend> Walk<'_, B> {
     fn damage(&mut self, seq: Option<u64>, kind: DamageKind, detail: String) {
         push_damage(&mut self.report.damage, seq, kind, detail);
+    }
+
+    /// Which signed root the checked entries are tied to (see
+    /// [`VerifyReport::anchored`]). A full walk recomputes the whole tree, so
+    /// every root it reaches ties the entries below it; a range walk hashes its
+    /// entries up to one root through [`Overlay`].
+    fn pick_anchor(&mut self) {
+        let (from, to) = (self.report.from, self.report.to);
+        if self.edge.is_some() {
+            self.report.anchored = self.roots.range(1..=to).next_back().map(|(s, _)| *s);
+            return;
+        }
+        let covering = self.roots.range(to.max(1)..).next();
+        let partial = self.roots.range(from + 1..).next_back();
+        self.anchor = covering.or(partial).map(|(s, (r, _))| (*s, *r));
+        self.report.anchored = self.anchor.map(|(s, _)| s);
+    }
+
+    /// Range walks: hash the leaves recomputed for `[from, ..)` up to the
+    /// anchor's signed root, with the stored tree supplying only the nodes
+    /// outside them.
+    fn anchor_window(&mut self, from: u64, leaves: &[Hash]) {
+        let Some((size, root)) = self.anchor else {
+            return;
+        };
+        let end = size.min(from + leaves.len() as u64);
+        if end <= from {
+            return;
+        }
+        let nodes = self.ledger.nodes();
+        let overlay = Overlay {
+            stored: &nodes,
+            from,
+            leaves: &leaves[..(end - from) as usize],
+        };
+        match overlay.root(size) {
+            Ok(r) if r == root => return,
+            Ok(_) => {}
+            Err(e) => {
+                let detail = format!("the tree above seq {from}..{end}: {e}");
+                self.damage(Some(from), DamageKind::TreeMismatch, detail);
+                return;
+            }
+        }
+        let located = overlay.mismatched_nodes(size).unwrap_or_default();
+        for (level, index, seq) in located {
+            self.damage(
+                Some(seq),
+                DamageKind::TreeMismatch,
+                format!("the entries under tree node ({level}, {index}) no longer hash to the stored node: entries were rewritten together with their leaves"),
+            );
+        }
+        self.damage(
+            None,
+            DamageKind::Rewritten,
+            format!("entries {from}..{end} no longer hash to the root signed at size {size}: they were rewritten (with their stored tree) since it was signed"),
+        );
     }
 
     fn check_beyond_size(&mut self) -> Result<()> {
@@ -375,6 +444,8 @@ impl<B: Backend> Walk<'_, B> {
             .filter(|(a, b)| a < b)
             .collect();
         let ledger = self.ledger;
+        let anchoring = self.edge.is_none() && self.anchor.is_some();
+        let mut window_leaves = Vec::new();
         let chunks: Vec<Result<ChunkReport>> = bounds
             .par_iter()
             .enumerate()
@@ -401,6 +472,12 @@ impl<B: Backend> Walk<'_, B> {
             }
             self.tree_pass(*a, &chunk.leaves);
             last = chunk.leaves.last().copied().unwrap_or(last);
+            if anchoring {
+                window_leaves.extend_from_slice(&chunk.leaves);
+            }
+        }
+        if anchoring {
+            self.anchor_window(from, &window_leaves);
         }
         Ok(last)
     }

@@ -142,3 +142,38 @@ fn a_checkpoint_from_another_key_cannot_be_checked() {
     assert_eq!(out.json()["status"], "error");
     let _ = copy_dir;
 }
+
+#[test]
+fn a_rewritten_origin_or_size_is_damage_not_an_error() {
+    let l = ledger_with_checkpoint();
+    let cp = l.path("cp-300");
+    let cp = cp.to_str().unwrap();
+
+    // The name every checkpoint was signed for, rewritten.
+    let renamed = l.copy("renamed");
+    tamper(&renamed, &["origin", "--to", "e2e.example/other"]);
+    for extra in [&[][..], &["--checkpoint", cp][..]] {
+        let (seq, kind, detail) = first_damage(&renamed, extra);
+        assert_eq!((seq, kind.as_str()), (None, "origin-mismatch"), "{detail}");
+        assert!(detail.contains("e2e.example/tamper"), "{detail}");
+    }
+
+    // The recorded size, raised past the entries: the entries above are missing.
+    let grown = l.copy("grown");
+    tamper(&grown, &["size", "--to", "340"]);
+    let (seq, kind, detail) = first_damage(&grown, &[]);
+    assert_eq!((seq, kind.as_str()), (Some(300), "missing"), "{detail}");
+
+    // Lowered below the entries (and below a signed checkpoint): damage at the
+    // recorded size, with or without the auditor's checkpoint.
+    let shrunk = l.copy("shrunk");
+    tamper(&shrunk, &["size", "--to", "250"]);
+    for extra in [&[][..], &["--checkpoint", cp][..]] {
+        let (seq, kind, detail) = first_damage(&shrunk, extra);
+        assert_eq!(seq, Some(250), "{kind}: {detail}");
+        assert!(
+            ["altered", "truncated"].contains(&kind.as_str()),
+            "{kind}: {detail}"
+        );
+    }
+}

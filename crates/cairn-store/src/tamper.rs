@@ -152,6 +152,20 @@ pub fn set_leaf<B: Backend>(l: &Ledger<B>, seq: u64, leaf: Hash) -> Result<()> {
     Ok(())
 }
 
+/// Rewrite the ledger's recorded origin (its name in every checkpoint).
+pub fn set_origin<B: Backend>(l: &Ledger<B>, origin: &str) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    batch.put(Cf::Meta, meta::ORIGIN, origin.as_bytes());
+    l.backend().write(batch)
+}
+
+/// Rewrite the ledger's recorded size, leaving every entry where it is.
+pub fn set_size<B: Backend>(l: &Ledger<B>, size: u64) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    batch.put(Cf::Meta, meta::SIZE, size.to_be_bytes());
+    l.backend().write(batch)
+}
+
 /// Cut the ledger back to `size` entries, with their tiles, payloads and any
 /// checkpoint past `size`, as if the later history never happened.
 pub fn truncate<B: Backend>(l: &Ledger<B>, size: u64) -> Result<()> {

@@ -53,6 +53,16 @@ enum What {
         #[arg(long)]
         size: u64,
     },
+    /// Rewrite the ledger's recorded origin.
+    Origin {
+        #[arg(long)]
+        to: String,
+    },
+    /// Rewrite the ledger's recorded size (the entries stay where they are).
+    Size {
+        #[arg(long)]
+        to: u64,
+    },
     /// Replace the signature bytes of the checkpoint stored at SIZE.
     ForgeCheckpoint {
         #[arg(long)]
@@ -95,6 +105,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             tamper::truncate(&ledger, size)?;
         }
+        What::Origin { to } => tamper::set_origin(&ledger, &to)?,
+        What::Size { to } => tamper::set_size(&ledger, to)?,
         What::ForgeCheckpoint { size } => {
             let note = ledger
                 .backend()

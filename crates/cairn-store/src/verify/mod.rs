@@ -69,6 +69,9 @@ pub enum DamageKind {
     /// A derived index misses entries that belong under a value, or lists
     /// entries that do not (`cairn verify --indexes`).
     IndexMismatch,
+    /// The ledger's recorded origin is not the one its checkpoints were
+    /// signed for: it was rewritten.
+    OriginMismatch,
 }
 
 impl DamageKind {
@@ -86,6 +89,7 @@ impl DamageKind {
             DamageKind::TreeMismatch => "tree-mismatch",
             DamageKind::Unreadable => "unreadable",
             DamageKind::IndexMismatch => "index-mismatch",
+            DamageKind::OriginMismatch => "origin-mismatch",
         }
     }
 }
@@ -351,7 +355,17 @@ impl<B: Backend> Walk<'_, B> {
                 }
             };
             self.report.checkpoints_checked += 1;
-            if cp.size != at || cp.origin != self.report.origin {
+            if cp.origin != self.report.origin {
+                self.damage(
+                    None,
+                    DamageKind::OriginMismatch,
+                    format!(
+                        "the checkpoint stored at size {at} was signed for ledger {:?}, but this ledger's recorded origin is {:?}: the origin was rewritten",
+                        cp.origin, self.report.origin
+                    ),
+                );
+            }
+            if cp.size != at {
                 self.damage(
                     None,
                     DamageKind::BadSignature,
@@ -383,10 +397,16 @@ impl<B: Backend> Walk<'_, B> {
             .map_err(|e| StoreError::Invalid(format!("your checkpoint does not verify: {e}")))?
             .checkpoint;
         if cp.origin != self.report.origin {
-            return Err(StoreError::Invalid(format!(
-                "your checkpoint is for ledger {:?}, this ledger is {:?}",
-                cp.origin, self.report.origin
-            )));
+            // Signed by this ledger's key for another name: the recorded origin
+            // was rewritten (or the key signs two ledgers, which it must not).
+            self.damage(
+                None,
+                DamageKind::OriginMismatch,
+                format!(
+                    "your checkpoint, signed with this ledger's key, is for ledger {:?}, but this ledger's recorded origin is {:?}",
+                    cp.origin, self.report.origin
+                ),
+            );
         }
         if cp.size > self.report.size {
             self.damage(

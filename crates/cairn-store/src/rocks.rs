@@ -32,7 +32,15 @@ pub struct RocksBackend {
     db: DB,
     /// Nanoseconds of the last write's fsync; `u64::MAX` before the first.
     last_sync_ns: AtomicU64,
+    /// The writer's lock on [`LOCK_FILE`], held while the database is open
+    /// for writing (released when the file is closed); none for a read-only open.
+    _lock: Option<std::fs::File>,
 }
+
+/// The file a writer locks (`flock`, exclusive) before it opens the database,
+/// so that a second writer is told the ledger is in use by the lock's own
+/// answer rather than by RocksDB's message. Empty; mode 0600.
+pub const LOCK_FILE: &str = "cairn.lock";
 
 impl std::fmt::Debug for RocksBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,6 +134,11 @@ fn cf_options(cf: Cf) -> Options {
 impl RocksBackend {
     /// Create a new database at `path`; fails if one exists.
     pub fn create(path: &Path) -> Result<RocksBackend> {
+        if path.join("CURRENT").exists() {
+            return Err(StoreError::AlreadyExists {
+                path: path.display().to_string(),
+            });
+        }
         RocksBackend::open_with(path, true)
     }
 
@@ -163,6 +176,7 @@ impl RocksBackend {
         Ok(RocksBackend {
             db,
             last_sync_ns: AtomicU64::new(u64::MAX),
+            _lock: None,
         })
     }
 
@@ -174,36 +188,16 @@ impl RocksBackend {
         // A ledger of an older layout lacks the newer families: they are made
         // empty, and the ledger then says it needs `cairn migrate`.
         opts.create_missing_column_families(true);
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
-            let kind = engine_kind(&e);
-            let reason = e.into_string();
-            if create && reason.contains("exists") {
-                StoreError::AlreadyExists {
-                    path: path.display().to_string(),
-                }
-            } else if (reason.contains("While lock file")
-                && (reason.contains("Resource temporarily unavailable")
-                    || reason.contains("Permission denied")))
-                || reason.contains("lock hold by")
-            {
-                // RocksDB's words for a LOCK file held by another process (the
-                // OS's EAGAIN or EACCES), or by another open handle in this one.
-                // Other lock errors (no locks on the file system) are reported
-                // as they are.
-                StoreError::InUse {
-                    path: path.display().to_string(),
-                }
-            } else {
-                StoreError::Backend {
-                    op: "open",
-                    kind,
-                    reason,
-                }
-            }
+        let lock = lock_for_writing(path, create)?;
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Backend {
+            op: "open",
+            kind: engine_kind(&e),
+            reason: e.into_string(),
         })?;
         Ok(RocksBackend {
             db,
             last_sync_ns: AtomicU64::new(u64::MAX),
+            _lock: Some(lock),
         })
     }
 
@@ -382,11 +376,7 @@ impl Backend for RocksBackend {
     fn check_tables(&self) -> Result<()> {
         verify_checksum(&self.db).map_err(|reason| StoreError::Backend {
             op: "check table checksums",
-            kind: if reason.contains("Corruption") {
-                EngineErrorKind::Corruption
-            } else {
-                EngineErrorKind::Other
-            },
+            kind: status_kind(&reason),
             reason,
         })
     }
@@ -411,6 +401,50 @@ impl Backend for RocksBackend {
     }
 }
 
+/// The kind of a RocksDB status that came through the C API as text: its code
+/// is the part before the first `": "`, written by `Status::ToString` from the
+/// status's code (as the `rocksdb` crate's own `Error::kind` reads it).
+fn status_kind(status: &str) -> EngineErrorKind {
+    let code = status.split_once(": ").map_or(status, |(code, _)| code);
+    match code {
+        "Corruption" => EngineErrorKind::Corruption,
+        "IO error" => EngineErrorKind::Io,
+        "Resource busy" | "Operation failed. Try again." => EngineErrorKind::Busy,
+        _ => EngineErrorKind::Other,
+    }
+}
+
+/// Take the writer's lock of the database at `path` (made first when
+/// `create`), or say the ledger is in use.
+fn lock_for_writing(path: &Path, create: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |op: &'static str| {
+        move |e: std::io::Error| StoreError::Backend {
+            op,
+            kind: EngineErrorKind::Io,
+            reason: format!("{}: {e}", path.display()),
+        }
+    };
+    if create {
+        std::fs::create_dir_all(path).map_err(io("create the database directory"))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path.join(LOCK_FILE))
+        .map_err(io("open the lock file"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock the database")(e)),
+    }
+}
+
 /// RocksDB's `DB::VerifyChecksum`: reads every block of every live table file
 /// (data, index, filter and meta blocks) and checks each against its checksum.
 /// Scans never read the bloom filter blocks, and RocksDB treats a filter it
@@ -431,5 +465,48 @@ fn verify_checksum(db: &DB) -> std::result::Result<(), String> {
         let reason = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
         librocksdb_sys::rocksdb_free(err.cast());
         Err(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_is_classified_by_its_code() {
+        assert_eq!(
+            status_kind("Corruption: block checksum mismatch: stored = 1"),
+            EngineErrorKind::Corruption
+        );
+        assert_eq!(
+            status_kind("IO error: No space left on device"),
+            EngineErrorKind::Io
+        );
+        // The words appearing later in the message do not count.
+        assert_eq!(
+            status_kind("Invalid argument: Corruption of the options"),
+            EngineErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_by_the_lock_and_a_reader_is_not() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("db");
+        let first = RocksBackend::create(&path).expect("a new database");
+        assert!(matches!(
+            RocksBackend::create(&path),
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            RocksBackend::open(&path),
+            Err(StoreError::InUse { .. })
+        ));
+        assert!(RocksBackend::open_read_only(&path).is_ok());
+        drop(first);
+        assert!(
+            RocksBackend::open(&path).is_ok(),
+            "the lock goes with the handle"
+        );
     }
 }

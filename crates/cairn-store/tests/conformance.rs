@@ -281,6 +281,55 @@ fn redaction_erases_payloads_and_verify_says_so<H: Harness>() {
     assert_eq!(l.size(), 21, "failed redactions append nothing");
 }
 
+fn a_payload_restored_after_its_redaction_is_never_served<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 12);
+    let before = l.payload_slot(5, PayloadSlot::Input).unwrap().unwrap();
+    assert!(matches!(before, Slot::Stored(_)));
+    let red = RedactionV1 {
+        target_seq: 5,
+        slots: vec![PayloadSlot::Input],
+        reason: "GDPR request 43".into(),
+        actor: "dpo@example.com".into(),
+    };
+    let r = l.append(vec![Append::Redaction(red)], 9).unwrap();
+    l.index_pending(100).unwrap();
+    // The erased bytes come back below the API, as from an old backup.
+    tamper::set_payload(&l, 5, PayloadSlot::Input, before).unwrap();
+    assert!(matches!(
+        l.payload_slot(5, PayloadSlot::Input).unwrap(),
+        Some(Slot::Stored(_))
+    ));
+    assert!(l.payload(5, PayloadSlot::Input).unwrap().is_none());
+    assert_eq!(
+        l.payload_state(5, PayloadSlot::Input).unwrap(),
+        PayloadState::Erased { by: vec![r[0].seq] }
+    );
+    // The other payloads are served as before.
+    assert!(l.payload(5, PayloadSlot::Output).unwrap().is_some());
+    assert!(l.payload(6, PayloadSlot::Input).unwrap().is_some());
+    let report = verify_all(&l);
+    let d = report.damage.first().expect("a restored payload is damage");
+    assert_eq!(d.seq, Some(5), "{:?}", report.damage);
+    assert!(d.detail.contains("stored again"), "{}", d.detail);
+}
+
+/// Layout 2 trains no compression dictionary (a dictionary is a copy of its
+/// samples, which may have to be erased): nothing to write, nothing whose
+/// training could hold appends back.
+fn no_compression_dictionary_is_ever_written<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 3_000);
+    l.index_pending(10_000).unwrap();
+    let end = keys::prefix_end(keys::meta::DICT_PREFIX);
+    let dicts = l
+        .backend()
+        .scan(Cf::Meta, keys::meta::DICT_PREFIX, &end)
+        .count();
+    assert_eq!(dicts, 0);
+    assert!(verify_all(&l).intact());
+}
+
 fn indexes_match_a_scan<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 400);
@@ -786,6 +835,14 @@ macro_rules! conformance {
             #[test]
             fn payload_state_tells_stored_erased_and_missing_apart() {
                 super::payload_state_tells_stored_erased_and_missing_apart::<$harness>();
+            }
+            #[test]
+            fn a_payload_restored_after_its_redaction_is_never_served() {
+                super::a_payload_restored_after_its_redaction_is_never_served::<$harness>();
+            }
+            #[test]
+            fn no_compression_dictionary_is_ever_written() {
+                super::no_compression_dictionary_is_ever_written::<$harness>();
             }
             #[test]
             fn redaction_erases_payloads_and_verify_says_so() {

@@ -360,6 +360,10 @@ fn matches(entry: &Entry, kind: IndexKind, value: &str) -> bool {
 
 fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &Entry, seq: u64) {
     lists.add_time(entry_time(entry), seq);
+    if let EntryBody::RedactionV1(r) = &entry.body {
+        // So that a payload stored again after its erasure is never served.
+        b.put(Cf::Index, keys::redaction_key(r.target_seq, seq), []);
+    }
     let EntryBody::DecisionV1(d) = &entry.body else {
         return;
     };

@@ -217,11 +217,35 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// A stored payload, or `None` when it was erased (or is missing).
+    /// A payload that a redaction erased but that is stored again (restored
+    /// from a backup) is never returned.
     pub fn payload(&self, seq: u64, slot: PayloadSlot) -> Result<Option<Payload>> {
         match self.payload_slot(seq, slot)? {
+            Some(Slot::Stored(_)) if self.erased_by(seq, slot)?.is_some() => Ok(None),
             Some(Slot::Stored(raw)) => split_payload(seq, slot, &raw).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// The redaction, found through the redaction index, that erased `slot` of
+    /// entry `seq`, if any: what keeps a payload stored again after its
+    /// redaction (restored from a backup) from being served. (A redaction
+    /// above the indexer's watermark rewrote the slot in its own commit.)
+    fn erased_by(&self, seq: u64, slot: PayloadSlot) -> Result<Option<u64>> {
+        let from = keys::redaction_key(seq, 0);
+        let to = keys::prefix_end(&from[..9]);
+        for row in self.backend.scan(Cf::Index, &from, &to) {
+            let (k, _) = row?;
+            let by = k
+                .get(9..17)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))?;
+            if self.erases(by, seq, slot)? {
+                return Ok(Some(by));
+            }
+        }
+        Ok(None)
     }
 
     /// A decision's payload as a reader should see it: stored, erased by a
@@ -229,7 +253,10 @@ impl<B: Backend> Ledger<B> {
     /// it, which is damage.
     pub fn payload_state(&self, seq: u64, slot: PayloadSlot) -> Result<PayloadState> {
         match self.payload_slot(seq, slot)? {
-            Some(Slot::Stored(raw)) => Ok(PayloadState::Stored(split_payload(seq, slot, &raw)?)),
+            Some(Slot::Stored(raw)) => match self.erased_by(seq, slot)? {
+                Some(by) => Ok(PayloadState::Erased { by: vec![by] }),
+                None => Ok(PayloadState::Stored(split_payload(seq, slot, &raw)?)),
+            },
             Some(Slot::Erased(by)) if self.erases(by, seq, slot)? => {
                 Ok(PayloadState::Erased { by: vec![by] })
             }

@@ -12,4 +12,4 @@ trap 'scripts/seaweedfs.sh stop; rm -f "$env_file"' EXIT
 scripts/seaweedfs.sh start >"$env_file"
 # shellcheck disable=SC1090
 . "$env_file"
-cargo test --release -p cairn-archive --test archive -- --include-ignored "$@"
+cargo test --release --workspace --test archive -- --include-ignored "$@"

@@ -88,7 +88,7 @@ impl Sender<'_> {
     }
 }
 
-fn get(daemon: &Cairnd, path: &str) -> (u16, String) {
+pub(crate) fn get(daemon: &Cairnd, path: &str) -> (u16, String) {
     request(&daemon.addr, "GET", path, "application/json", "")
 }
 
@@ -103,7 +103,7 @@ fn metric(daemon: &Cairnd, line_start: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
 }
 
-fn breaker(daemon: &Cairnd) -> Value {
+pub(crate) fn breaker(daemon: &Cairnd) -> Value {
     let (status, body) = get(daemon, "/v1/monitor/breakers");
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -196,6 +196,7 @@ fn a_label_mix_shift_opens_the_breaker_alerts_the_webhook_and_the_ledger() {
     let b = breaker(&daemon);
     let trip = &b["trip"];
     assert_eq!(trip["check"]["check"], "label_mix", "{b}");
+    assert_eq!(trip["window"], "1m", "{b}");
     assert_eq!(trip["current"]["version"], "7");
     assert_eq!(trip["reference"]["version"], "6");
     assert!(
@@ -341,9 +342,23 @@ fn an_aa_deploy_never_trips_the_breaker() {
     let text = metrics(&daemon);
     assert!(
         text.contains(
-            "cairn_monitor_drift_statistic{stream=\"payments.fraud\",check=\"label_mix\"}"
+            "cairn_monitor_drift_statistic{stream=\"payments.fraud\",window=\"1m\",check=\"label_mix\"}"
         ),
         "{text}"
+    );
+    // Each window has its gauges: the 15-minute one holds every decision of
+    // version 2, the 1-minute one those of its last minute.
+    let in_window = |window: &str| {
+        metric(
+            &daemon,
+            &format!("cairn_monitor_window_decisions{{stream=\"payments.fraud\",model=\"fraud\",version=\"2\",window=\"{window}\"}}"),
+        )
+    };
+    assert_eq!(in_window("15m"), (150 * BATCH) as f64);
+    let last_minute = in_window("1m");
+    assert!(
+        last_minute > 0.0 && last_minute <= (150 * BATCH) as f64,
+        "{last_minute}"
     );
     assert!(daemon.stop().success());
 }

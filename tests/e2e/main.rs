@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod breaker;
+mod breaker_state;
 mod bundle;
 mod cli;
 mod crash;

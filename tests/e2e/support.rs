@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -156,6 +156,8 @@ pub struct Cairnd {
     child: Option<Child>,
     /// The address it listens on.
     pub addr: String,
+    /// Its log lines (JSON) so far.
+    log: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Cairnd {
@@ -174,6 +176,8 @@ impl Cairnd {
             .unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (tx, rx) = mpsc::channel::<String>();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&log);
         // Keep reading after the address is found, so the pipe never fills.
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
@@ -181,6 +185,7 @@ impl Cairnd {
                 if v["fields"]["message"] == "cairnd listening" {
                     let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or("").to_owned());
                 }
+                kept.lock().unwrap().push(v);
             }
         });
         let addr = rx
@@ -189,7 +194,23 @@ impl Cairnd {
         Cairnd {
             child: Some(child),
             addr,
+            log,
         }
+    }
+
+    /// The log lines so far whose message contains `text`.
+    pub fn logged(&self, text: &str) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(text))
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn url(&self) -> String {

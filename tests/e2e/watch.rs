@@ -44,6 +44,14 @@ fn cairn_watch_shows_the_breaker_and_each_version() {
         screen.contains("label_mix") && screen.contains("TRIPPED"),
         "{screen}"
     );
+    assert!(screen.contains("on the 1m window"), "{screen}");
+    assert!(screen.contains("windows 1m, 15m"), "{screen}");
+    for window in ["1m", "15m"] {
+        assert!(
+            screen.contains(&format!("checks {window}: label_mix")),
+            "{screen}"
+        );
+    }
 
     let json: Value = serde_json::from_str(
         &run("cairn", &["watch", "--daemon", &url, "--once", "--json"])
@@ -56,6 +64,11 @@ fn cairn_watch_shows_the_breaker_and_each_version() {
     assert_eq!(stream["breaker"]["state"], "open");
     assert_eq!(stream["versions"][0]["version"], "7");
     assert_eq!(stream["versions"][0]["total"].as_u64(), Some(300));
+    let windows = &stream["versions"][0]["windows"];
+    assert_eq!(windows[0]["window"], "1m", "{windows}");
+    assert_eq!(windows[1]["window"], "15m", "{windows}");
+    assert_eq!(windows[1]["decisions"].as_u64(), Some(300), "{windows}");
+    assert_eq!(stream["checks"][1]["window"], "15m");
 
     // A daemon that is not there: a clear error, exit 2.
     drop(daemon);
@@ -79,13 +92,23 @@ fn the_monitor_page_renders_charts_in_headless_chromium() {
         dom.contains(r#"data-stream="payments.fraud" data-breaker="open""#),
         "{dom}"
     );
-    assert!(dom.contains("tripped by label_mix"), "{dom}");
+    assert!(
+        dom.contains("tripped by label_mix on the 1m window"),
+        "{dom}"
+    );
     assert_eq!(
         dom.matches(r#"class="label-mix""#).count(),
-        2,
-        "one chart per version"
+        4,
+        "one chart per version and window"
     );
-    assert_eq!(dom.matches(r#"class="scores""#).count(), 2);
+    assert_eq!(dom.matches(r#"class="scores""#).count(), 4);
+    for window in ["1m", "15m"] {
+        assert_eq!(
+            dom.matches(&format!(r#"data-window="{window}""#)).count(),
+            3,
+            "a row per version and the checks, on the {window} window"
+        );
+    }
     for label in ["approve", "review", "deny"] {
         assert!(
             dom.contains(&format!(r#"data-label="{label}""#)),

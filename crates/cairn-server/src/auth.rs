@@ -67,6 +67,7 @@ pub struct Rights {
     name: String,
     write: Vec<StreamPattern>,
     read: Vec<StreamPattern>,
+    admin: bool,
 }
 
 impl Rights {
@@ -125,6 +126,7 @@ impl Auth {
                 name: label(t, i),
                 write,
                 read,
+                admin: t.admin,
             };
             if map.insert(hash, rights).is_some() {
                 return Err(bad("the same token hash is configured twice".into()));
@@ -191,6 +193,11 @@ impl Access<'_> {
         self.0.is_none_or(|r| r.read.contains(&StreamPattern::Any))
     }
 
+    /// May act as an operator: reset a breaker, pin a monitor reference.
+    pub fn may_administer(&self) -> bool {
+        self.0.is_none_or(|r| r.admin)
+    }
+
     /// The token's label, when there is a token.
     pub fn name(&self) -> Option<&str> {
         self.0.map(Rights::name)
@@ -217,6 +224,7 @@ mod tests {
                 write_streams: vec!["payments.*".into(), "audit".into()],
                 read_streams: vec!["payments.*".into()],
                 read: false,
+                admin: false,
             },
             TokenConfig {
                 name: None,
@@ -224,6 +232,7 @@ mod tests {
                 write_streams: vec![],
                 read_streams: vec![],
                 read: true,
+                admin: false,
             },
         ])
         .unwrap()
@@ -294,6 +303,7 @@ mod tests {
                 write_streams: vec![pattern.into()],
                 read_streams: vec![],
                 read: false,
+                admin: false,
             };
             assert!(Auth::from_config(&[t]).is_err(), "{sha} {pattern}");
         }

@@ -91,6 +91,10 @@ pub struct TokenConfig {
     /// stream (redactions, replay runs).
     #[serde(default)]
     pub read: bool,
+    /// Operator actions: resetting a breaker, pinning the monitor's reference
+    /// version. No stream rights come with it.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// One source of configuration: every field optional.

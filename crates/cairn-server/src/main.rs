@@ -130,6 +130,15 @@ fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
         .thread_name("cairnd")
         .build()
         .context("starting the async runtime")?;
+    // The signal handlers are installed now, before the ledger is opened and
+    // long before "cairnd listening": a SIGTERM sent as soon as the daemon says
+    // it is ready is then always a clean drain, never the default action
+    // (killing the process), which it was while the handlers were installed by
+    // the first poll of the shutdown future.
+    let signals = {
+        let _runtime = runtime.enter();
+        Signals::install().context("installing the SIGTERM and SIGINT handlers")?
+    };
     // Everything that could stop the daemon is checked before --init creates
     // anything: the tokens, the TLS files, the listen address.
     preflight(&config)?;
@@ -146,7 +155,7 @@ fn run(cli: Settings, config_file: Option<PathBuf>, init: bool) -> Result<()> {
         warn!("--origin is only used with --init; ignored");
     }
     let daemon = Daemon::open(config)?;
-    runtime.block_on(serve(listener, daemon, shutdown_signal()))?;
+    runtime.block_on(serve(listener, daemon, signals.received()))?;
     Ok(())
 }
 
@@ -163,23 +172,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Install both handlers (inside the runtime's context).
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on SIGTERM or SIGINT (also one received before it was polled).
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => info!("SIGINT received"),
+            _ = self.term.recv() => info!("SIGTERM received"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-        () = term => info!("SIGTERM received"),
     }
 }
 

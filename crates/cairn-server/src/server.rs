@@ -284,7 +284,9 @@ fn start_monitor(
     if !config.monitor.enabled {
         return Ok(None);
     }
-    Monitor::start(config.monitor.clone())
+    // Open breakers and pins are kept beside the ledger.
+    let state_path = config.data.join(crate::monitor::persist::FILE_NAME);
+    Monitor::start(config.monitor.clone(), Some(state_path))
         .map(Some)
         .map_err(|source| ServeError::Io {
             action: "starting the monitor thread",

@@ -98,6 +98,7 @@ async fn a_refused_decision_fails_for_its_caller_only() {
             write_streams: vec!["payments.*".into()],
             read_streams: vec![],
             read: true,
+            admin: false,
         }]),
         ..Settings::default()
     })

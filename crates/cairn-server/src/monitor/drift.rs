@@ -3,7 +3,7 @@
 //! score and the latency. Pure functions over [`Stats`]; what each computes is
 //! written down in `schemas/monitor.md`.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::window::{Stats, SCORE_BINS};
 
@@ -40,6 +40,14 @@ impl Default for Thresholds {
     }
 }
 
+/// The names of the checks, in the order they run.
+pub const CHECK_NAMES: [&str; 4] = [
+    "label_mix",
+    "score_distribution",
+    "score_mean",
+    "latency_p99",
+];
+
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
@@ -59,6 +67,48 @@ pub struct Check {
     pub samples: u64,
     /// Samples in the reference window.
     pub reference_samples: u64,
+}
+
+/// A [`Check`] read back (from a saved trip): the name is one of
+/// [`CHECK_NAMES`].
+#[derive(Deserialize)]
+struct SavedCheck {
+    check: String,
+    measured: bool,
+    tripped: bool,
+    #[serde(deserialize_with = "number_or_nan")]
+    statistic: f64,
+    #[serde(deserialize_with = "number_or_nan")]
+    threshold: f64,
+    p_value: Option<f64>,
+    samples: u64,
+    reference_samples: u64,
+}
+
+// By hand: a derived impl would borrow `check` from the input ('de: 'static).
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Check, D::Error> {
+        let c = SavedCheck::deserialize(d)?;
+        let check = CHECK_NAMES
+            .into_iter()
+            .find(|n| *n == c.check)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown check {:?}", c.check)))?;
+        Ok(Check {
+            check,
+            measured: c.measured,
+            tripped: c.tripped,
+            statistic: c.statistic,
+            threshold: c.threshold,
+            p_value: c.p_value,
+            samples: c.samples,
+            reference_samples: c.reference_samples,
+        })
+    }
+}
+
+/// A number, or `null` (how JSON writes a non-finite one) as NaN.
+fn number_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Every check of `current` against `reference`.

@@ -1,7 +1,9 @@
 //! The live monitor: per stream and model version, what committed decisions
-//! look like (rate, label mix, scores, latency) over a sliding window, a drift
-//! check of the newest version against the previous one, and a breaker per
-//! stream whose trips are appended to the ledger and sent to a webhook.
+//! look like (rate, label mix, scores, latency) over sliding windows (1 and 15
+//! minutes by default), drift checks of the newest version against the previous
+//! one on each window, and a breaker per stream whose trips are appended to the
+//! ledger and sent to a webhook. Open breakers, pins and accepted pairs are
+//! saved in the ledger directory and outlive a restart ([`persist`]).
 //!
 //! Cost on the commit path: request handlers copy each decision's stream, model,
 //! label, score and latency ([`extract`]) before queueing it; once the group is
@@ -14,21 +16,24 @@
 //! - [`drift`]: the checks (what each computes is in `schemas/monitor.md`);
 //! - [`state`]: streams, versions and breakers (pure);
 //! - [`notify`]: alert entries and the signed webhook;
+//! - [`persist`]: the state saved across restarts;
 //! - [`prom`]: the Prometheus lines; [`settings`]: the options.
 
 pub mod drift;
 pub mod notify;
+pub mod persist;
 pub mod prom;
 pub mod settings;
 pub mod state;
 pub mod window;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_store::{Append, Receipt};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 pub use settings::{MonitorConfig, MonitorSettings};
 pub use state::{Observation, State, Trip, Version};
@@ -66,9 +71,18 @@ pub struct Counters {
     pub webhook_failed: AtomicU64,
 }
 
+/// Where the state is saved, and the generation saved last. Its lock is
+/// taken before the state's, so that saves happen one at a time and the last
+/// one written is the newest.
+struct Persist {
+    path: PathBuf,
+    saved_generation: Mutex<u64>,
+}
+
 /// What the monitor thread, the feed and the HTTP handlers share.
 pub struct Shared {
     state: Mutex<State>,
+    persist: Option<Persist>,
     /// The monitor's own counters.
     pub counters: Counters,
 }
@@ -83,6 +97,29 @@ impl Shared {
     /// The state, locked (never by the commit path).
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Save the breakers, pins and accepted pairs if they changed since the
+    /// last save. Blocking (a write and two fsyncs): call it off the async
+    /// workers. A failure is logged and the next change tries again.
+    pub fn save(&self) {
+        let Some(p) = &self.persist else { return };
+        let mut saved_generation = p.saved_generation.lock().unwrap_or_else(|e| e.into_inner());
+        let (generation, saved) = {
+            let state = self.lock();
+            if state.generation() == *saved_generation {
+                return;
+            }
+            (state.generation(), state.saved())
+        };
+        match persist::save(&p.path, &saved) {
+            Ok(()) => *saved_generation = generation,
+            Err(e) => error!(
+                path = %p.path.display(),
+                error = %e,
+                "the monitor's state could not be saved; an open breaker or a pin may not outlive a restart"
+            ),
+        }
     }
 }
 
@@ -172,12 +209,23 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl Monitor {
-    /// Start the monitor thread; trips come out of the returned receiver.
+    /// Start the monitor thread, with the state saved at `state_path` (if
+    /// any) taken back; trips come out of the returned receiver.
     pub fn start(
         config: MonitorConfig,
+        state_path: Option<PathBuf>,
     ) -> std::io::Result<(Monitor, tokio::sync::mpsc::Receiver<Trip>)> {
+        let mut state = State::new(config.limits.clone(), config.thresholds);
+        if let Some(path) = &state_path {
+            restore(&mut state, path);
+        }
+        let persist = state_path.map(|path| Persist {
+            path,
+            saved_generation: Mutex::new(state.generation()),
+        });
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(config.limits.clone(), config.thresholds)),
+            state: Mutex::new(state),
+            persist,
             counters: Counters::default(),
         });
         let (tx, rx) = sync_channel(QUEUE_GROUPS_MAX);
@@ -215,7 +263,7 @@ impl Monitor {
         &self.config
     }
 
-    /// Count what is queued, then stop the thread.
+    /// Count what is queued, then stop the thread and save the state.
     pub fn stop(mut self) {
         let _ = self.tx.send(Msg::Stop);
         if let Some(t) = self.thread.take() {
@@ -223,17 +271,40 @@ impl Monitor {
                 error!("the monitor thread panicked");
             }
         }
+        self.shared.save();
+    }
+}
+
+/// Take back the saved state; a damaged file is a warning, and every breaker
+/// starts closed.
+fn restore(state: &mut State, path: &std::path::Path) {
+    match persist::load(path) {
+        Ok(None) => {}
+        Ok(Some(saved)) => {
+            let open = saved
+                .streams
+                .values()
+                .filter(|s| matches!(s.breaker, state::Breaker::Open { .. }))
+                .count();
+            let streams = state.restore(saved);
+            info!(path = %path.display(), streams, open, "the monitor's saved breakers and pins are back");
+        }
+        Err(e) => warn!(
+            error = %e,
+            "the monitor's saved state cannot be read: every breaker starts closed and nothing is pinned (the file is replaced at the next change)"
+        ),
     }
 }
 
 fn run(shared: &Shared, rx: &Receiver<Msg>, trips: &tokio::sync::mpsc::Sender<Trip>) {
     let mut touched: Vec<String> = Vec::new();
+    let mut generation = shared.lock().generation();
     while let Ok(Msg::Group {
         time_us,
         observations,
     }) = rx.recv()
     {
-        let found = {
+        let (found, changed) = {
             let mut state = shared.lock();
             touched.clear();
             for o in &observations {
@@ -242,11 +313,19 @@ fn run(shared: &Shared, rx: &Receiver<Msg>, trips: &tokio::sync::mpsc::Sender<Tr
                     touched.push(o.stream.clone());
                 }
             }
-            touched
+            let found = touched
                 .iter()
                 .filter_map(|s| state.evaluate(s, time_us))
-                .collect::<Vec<Trip>>()
+                .collect::<Vec<Trip>>();
+            let changed = state.generation() != generation;
+            generation = state.generation();
+            (found, changed)
         };
+        if changed {
+            // Before the trip is announced: a breaker the webhook reports open
+            // is open after a restart too.
+            shared.save();
+        }
         shared
             .counters
             .observed

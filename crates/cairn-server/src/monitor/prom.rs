@@ -1,5 +1,7 @@
 //! The monitor's Prometheus lines. Cardinality is bounded by the monitor's own
-//! limits: streams × versions × (labels + `other`), and streams × 4 checks.
+//! limits: streams × versions × (labels + `other`), streams × windows × 4
+//! checks, and streams × versions × windows (at most 4) for the window gauges,
+//! which carry a `window` label (`window="1m"`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -127,17 +129,20 @@ fn breakers(out: &mut String, streams: &[StreamView]) {
         out,
         "cairn_monitor_drift_statistic",
         "gauge",
-        "The latest statistic of each drift check (newest version against the reference).",
+        "The latest statistic of each drift check on each window (newest version against the reference).",
     );
     for s in streams {
-        for c in s.checks.iter().filter(|c| c.measured) {
-            let _ = writeln!(
-                out,
-                "cairn_monitor_drift_statistic{{stream=\"{}\",check=\"{}\"}} {}",
-                esc(&s.stream),
-                c.check,
-                c.statistic
-            );
+        for w in &s.checks {
+            for c in w.checks.iter().filter(|c| c.measured) {
+                let _ = writeln!(
+                    out,
+                    "cairn_monitor_drift_statistic{{stream=\"{}\",window=\"{}\",check=\"{}\"}} {}",
+                    esc(&s.stream),
+                    w.window,
+                    c.check,
+                    c.statistic
+                );
+            }
         }
     }
     head(
@@ -147,20 +152,23 @@ fn breakers(out: &mut String, streams: &[StreamView]) {
         "The threshold of each drift check.",
     );
     for s in streams {
-        for c in &s.checks {
-            let _ = writeln!(
-                out,
-                "cairn_monitor_drift_threshold{{stream=\"{}\",check=\"{}\"}} {}",
-                esc(&s.stream),
-                c.check,
-                c.threshold
-            );
+        for w in &s.checks {
+            for c in &w.checks {
+                let _ = writeln!(
+                    out,
+                    "cairn_monitor_drift_threshold{{stream=\"{}\",window=\"{}\",check=\"{}\"}} {}",
+                    esc(&s.stream),
+                    w.window,
+                    c.check,
+                    c.threshold
+                );
+            }
         }
     }
 }
 
-/// Reads one gauge of a version.
-type Getter = fn(&super::state::VersionView) -> Option<f64>;
+/// Reads one gauge of a version's window.
+type Getter = fn(&super::state::WindowView) -> Option<f64>;
 
 fn versions(out: &mut String, streams: &[StreamView]) {
     head(out, "cairn_monitor_decisions_total", "counter", "Decisions by stream, model version and label (labels past the per-stream cap are `other`; `(none)` has no label).");
@@ -191,7 +199,7 @@ fn versions(out: &mut String, streams: &[StreamView]) {
         (
             "cairn_monitor_window_decisions",
             "Decisions in the current window.",
-            |v| Some(v.window as f64),
+            |w| Some(w.decisions as f64),
         ),
         (
             "cairn_monitor_window_rate_per_second",
@@ -218,14 +226,17 @@ fn versions(out: &mut String, streams: &[StreamView]) {
         head(out, name, "gauge", help);
         for s in streams {
             for v in &s.versions {
-                if let Some(x) = get(v) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{stream=\"{}\",model=\"{}\",version=\"{}\"}} {x}",
-                        esc(&s.stream),
-                        esc(&v.model),
-                        esc(&v.version)
-                    );
+                for w in &v.windows {
+                    if let Some(x) = get(w) {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{stream=\"{}\",model=\"{}\",version=\"{}\",window=\"{}\"}} {x}",
+                            esc(&s.stream),
+                            esc(&v.model),
+                            esc(&v.version),
+                            w.window
+                        );
+                    }
                 }
             }
         }

@@ -21,11 +21,22 @@ pub struct MonitorSettings {
         help_heading = "Monitor"
     )]
     pub enabled: Option<bool>,
-    /// Length of the sliding window of each model version [default: 60000].
+    /// Lengths of the sliding windows of each model version, comma-separated
+    /// (at most 4); the checks run on each [default: 60000,900000].
+    #[arg(
+        long = "monitor-windows-ms",
+        env = "CAIRND_MONITOR_WINDOWS_MS",
+        value_name = "MS,...",
+        value_delimiter = ',',
+        help_heading = "Monitor"
+    )]
+    pub windows_ms: Option<Vec<u64>>,
+    /// Deprecated: one window, the same as --monitor-windows-ms MS.
     #[arg(
         long = "monitor-window-ms",
         env = "CAIRND_MONITOR_WINDOW_MS",
         value_name = "MS",
+        conflicts_with = "windows_ms",
         help_heading = "Monitor"
     )]
     pub window_ms: Option<u64>,
@@ -156,12 +167,57 @@ fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Windows per version, at most.
+pub const WINDOWS_MAX: usize = 4;
+
 impl MonitorSettings {
+    /// The window lengths asked for (either spelling), sorted and checked.
+    fn windows(&self) -> Result<Option<Vec<u64>>, ConfigError> {
+        let mut windows = match (&self.windows_ms, self.window_ms) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "monitor.windows_ms",
+                    "give windows_ms or the older window_ms, not both",
+                ))
+            }
+            (Some(list), None) => list.clone(),
+            (None, Some(w)) => vec![w],
+            (None, None) => return Ok(None),
+        };
+        windows.sort_unstable();
+        windows.dedup();
+        if windows.is_empty() || windows.len() > WINDOWS_MAX {
+            return Err(invalid(
+                "monitor.windows_ms",
+                format!("give 1 to {WINDOWS_MAX} window lengths"),
+            ));
+        }
+        if windows.iter().any(|w| !(1000..=86_400_000).contains(w)) {
+            return Err(invalid(
+                "monitor.windows_ms",
+                "each window must be between 1000 and 86400000 ms",
+            ));
+        }
+        Ok(Some(windows))
+    }
+
     /// These settings, with `lower`'s filling every field these leave unset.
     pub fn or(self, lower: MonitorSettings) -> MonitorSettings {
+        let higher_windows = self.windows_ms.is_some() || self.window_ms.is_some();
         MonitorSettings {
             enabled: self.enabled.or(lower.enabled),
-            window_ms: self.window_ms.or(lower.window_ms),
+            // The two spellings of the windows are one setting: the higher
+            // source's, whichever spelling it used.
+            windows_ms: if higher_windows {
+                self.windows_ms
+            } else {
+                lower.windows_ms
+            },
+            window_ms: if higher_windows {
+                self.window_ms
+            } else {
+                lower.window_ms
+            },
             min_samples: self.min_samples.or(lower.min_samples),
             close_after_ms: self.close_after_ms.or(lower.close_after_ms),
             streams_max: self.streams_max.or(lower.streams_max),
@@ -181,14 +237,8 @@ impl MonitorSettings {
         let d = MonitorConfig::default();
         let mut limits = d.limits;
         let mut t = d.thresholds;
-        if let Some(w) = self.window_ms {
-            if !(1000..=86_400_000).contains(&w) {
-                return Err(invalid(
-                    "monitor.window_ms",
-                    "must be between 1000 and 86400000",
-                ));
-            }
-            limits.window_ms = w;
+        if let Some(windows) = self.windows()? {
+            limits.windows_ms = windows;
         }
         if let Some(n) = self.min_samples {
             if n == 0 {
@@ -265,5 +315,66 @@ impl MonitorSettings {
             webhook_url: self.webhook_url.clone(),
             webhook_attempts: attempts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn windows(s: MonitorSettings) -> Result<Vec<u64>, ConfigError> {
+        s.resolve().map(|c| c.limits.windows_ms)
+    }
+
+    #[test]
+    fn windows_default_to_one_and_fifteen_minutes_and_accept_either_spelling() {
+        assert_eq!(
+            windows(MonitorSettings::default()).unwrap(),
+            [60_000, 900_000]
+        );
+        let list = MonitorSettings {
+            windows_ms: Some(vec![900_000, 5_000, 900_000]),
+            ..MonitorSettings::default()
+        };
+        assert_eq!(
+            windows(list).unwrap(),
+            [5_000, 900_000],
+            "sorted, once each"
+        );
+        let old = MonitorSettings {
+            window_ms: Some(30_000),
+            ..MonitorSettings::default()
+        };
+        assert_eq!(windows(old.clone()).unwrap(), [30_000]);
+        // A file's windows_ms gives way to a command line's window_ms.
+        let file = MonitorSettings {
+            windows_ms: Some(vec![60_000, 120_000]),
+            ..MonitorSettings::default()
+        };
+        assert_eq!(windows(old.or(file)).unwrap(), [30_000]);
+    }
+
+    #[test]
+    fn bad_windows_are_refused_with_the_reason() {
+        for (w, reason) in [
+            (vec![], "1 to 4"),
+            (vec![1000, 2000, 3000, 4000, 5000], "1 to 4"),
+            (vec![999], "between 1000"),
+            (vec![60_000, 86_400_001], "between 1000"),
+        ] {
+            let err = windows(MonitorSettings {
+                windows_ms: Some(w.clone()),
+                ..MonitorSettings::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(reason), "{w:?}: {err}");
+        }
+        let both = MonitorSettings {
+            windows_ms: Some(vec![60_000]),
+            window_ms: Some(60_000),
+            ..MonitorSettings::default()
+        };
+        assert!(windows(both).unwrap_err().to_string().contains("not both"));
     }
 }

@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::drift::{checks, Check, Thresholds};
-use super::window::{Point, Stats, Window};
+use super::persist::{self, Saved, SavedStream};
+use super::window::{window_name, Point, Window};
 
 /// The label slot name of labels past the per-stream cap.
 pub const OTHER_LABEL: &str = "other";
@@ -35,9 +36,10 @@ pub struct Limits {
     pub versions_max: usize,
     /// Distinct labels per stream; later labels count as `other`.
     pub labels_max: usize,
-    /// Window length.
-    pub window_ms: u64,
-    /// Buckets per window (the window slides by `window_ms / buckets`).
+    /// Window lengths, shortest first: each version keeps one window of each,
+    /// and the checks run on each.
+    pub windows_ms: Vec<u64>,
+    /// Buckets per window (each window slides by its length / buckets).
     pub buckets: usize,
     /// An open breaker closes by itself after every check passes this long.
     pub close_after_ms: u64,
@@ -49,7 +51,7 @@ impl Default for Limits {
             streams_max: 256,
             versions_max: 4,
             labels_max: 16,
-            window_ms: 60_000,
+            windows_ms: vec![60_000, 900_000],
             buckets: 12,
             close_after_ms: 300_000,
         }
@@ -57,7 +59,7 @@ impl Default for Limits {
 }
 
 /// A model version of a stream.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Version {
     /// Model name.
     pub model: String,
@@ -81,12 +83,17 @@ pub struct Observation {
 }
 
 /// Why a breaker opened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trip {
     /// The stream.
     pub stream: String,
-    /// The check that tripped (the first, in the order of the checks).
+    /// The check that tripped (the first, shortest window first, then in the
+    /// order of the checks).
     pub check: Check,
+    /// The name of the window it tripped on (`1m`).
+    pub window: String,
+    /// That window's length.
+    pub window_ms: u64,
     /// The version checked.
     pub current: Version,
     /// The version it was compared with.
@@ -100,7 +107,7 @@ pub struct Trip {
 }
 
 /// A breaker.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum Breaker {
     /// Fine.
@@ -114,18 +121,30 @@ pub enum Breaker {
     },
 }
 
+/// The checks of one window length.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowChecks {
+    /// The window's name (`1m`).
+    pub window: String,
+    /// Its length.
+    pub window_ms: u64,
+    /// The checks, in the order of the table in `schemas/monitor.md`.
+    pub checks: Vec<Check>,
+}
+
 struct VersionState {
     key: Version,
     first_seen_us: i64,
     total: u64,
     labels_total: Vec<u64>,
-    window: Window,
+    /// One per `Limits::windows_ms`.
+    windows: Vec<Window>,
 }
 
 struct StreamState {
     labels: Vec<String>,
     versions: Vec<VersionState>,
-    checks: Vec<Check>,
+    checks: Vec<WindowChecks>,
     compared: Option<(Version, Version)>,
     /// A (current, reference) pair the operator accepted by a reset: compared
     /// and shown, but it trips nothing.
@@ -136,76 +155,55 @@ struct StreamState {
     trips: HashMap<&'static str, u64>,
 }
 
+impl StreamState {
+    fn new() -> StreamState {
+        StreamState {
+            labels: Vec::new(),
+            versions: Vec::new(),
+            checks: Vec::new(),
+            compared: None,
+            accepted: None,
+            pinned: None,
+            breaker: Breaker::Closed,
+            trips: HashMap::new(),
+        }
+    }
+}
+
 /// Everything the monitor knows.
 pub struct State {
     limits: Limits,
+    /// `window_name` of each of `limits.windows_ms`.
+    window_names: Vec<String>,
     thresholds: Thresholds,
     streams: HashMap<String, StreamState>,
     /// Decisions of streams past `streams_max`.
     pub dropped: u64,
-}
-
-/// A version as shown by the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VersionView {
-    /// Model name.
-    pub model: String,
-    /// Model version.
-    pub version: String,
-    /// Decisions since the daemon started.
-    pub total: u64,
-    /// Decisions by label since the daemon started.
-    pub labels_total: Vec<(String, u64)>,
-    /// Decisions in the window.
-    pub window: u64,
-    /// Decisions per second over the window.
-    pub rate_per_s: f64,
-    /// Label mix in the window.
-    pub labels: Vec<(String, u64)>,
-    /// Share of the window's decisions without a label.
-    pub no_label_share: Option<f64>,
-    /// Share of the window's decisions without a score.
-    pub no_score_share: Option<f64>,
-    /// Score histogram of the window (20 bins over [0, 1]).
-    pub score_bins: Vec<u64>,
-    /// Mean score in the window.
-    pub score_mean: Option<f64>,
-    /// Latency percentiles in the window.
-    pub latency_p50_ms: Option<f64>,
-    /// 99th percentile.
-    pub latency_p99_ms: Option<f64>,
-}
-
-/// A stream as shown by the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StreamView {
-    /// The stream.
-    pub stream: String,
-    /// The breaker.
-    pub breaker: Breaker,
-    /// The versions compared: `[current, reference]`.
-    pub compared: Option<(Version, Version)>,
-    /// Whether the operator accepted that pair (a reset).
-    pub accepted: bool,
-    /// The reference version the operator pinned.
-    pub pinned: Option<Version>,
-    /// The latest checks.
-    pub checks: Vec<Check>,
-    /// Trips since the daemon started, by check.
-    pub trips: Vec<(String, u64)>,
-    /// Versions, newest first.
-    pub versions: Vec<VersionView>,
+    /// Counts changes of what outlives a restart (breakers, pins, accepted
+    /// pairs), so that the monitor knows when to save it.
+    generation: u64,
 }
 
 impl State {
     /// Empty.
     pub fn new(limits: Limits, thresholds: Thresholds) -> State {
         State {
+            window_names: limits
+                .windows_ms
+                .iter()
+                .map(|&ms| window_name(ms))
+                .collect(),
             limits,
             thresholds,
             streams: HashMap::new(),
             dropped: 0,
+            generation: 0,
         }
+    }
+
+    /// Changes so far of what outlives a restart.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The limits.
@@ -223,19 +221,7 @@ impl State {
                 self.dropped += 1;
                 return;
             }
-            self.streams.insert(
-                o.stream.clone(),
-                StreamState {
-                    labels: Vec::new(),
-                    versions: Vec::new(),
-                    checks: Vec::new(),
-                    compared: None,
-                    accepted: None,
-                    pinned: None,
-                    breaker: Breaker::Closed,
-                    trips: HashMap::new(),
-                },
-            );
+            self.streams.insert(o.stream.clone(), StreamState::new());
         }
         let Some(s) = self.streams.get_mut(&o.stream) else {
             return;
@@ -269,11 +255,13 @@ impl State {
                     first_seen_us: time_us,
                     total: 0,
                     labels_total: vec![0; slots],
-                    window: Window::new(
-                        limits.buckets,
-                        limits.window_ms / limits.buckets.max(1) as u64,
-                        slots,
-                    ),
+                    windows: limits
+                        .windows_ms
+                        .iter()
+                        .map(|&ms| {
+                            Window::new(limits.buckets, ms / limits.buckets.max(1) as u64, slots)
+                        })
+                        .collect(),
                 });
                 s.versions.len() - 1
             }
@@ -283,14 +271,14 @@ impl State {
         if let Some(c) = label.and_then(|l| v.labels_total.get_mut(l)) {
             *c += 1;
         }
-        v.window.add(
-            time_us,
-            &Point {
-                label,
-                score: o.score,
-                latency_ms: o.latency_ms,
-            },
-        );
+        let point = Point {
+            label,
+            score: o.score,
+            latency_ms: o.latency_ms,
+        };
+        for w in &mut v.windows {
+            w.add(time_us, &point);
+        }
     }
 
     /// Run the checks of `stream` (at recorded time `now_us`) and move its
@@ -314,22 +302,35 @@ impl State {
             return None;
         };
         let (cv, rv) = (&s.versions[cur], &s.versions[reference]);
-        s.checks = checks(&cv.window.total(), &rv.window.total(), &self.thresholds);
+        s.checks = (self.limits.windows_ms.iter().zip(&self.window_names))
+            .zip(cv.windows.iter().zip(&rv.windows))
+            .map(|((&ms, name), (cw, rw))| WindowChecks {
+                window: name.clone(),
+                window_ms: ms,
+                checks: checks(&cw.total(), &rw.total(), &self.thresholds),
+            })
+            .collect();
         let pair = (cv.key.clone(), rv.key.clone());
         let accepted = s.accepted.as_ref() == Some(&pair);
         let tripped = if accepted {
             None
         } else {
-            s.checks.iter().find(|c| c.tripped).cloned()
+            s.checks.iter().enumerate().find_map(|(k, w)| {
+                let c = w.checks.iter().find(|c| c.tripped)?;
+                Some((k, c.clone()))
+            })
         };
-        let (start, end) = cv.window.span_us().unwrap_or((now_us, now_us));
+        let span = |k: usize| cv.windows.get(k).and_then(Window::span_us);
         s.compared = Some(pair.clone());
         match (&mut s.breaker, tripped) {
-            (Breaker::Closed, Some(check)) => {
+            (Breaker::Closed, Some((k, check))) => {
                 *s.trips.entry(check.check).or_insert(0) += 1;
+                let (start, end) = span(k).unwrap_or((now_us, now_us));
                 let trip = Trip {
                     stream: stream.to_owned(),
                     check,
+                    window: s.checks[k].window.clone(),
+                    window_ms: s.checks[k].window_ms,
                     current: pair.0,
                     reference: pair.1,
                     window_start_us: start,
@@ -340,6 +341,7 @@ impl State {
                     trip: Box::new(trip.clone()),
                     passing_since_us: None,
                 };
+                self.generation += 1;
                 Some(trip)
             }
             (Breaker::Closed, None) => None,
@@ -358,11 +360,15 @@ impl State {
                 },
                 None,
             ) => {
-                let any_measured = s.checks.iter().any(|c| c.measured) || accepted;
+                let any_measured =
+                    s.checks.iter().flat_map(|w| &w.checks).any(|c| c.measured) || accepted;
                 match passing_since_us {
                     _ if !any_measured => {}
                     None => *passing_since_us = Some(now_us),
-                    Some(since) if now_us - *since >= close_after_us => s.breaker = Breaker::Closed,
+                    Some(since) if now_us - *since >= close_after_us => {
+                        s.breaker = Breaker::Closed;
+                        self.generation += 1;
+                    }
                     Some(_) => {}
                 }
                 None
@@ -371,14 +377,19 @@ impl State {
     }
 
     /// The operator's reset: close the breaker and accept the pair of versions
-    /// it compared, which trips nothing more (a newer version is checked again).
-    /// False if the stream is unknown.
+    /// that tripped it (or, when closed, the pair compared), which trips nothing
+    /// more (a newer version is checked again). False if the stream is unknown.
     pub fn reset(&mut self, stream: &str) -> bool {
         let Some(s) = self.streams.get_mut(stream) else {
             return false;
         };
+        s.accepted = match &s.breaker {
+            // Also right after a restart, before any version is compared.
+            Breaker::Open { trip, .. } => Some((trip.current.clone(), trip.reference.clone())),
+            Breaker::Closed => s.compared.clone(),
+        };
         s.breaker = Breaker::Closed;
-        s.accepted = s.compared.clone();
+        self.generation += 1;
         true
     }
 
@@ -395,70 +406,71 @@ impl State {
             }
         }
         s.pinned = version;
+        self.generation += 1;
         Ok(())
     }
 
-    /// Every stream, sorted by name.
-    pub fn view(&self) -> Vec<StreamView> {
-        let mut out: Vec<StreamView> = self
+    /// What of the state outlives a restart: the streams whose breaker is
+    /// open, or that have a pinned or an accepted pair.
+    pub fn saved(&self) -> Saved {
+        let streams = self
             .streams
             .iter()
-            .map(|(name, s)| self.stream_view(name, s))
-            .collect();
-        out.sort_by(|a, b| a.stream.cmp(&b.stream));
-        out
-    }
-
-    fn stream_view(&self, name: &str, s: &StreamState) -> StreamView {
-        let label_name = |i: usize| s.labels.get(i).map_or(OTHER_LABEL.to_owned(), Clone::clone);
-        let named = |counts: &[u64]| -> Vec<(String, u64)> {
-            counts
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (label_name(i), *n))
-                .collect()
-        };
-        let mut versions: Vec<&VersionState> = s.versions.iter().collect();
-        versions.sort_by_key(|v| std::cmp::Reverse(v.first_seen_us));
-        let window_s = self.limits.window_ms as f64 / 1000.0;
-        let versions = versions
-            .into_iter()
-            .map(|v| {
-                let w: Stats = v.window.total();
-                let share = |x: u64| (w.n > 0).then(|| x as f64 / w.n as f64);
-                VersionView {
-                    model: v.key.model.clone(),
-                    version: v.key.version.clone(),
-                    total: v.total,
-                    labels_total: named(&v.labels_total),
-                    window: w.n,
-                    rate_per_s: w.n as f64 / window_s.max(1e-3),
-                    labels: named(&w.labels),
-                    no_label_share: share(w.no_label),
-                    no_score_share: share(w.no_score),
-                    score_bins: w.scores.to_vec(),
-                    score_mean: w.score_mean(),
-                    latency_p50_ms: w.latency_quantile_ms(0.5),
-                    latency_p99_ms: w.latency_quantile_ms(0.99),
-                }
+            .filter(|(_, s)| {
+                matches!(s.breaker, Breaker::Open { .. })
+                    || s.pinned.is_some()
+                    || s.accepted.is_some()
+            })
+            .map(|(name, s)| {
+                let breaker = match &s.breaker {
+                    Breaker::Open { trip, .. } => Breaker::Open {
+                        trip: trip.clone(),
+                        passing_since_us: None,
+                    },
+                    Breaker::Closed => Breaker::Closed,
+                };
+                let saved = SavedStream {
+                    breaker,
+                    pinned: s.pinned.clone(),
+                    accepted: s.accepted.clone(),
+                };
+                (name.clone(), saved)
             })
             .collect();
-        let mut trips: Vec<(String, u64)> =
-            s.trips.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
-        trips.sort();
-        StreamView {
-            stream: name.to_owned(),
-            breaker: s.breaker.clone(),
-            compared: s.compared.clone(),
-            accepted: s.compared.is_some() && s.accepted == s.compared,
-            pinned: s.pinned.clone(),
-            checks: s.checks.clone(),
-            trips,
-            versions,
+        Saved {
+            format: persist::FORMAT.to_owned(),
+            streams,
         }
     }
+
+    /// Take back a saved state (at start, before any decision): breakers,
+    /// pins and accepted pairs; at most `streams_max` streams. Returns the
+    /// number of streams taken back.
+    pub fn restore(&mut self, saved: Saved) -> usize {
+        let mut n = 0;
+        for (name, saved) in saved.streams {
+            if self.streams.len() >= self.limits.streams_max {
+                break;
+            }
+            let s = self.streams.entry(name).or_insert_with(StreamState::new);
+            s.breaker = match saved.breaker {
+                Breaker::Open { trip, .. } => Breaker::Open {
+                    trip,
+                    passing_since_us: None,
+                },
+                Breaker::Closed => Breaker::Closed,
+            };
+            s.pinned = saved.pinned;
+            s.accepted = saved.accepted;
+            n += 1;
+        }
+        n
+    }
 }
+
+#[path = "state_view.rs"]
+mod view;
+pub use view::{StreamView, VersionView, WindowView};
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

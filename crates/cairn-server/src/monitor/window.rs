@@ -36,6 +36,17 @@ fn score_bin(score: f64) -> usize {
     }
 }
 
+/// A window's short name, as in the `window` label of the metrics: `1m`,
+/// `15m`, `90s`, `2h`, or `1500ms` when no larger unit divides it.
+pub fn window_name(ms: u64) -> String {
+    for (unit, len) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms >= len && ms.is_multiple_of(len) {
+            return format!("{}{unit}", ms / len);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// One decision as the monitor sees it; `label` is a slot of the stream's label
 /// table (the last slot is `other`), `None` for a decision without a label.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,6 +260,15 @@ mod tests {
         w.add(0, &point(1, 0.5, 1.0));
         assert_eq!(w.total().n, 5);
         assert_eq!(w.total().labels, vec![4, 1, 0]);
+    }
+
+    #[test]
+    fn windows_are_named_by_their_largest_whole_unit() {
+        let names: Vec<String> = [60_000, 900_000, 90_000, 7_200_000, 1500, 86_400_000]
+            .into_iter()
+            .map(window_name)
+            .collect();
+        assert_eq!(names, ["1m", "15m", "90s", "2h", "1500ms", "24h"]);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The live monitor over HTTP: `GET /v1/monitor/breakers` (for deploy tools and
 //! load balancers to poll), `GET /v1/monitor/streams` (everything `cairn watch`
-//! and `/ui/monitor` show) and `POST /v1/monitor/breakers/{stream}/reset` (the
-//! operator's reset: needs a token that may write to the stream).
+//! and `/ui/monitor` show), `POST /v1/monitor/breakers/{stream}/reset` and
+//! `POST /v1/monitor/streams/{stream}/reference` (operator actions: they need a
+//! token with the `admin` right, and are saved before they are answered, so
+//! they outlive a restart).
+
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -14,13 +18,38 @@ use super::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::monitor::state::{Breaker, Version};
 
-fn monitor(app: &AppState) -> Result<&crate::monitor::Shared, ApiError> {
-    app.monitor.as_deref().ok_or_else(|| {
+fn monitor(app: &AppState) -> Result<&Arc<crate::monitor::Shared>, ApiError> {
+    app.monitor.as_ref().ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
             "the monitor is off (start cairnd with --monitor true)",
         )
     })
+}
+
+/// Only an operator (a token with `admin = true`, or anyone when no token is
+/// configured) may reset a breaker or pin a reference.
+fn operator(app: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
+    let access = app.auth.authenticate(headers).map_err(unauthorized)?;
+    if access.may_administer() {
+        return Ok(());
+    }
+    let who = access.name().unwrap_or("the token");
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!("{who} may not {what}: it is an operator action (the token needs admin = true)"),
+    ))
+}
+
+/// Save the monitor's state (off the async workers) before answering.
+async fn save(shared: &Arc<crate::monitor::Shared>) {
+    let shared = Arc::clone(shared);
+    if tokio::task::spawn_blocking(move || shared.save())
+        .await
+        .is_err()
+    {
+        tracing::error!("saving the monitor's state panicked");
+    }
 }
 
 /// `GET /v1/monitor/breakers`: every stream's breaker; `open` counts the open ones.
@@ -62,20 +91,15 @@ pub async fn reset(
     Path(stream): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let access = app.auth.authenticate(&headers).map_err(unauthorized)?;
-    if !access.may_write(&stream) {
-        let who = access.name().unwrap_or("the token");
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("{who} may not reset the breaker of {stream:?} (needs write rights to it)"),
-        ));
-    }
-    if !monitor(&app)?.lock().reset(&stream) {
+    operator(&app, &headers, &format!("reset the breaker of {stream:?}"))?;
+    let shared = monitor(&app)?;
+    if !shared.lock().reset(&stream) {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("the monitor has seen no decision of stream {stream:?}"),
         ));
     }
+    save(shared).await;
     Ok(Json(json!({"stream": stream, "state": "closed"})).into_response())
 }
 
@@ -89,21 +113,14 @@ struct PinBody {
 
 /// `POST /v1/monitor/streams/{stream}/reference`: compare the stream's newest
 /// version with this one (`{"model": M, "version": V}`) instead of the previous
-/// version; `{}` unpins. Needs a token that may write to the stream.
+/// version; `{}` unpins. Needs a token with the `admin` right.
 pub async fn pin(
     State(app): State<AppState>,
     Path(stream): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let access = app.auth.authenticate(&headers).map_err(unauthorized)?;
-    if !access.may_write(&stream) {
-        let who = access.name().unwrap_or("the token");
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("{who} may not pin the reference of {stream:?} (needs write rights to it)"),
-        ));
-    }
+    operator(&app, &headers, &format!("pin the reference of {stream:?}"))?;
     let pin: PinBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
@@ -120,10 +137,12 @@ pub async fn pin(
             ))
         }
     };
-    monitor(&app)?
+    let shared = monitor(&app)?;
+    shared
         .lock()
         .pin(&stream, version.clone())
         .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{stream:?}: {e}")))?;
+    save(shared).await;
     Ok(Json(json!({"stream": stream, "pinned": version})).into_response())
 }
 

@@ -24,6 +24,7 @@ fn settings() -> Settings {
                 write_streams: vec!["payments.*".into()],
                 read_streams: vec![],
                 read: false,
+                admin: false,
             },
             TokenConfig {
                 name: Some("auditor".into()),
@@ -31,6 +32,7 @@ fn settings() -> Settings {
                 write_streams: vec![],
                 read_streams: vec![],
                 read: true,
+                admin: false,
             },
         ]),
         ..Settings::default()

@@ -1,5 +1,6 @@
 //! The monitor's operator endpoints need rights: resetting a breaker or pinning a
-//! reference takes a token that may write to the stream; reading needs none.
+//! reference takes a token with the `admin` right (write rights to the stream
+//! are not enough); reading needs none.
 
 use cairn_server::auth::hash_token;
 use cairn_server::config::TokenConfig;
@@ -8,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use crate::support::{decision, start, TestDaemon};
 
-fn token(name: &str, write: &[&str]) -> TokenConfig {
+fn token(name: &str, write: &[&str], admin: bool) -> TokenConfig {
     TokenConfig {
         name: Some(name.into()),
         sha256: hash_token(name),
         write_streams: write.iter().map(|s| s.to_string()).collect(),
         read_streams: Vec::new(),
         read: false,
+        admin,
     }
 }
 
@@ -28,11 +30,12 @@ async fn post(d: &TestDaemon, path: &str, bearer: Option<&str>, body: &str) -> (
 }
 
 #[tokio::test]
-async fn reset_and_pin_need_write_rights_to_the_stream() {
+async fn reset_and_pin_need_an_admin_token() {
     let d = start(Settings {
         tokens: Some(vec![
-            token("fraud-team", &["payments.*"]),
-            token("chat-team", &["support.*"]),
+            token("fraud-team", &["payments.*"], false),
+            token("chat-team", &["support.*"], false),
+            token("on-call", &[], true),
         ]),
         ..Settings::default()
     })
@@ -59,14 +62,18 @@ async fn reset_and_pin_need_write_rights_to_the_stream() {
     }
     let reset = "/v1/monitor/breakers/payments.fraud/reset";
     assert_eq!(post(&d, reset, None, "").await.0, 401);
-    let (status, body) = post(&d, reset, Some("chat-team"), "").await;
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("may not reset the breaker"), "{body}");
-    assert_eq!(post(&d, reset, Some("fraud-team"), "").await.0, 200);
+    assert_eq!(post(&d, reset, Some("not-a-token"), "").await.0, 401);
+    for writer in ["chat-team", "fraud-team"] {
+        let (status, body) = post(&d, reset, Some(writer), "").await;
+        assert_eq!(status, 403, "{writer}: {body}");
+        assert!(body.contains("may not reset the breaker"), "{body}");
+        assert!(body.contains("admin"), "{body}");
+    }
+    assert_eq!(post(&d, reset, Some("on-call"), "").await.0, 200);
     let (status, body) = post(
         &d,
         "/v1/monitor/breakers/payments.other/reset",
-        Some("fraud-team"),
+        Some("on-call"),
         "",
     )
     .await;
@@ -74,8 +81,22 @@ async fn reset_and_pin_need_write_rights_to_the_stream() {
 
     let pin = "/v1/monitor/streams/payments.fraud/reference";
     let body = r#"{"model":"fraud","version":"7"}"#;
-    assert_eq!(post(&d, pin, Some("chat-team"), body).await.0, 403);
-    assert_eq!(post(&d, pin, Some("fraud-team"), body).await.0, 200);
+    assert_eq!(post(&d, pin, None, body).await.0, 401);
+    let (status, answer) = post(&d, pin, Some("fraud-team"), body).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("may not pin the reference"), "{answer}");
+    assert_eq!(post(&d, pin, Some("on-call"), body).await.0, 200);
+    // The admin token has no stream rights: it cannot append.
+    let r = d
+        .client
+        .post(d.url("/v1/decisions"))
+        .bearer_auth("on-call")
+        .header("content-type", "application/json")
+        .body(decision(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
     d.stop().await;
 }
 

@@ -221,6 +221,7 @@ async fn spans_a_decision_refuses_are_a_partial_success_and_the_rest_is_stored()
             sha256: hash_token(TOKEN),
             write_streams: vec!["chat.*".into()],
             read: true,
+            admin: false,
             read_streams: vec![],
         }]),
         ..Settings::default()
@@ -402,6 +403,7 @@ async fn a_missing_token_is_refused_with_a_challenge() {
             sha256: hash_token("t"),
             write_streams: vec!["*".into()],
             read: false,
+            admin: false,
             read_streams: vec![],
         }]),
         ..Settings::default()

@@ -30,6 +30,7 @@ fn token(name: &str, write: &[&str], read: &[&str]) -> TokenConfig {
         write_streams: write.iter().map(|s| s.to_string()).collect(),
         read_streams: read.iter().map(|s| s.to_string()).collect(),
         read: false,
+        admin: false,
     }
 }
 

@@ -3,10 +3,12 @@
 someone waits on it, adds a callback or cancels it.
 
 ``Future()`` builds a ``threading.Condition`` (a Python ``__init__``, an RLock,
-a deque and five bound methods) for every decision; a service that records and
-moves on never uses it. Built per decision it was about a fifth of
-``record()``'s CPU, and its eight garbage-collected objects per live future
-made the collector's passes longer (BENCHMARKS.md, "Python client").
+a deque and five bound methods) and two lists for every decision, which a
+service that records and moves on never uses: eleven objects the garbage
+collector tracks per live future (one for this class, counted with
+``gc.get_objects``). Making them, and the collector's passes over them, were
+about 8 of the 20 µs of CPU a ``record()`` call took (BENCHMARKS.md, "Python
+client").
 
 Every method of ``Future`` that reads or changes its state does so under
 ``self._condition`` (and ``concurrent.futures.wait``/``as_completed`` take it
@@ -33,13 +35,12 @@ class LazyFuture(Future[T]):
     """A ``concurrent.futures.Future`` that makes its condition on first use."""
 
     def __init__(self) -> None:
-        # Future.__init__'s attributes, but the condition.
+        # Future.__init__'s attributes, but the condition and the lists of
+        # waiters and callbacks, which are only used under the condition.
         self._lazy_condition: threading.Condition | None = None
         self._state = PENDING
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
 
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]
@@ -48,6 +49,8 @@ class LazyFuture(Future[T]):
             with _MAKE:
                 c = self._lazy_condition
                 if c is None:
+                    self._waiters: list[Any] = []
+                    self._done_callbacks: list[Any] = []
                     c = self._lazy_condition = threading.Condition()
         return c
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from archive_check import CannotCheck, Report, check_archive
@@ -123,3 +124,7 @@ if __name__ == "__main__":
         sys.exit(main(sys.argv[1:]))
     except BrokenPipeError:
         sys.exit(EXIT_INTACT)
+    except Exception:  # a bug must not exit 1, which means "damaged"
+        traceback.print_exc()
+        print("could not check: the verifier failed (a bug, reported above)", file=sys.stderr)
+        sys.exit(EXIT_CANNOT_CHECK)

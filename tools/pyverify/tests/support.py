@@ -171,6 +171,16 @@ def shorten(obj: Path, keep: int) -> None:
     obj.write_bytes(stored_value(piece_of(flag, entries[:keep])))
 
 
+def flip_frame_byte(obj: Path) -> None:
+    """Flip one bit of the zstd frame of the stored value `obj`, in its magic number:
+    a byte flipped in a compressed bundle, at a place whose outcome does not depend
+    on the bundle's (time-dependent) compressed bytes."""
+    data = bytearray(obj.read_bytes())
+    assert data[0] == 1, "a zstd stored value"
+    data[9] ^= 0x40
+    obj.write_bytes(bytes(data))
+
+
 def copy_archive(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

@@ -11,6 +11,7 @@ from conftest import Archive
 from support import (
     cairn_verify,
     copy_archive,
+    flip_frame_byte,
     note_body,
     pyverify,
     rewrite_entry,
@@ -23,15 +24,6 @@ Damage = Callable[[Path, Archive], None]
 
 def unlink(name: str) -> Damage:
     return lambda path, _: (path / name).unlink()
-
-
-def flip_byte(name: str) -> Damage:
-    def damage(path: Path, _: Archive) -> None:
-        data = bytearray((path / name).read_bytes())
-        data[len(data) // 2] ^= 0x40
-        (path / name).write_bytes(bytes(data))
-
-    return damage
 
 
 def other_key(path: Path, small: Archive) -> None:
@@ -47,7 +39,7 @@ def other_key(path: Path, small: Archive) -> None:
 CASES: dict[str, Damage | None] = {
     "intact": None,
     "entry rewritten": lambda path, _: rewrite_entry(path / "tile/entries/001", 44, 30),
-    "bundle byte flipped": flip_byte("tile/entries/001"),
+    "bundle byte flipped": lambda path, _: flip_frame_byte(path / "tile/entries/001"),
     "entry bundle deleted": unlink("tile/entries/001"),
     "payload bundle deleted": unlink("tile/payloads/000"),
     "edge entry bundle deleted": unlink("tile/entries/002.p/189"),

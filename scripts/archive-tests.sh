@@ -2,8 +2,10 @@
 # The archive tests against a real S3 server: starts SeaweedFS's S3 gateway on
 # loopback (scripts/seaweedfs.sh), runs the archive tests that need it (they
 # are #[ignore]d in a plain `cargo test`, which runs the same tests against the
-# local-filesystem backend), and stops the server. A server that cannot start
-# fails this script: it never passes silently.
+# local-filesystem backend), then the independent Python verifier's test that
+# reads an archive from the bucket with anonymous HTTP GETs
+# (tools/pyverify/test.sh -k http), and stops the server. A server that cannot
+# start fails this script: it never passes silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -13,3 +15,5 @@ scripts/seaweedfs.sh start >"$env_file"
 # shellcheck disable=SC1090
 . "$env_file"
 cargo test --release --workspace --test archive -- --include-ignored "$@"
+# The bucket is there: a skipped HTTP test would be a silent pass, so it fails.
+CAIRN_PYVERIFY_REQUIRE_S3=1 tools/pyverify/test.sh -k http

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python client's checks: ruff (lint and format), mypy, and pytest against
-# the real `cairnd` and `cairn` binaries of the release build.
+# the real `cairnd` and `cairn` binaries of the release build; then those of the
+# independent archive verifier (tools/pyverify/test.sh, same venv).
 #
 # It makes a venv under the cargo target dir (outside the tracked files), installs
 # ./clients/python with its test and example extras from PyPI, and exits non-zero
@@ -42,3 +43,7 @@ echo "== mypy"
 echo "== pytest"
 # Exit 5 (no test collected) is a failure like any other non-zero exit.
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+
+cd ../..
+echo "== the independent archive verifier (tools/pyverify)"
+tools/pyverify/test.sh

@@ -11,6 +11,8 @@
 # in $CARGO_TARGET_DIR/seaweedfs (wiped at each start). Ports are free ones
 # picked at start. Credentials are a fixed test identity, given to the server
 # in an S3 config file and to clients through the standard AWS variables.
+# Objects can also be read anonymously (plain GETs, as an auditor reads a
+# public bucket): the `anonymous` identity may read, not list or write.
 # Idempotent: `start` on a running server prints its environment again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +81,8 @@ MASTER_PORT=$master
 PORTS
   cat >"$state/s3.json" <<JSON
 {"identities": [{"name": "cairn-test", "credentials": [{"accessKey": "$key_id", "secretKey": "$secret"}],
-  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+  {"name": "anonymous", "actions": ["Read"]}]}
 JSON
   # gRPC ports are the HTTP ports + 10000 unless given: give free ones.
   grpc_m=$(free_port); grpc_v=$(free_port); grpc_f=$(free_port)

@@ -42,6 +42,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Literal
 
+from ._future import LazyFuture
 from ._http import ConfigError, Connection, Endpoint
 from ._sender import Counters, Job, Sender, log
 from ._wire import ErrorBody, KeyMaker
@@ -169,7 +170,7 @@ class Recorder:
         future does not withdraw the decision.
         """
         line = self._keys.line(decision)
-        fut: Future[Receipt] = Future()
+        fut: Future[Receipt] = LazyFuture()
         with self._lock:
             if self._closed:
                 raise Closed("the recorder is closed")
@@ -217,7 +218,7 @@ class Recorder:
     def try_enqueue(self, decision: Decision | dict[str, Any]) -> Future[Receipt] | None:
         """Like :meth:`record` but never waits: ``None`` when the queue is full."""
         line = self._keys.line(decision)
-        fut: Future[Receipt] = Future()
+        fut: Future[Receipt] = LazyFuture()
         with self._lock:
             if self._closed:
                 raise Closed("the recorder is closed")

@@ -35,6 +35,9 @@ use crate::store::ServedLedger;
 /// Longest pause between attempts while the bucket fails.
 pub const BACKOFF_MAX_MS: u64 = 30_000;
 
+/// Longest time between two checks of the lag alarm.
+const ALARM_CHECK_MS: u64 = 1000;
+
 /// The running archiver thread.
 pub struct Archiver {
     stop: mpsc::Sender<()>,
@@ -127,10 +130,8 @@ impl Worker {
                     pause
                 }
             };
-            self.check_alarm();
-            match stop.recv_timeout(pause) {
-                Err(RecvTimeoutError::Timeout) => continue,
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            if self.pause(pause, stop) {
+                break;
             }
         }
         match self.once() {
@@ -141,9 +142,30 @@ impl Worker {
         }
     }
 
+    /// Wait `pause`, checking the alarm at least every [`ALARM_CHECK_MS`] (so
+    /// that it is logged while the archiver backs off); true once told to stop.
+    fn pause(&mut self, pause: Duration, stop: &mpsc::Receiver<()>) -> bool {
+        let until = Instant::now() + pause;
+        loop {
+            self.check_alarm();
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match stop.recv_timeout(left.min(Duration::from_millis(ALARM_CHECK_MS))) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return true,
+            }
+        }
+    }
+
     /// One run: open the bucket if need be, then extend the archive to the
     /// newest checkpoint.
     fn once(&mut self) -> Result<ArchiveReport, ArchiveError> {
+        // Before anything that can fail: until the bucket's watermark is read,
+        // the lag counts from the first entry, so an archive that cannot be
+        // reached from the start still raises the alarm.
+        note_oldest_pending(&self.ledger, &self.status)?;
         let bucket = match self.bucket.take() {
             Some(b) => b,
             None => Bucket::open(&self.url)?,

@@ -111,7 +111,7 @@ impl ArchiveStatus {
         let lag_seconds = if lag_entries == 0 || oldest == 0 {
             0.0
         } else {
-            (now_us.saturating_sub(oldest)).max(0) as f64 / 1e6
+            now_us.saturating_sub(oldest).max(0) as f64 / 1e6
         };
         ArchiveView {
             archived,

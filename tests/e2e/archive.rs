@@ -52,8 +52,8 @@ fn readyz(addr: &str) -> (u16, Value) {
 
 /// Every committed entry is in the bucket: its watermark is the ledger's size.
 fn caught_up(addr: &str) -> bool {
-    let size = metric(addr, "cairn_ledger_size");
-    size > 0.0 && metric(addr, "cairn_archive_archived_seq") == size
+    let size = metric(addr, "cairn_ledger_size") as u64;
+    size > 0 && metric(addr, "cairn_archive_archived_seq") as u64 == size
 }
 
 /// `cairn-load` sending `count` decisions at `rate` per second, its receipts
@@ -251,7 +251,7 @@ fn sigkill_while_archiving(url: &str) {
         caught_up(&daemon.addr)
     });
     let size = metric(&daemon.addr, "cairn_ledger_size") as u64;
-    assert_eq!(metric(&daemon.addr, "cairn_archive_lag_entries"), 0.0);
+    assert_eq!(metric(&daemon.addr, "cairn_archive_lag_entries") as u64, 0);
     assert!(daemon.stop().success());
 
     // (The clean stop archives its last checkpoint too, which may cover an
@@ -310,7 +310,7 @@ fn unreachable_then_reachable(url: &str, env: &[(&str, &str)], open: impl FnOnce
         ready["archive"]["lag_entries"].as_u64().unwrap() >= 2000,
         "{ready}"
     );
-    assert_eq!(metric(&daemon.addr, "cairn_archive_alarm"), 1.0);
+    assert_eq!(metric(&daemon.addr, "cairn_archive_alarm") as u64, 1);
     // Appends go on while the bucket is away.
     let second = tmp.path().join("receipts-2.ndjson");
     assert_eq!(
@@ -327,7 +327,7 @@ fn unreachable_then_reachable(url: &str, env: &[(&str, &str)], open: impl FnOnce
     let (_, ready) = readyz(&daemon.addr);
     assert_eq!(ready["archive"]["alarm"], false, "{ready}");
     assert_eq!(ready["archive"]["last_error"], Value::Null, "{ready}");
-    assert_eq!(metric(&daemon.addr, "cairn_archive_alarm"), 0.0);
+    assert_eq!(metric(&daemon.addr, "cairn_archive_alarm") as u64, 0);
     let size = metric(&daemon.addr, "cairn_ledger_size") as u64;
     assert!(daemon.stop().success());
     let archived = verify_bucket(url, &data)["size"].as_u64().unwrap();
@@ -362,7 +362,7 @@ fn an_s3_endpoint_that_refuses_raises_the_alarm_then_catches_up() {
     let via = format!("http://127.0.0.1:{}", gate.port);
     unreachable_then_reachable(
         &s3_url("daemon-unreachable"),
-        &[("AWS_ENDPOINT_URL", &via)],
+        &[("AWS_ENDPOINT_URL", via.as_str())],
         || gate.open(real),
     );
 }

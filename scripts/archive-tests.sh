@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The archive tests against a real S3 server: starts SeaweedFS's S3 gateway on
-# loopback (scripts/seaweedfs.sh), runs the archive tests that need it (they
+# loopback (scripts/seaweedfs.sh), runs the archive tests that need it (the
+# archive crate's and the daemon's end-to-end ones in tests/e2e/archive.rs; they
 # are #[ignore]d in a plain `cargo test`, which runs the same tests against the
 # local-filesystem backend), then the independent Python verifier's test that
 # reads an archive from the bucket with anonymous HTTP GETs
@@ -17,3 +18,6 @@ scripts/seaweedfs.sh start >"$env_file"
 cargo test --release --workspace --test archive -- --include-ignored "$@"
 # The bucket is there: a skipped HTTP test would be a silent pass, so it fails.
 CAIRN_PYVERIFY_REQUIRE_S3=1 tools/pyverify/test.sh -k http
+# cairnd --archive against the same server: the real daemon and CLI.
+cargo build --release --workspace --bins
+cargo test --release --workspace --test e2e archive:: -- --include-ignored "$@"

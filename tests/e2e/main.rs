@@ -4,6 +4,7 @@
 //! Build the binaries first (`scripts/test.sh` does): `cargo build --release --workspace --bins`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod archive;
 mod breaker;
 mod breaker_state;
 mod bundle;

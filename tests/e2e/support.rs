@@ -164,10 +164,16 @@ impl Cairnd {
     /// Start `cairnd --init --data DIR --listen 127.0.0.1:0 EXTRA...` and wait
     /// until it logs the address it listens on.
     pub fn start(data: &Path, extra: &[&str]) -> Cairnd {
+        Cairnd::start_with_env(data, extra, &[])
+    }
+
+    /// [`Cairnd::start`] with more environment variables.
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Cairnd {
         let mut child = Command::new(bin("cairnd"))
             .args(["--init", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
+            .envs(env.iter().copied())
             .env("CAIRND_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::archiver::{ArchiveConfig, ArchiveSettings};
 use crate::monitor::{MonitorConfig, MonitorSettings};
 use crate::otlp::{OtlpConfig, OtlpSettings};
 
@@ -219,6 +220,12 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub monitor: MonitorSettings,
+
+    /// Archiving to object storage while serving (`[archive]` in the
+    /// configuration file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub archive: ArchiveSettings,
 }
 
 macro_rules! layer {
@@ -254,7 +261,7 @@ impl Settings {
             request_timeout_ms, header_read_timeout_ms, shutdown_grace_ms, retry_after_s,
             disk_reserve_bytes,
             checkpoint_every_entries, checkpoint_interval_ms, tokens, allow_unauthenticated, otlp,
-            monitor,
+            monitor, archive,
         )
     }
 
@@ -328,6 +335,7 @@ impl Settings {
             tokens,
             otlp: self.otlp.resolve()?,
             monitor: self.monitor.resolve()?,
+            archive: self.archive.resolve()?,
         })
     }
 }
@@ -366,6 +374,8 @@ pub struct Config {
     pub otlp: OtlpConfig,
     /// The live monitor.
     pub monitor: MonitorConfig,
+    /// The archive written while serving, when one is configured.
+    pub archive: Option<ArchiveConfig>,
 }
 
 impl Config {

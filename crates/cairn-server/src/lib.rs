@@ -10,11 +10,12 @@
 //! Code map: [`config`] (options and their sources), [`store`] (the ledger
 //! directory), [`auth`] (tokens and rights), [`admission`] (the byte budget),
 //! [`sequencer`] (the one appending thread, group commit), [`checkpointer`]
-//! (signed checkpoints), [`routes`] (the HTTP API), [`otlp`] (OpenTelemetry
+//! (signed checkpoints), [`archiver`] (the archive in object storage), [`routes`] (the HTTP API), [`otlp`] (OpenTelemetry
 //! trace ingest), [`monitor`] (the live monitor and its breakers), [`metrics`], [`health`],
 //! [`tls`], [`server`] (connections and shutdown), [`error`].
 
 pub mod admission;
+pub mod archiver;
 pub mod auth;
 pub mod checkpointer;
 pub mod config;

@@ -8,7 +8,9 @@
 //!    (at most `shutdown_grace_ms`);
 //! 3. the sequencer commits everything still queued and stops;
 //! 4. a last checkpoint covering every entry is signed;
-//! 5. the store is flushed.
+//! 5. with `--archive`, a last archiving run uploads it (at most
+//!    `shutdown_grace_ms`; an unfinished upload is resumed by the next start);
+//! 6. the store is flushed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::admission::ByteBudget;
+use crate::archiver::{ArchiveStatus, Archiver};
 use crate::auth::Auth;
 use crate::checkpointer::{Checkpointer, Trigger};
 use crate::config::Config;
@@ -115,6 +118,10 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let monitor = start_monitor(&config)?;
+    let archive = config
+        .archive
+        .as_ref()
+        .map(|a| Arc::new(ArchiveStatus::new(a.url.clone(), a.max_lag_s)));
     let webhook_signer = signer.clone();
     let background = Background::start(
         &config,
@@ -123,6 +130,7 @@ pub async fn serve(
         &health,
         &metrics,
         monitor.as_ref().map(|(m, _)| m.feed()),
+        archive.as_ref(),
     )?;
     let budget = ByteBudget::new(limits.queue_bytes_max);
     let state = AppState::new(AppParts {
@@ -135,6 +143,7 @@ pub async fn serve(
         limits,
         otlp: Arc::new(config.otlp.clone()),
         monitor: monitor.as_ref().map(|(m, _)| m.shared()),
+        archive,
     });
     let (monitor, notifier) = match monitor {
         Some((m, trips)) => {
@@ -171,7 +180,9 @@ pub async fn serve(
         Duration::from_millis(limits.shutdown_grace_ms),
     )
     .await;
-    background.stop().await;
+    background
+        .stop(Duration::from_millis(limits.shutdown_grace_ms))
+        .await;
     if let Some(m) = monitor {
         let _ = tokio::task::spawn_blocking(move || m.stop()).await;
     }
@@ -185,10 +196,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// The sequencer thread and the checkpointer task.
+/// The sequencer, indexer and archiver threads and the checkpointer task.
 struct Background {
     sequencer: Sequencer,
     indexer: Indexer,
+    archiver: Option<Archiver>,
     checkpointer: tokio::task::JoinHandle<()>,
     checkpoints_stop: watch::Sender<bool>,
 }
@@ -201,6 +213,7 @@ impl Background {
         health: &Arc<Health>,
         metrics: &Arc<Metrics>,
         monitor: Option<Feed>,
+        archive: Option<&Arc<ArchiveStatus>>,
     ) -> Result<Background, ServeError> {
         let last_checkpoint = match ledger.latest_checkpoint() {
             Ok(latest) => latest.map_or(0, |(size, _)| size),
@@ -239,6 +252,17 @@ impl Background {
                     source,
                 }
             })?;
+        let archiver = match (&config.archive, archive) {
+            (Some(a), Some(status)) => Some(
+                Archiver::start(a, Arc::clone(ledger), Arc::clone(status)).map_err(|source| {
+                    ServeError::Io {
+                        action: "starting the archiver thread",
+                        source,
+                    }
+                })?,
+            ),
+            _ => None,
+        };
         let (checkpoints_stop, checkpoints_stopped) = watch::channel(false);
         let checkpointer = tokio::spawn(
             Checkpointer {
@@ -255,13 +279,15 @@ impl Background {
         Ok(Background {
             sequencer,
             indexer,
+            archiver,
             checkpointer,
             checkpoints_stop,
         })
     }
 
-    /// Commit what is queued, then sign the last checkpoint.
-    async fn stop(self) {
+    /// Commit what is queued, sign the last checkpoint, then archive it
+    /// (waiting at most `grace` for the archiver).
+    async fn stop(self, grace: Duration) {
         self.sequencer.stop().await;
         let indexer = self.indexer;
         if tokio::task::spawn_blocking(move || indexer.stop())
@@ -273,6 +299,14 @@ impl Background {
         let _ = self.checkpoints_stop.send(true);
         if self.checkpointer.await.is_err() {
             error!("the checkpointer task panicked");
+        }
+        if let Some(archiver) = self.archiver {
+            if tokio::task::spawn_blocking(move || archiver.stop(grace))
+                .await
+                .is_err()
+            {
+                error!("the archiver could not be stopped");
+            }
         }
     }
 }

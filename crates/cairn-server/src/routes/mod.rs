@@ -95,6 +95,8 @@ pub struct AppParts {
     pub otlp: Arc<OtlpConfig>,
     /// The live monitor, when it runs.
     pub monitor: Option<Arc<crate::monitor::Shared>>,
+    /// The archiver's state, when the daemon archives.
+    pub archive: Option<Arc<crate::archiver::ArchiveStatus>>,
 }
 
 fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {

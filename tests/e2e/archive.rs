@@ -403,3 +403,53 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
+
+/// The `checkpoint` object, which a reader fetches first, is checked on its
+/// own: replaced by a note another key signed for the same name and size, it is
+/// damage, even though `checkpoints/<size>` still holds the genuine note.
+#[test]
+fn a_replaced_checkpoint_object_is_damage() {
+    let l = crate::support::TestLedger::new("e2e.example/head");
+    l.append_synth(3, 300);
+    l.cairn(&["checkpoint"], &[]).ok();
+    let url = file_url(l.tmp.path());
+    l.cairn(&["archive"], &["--to", &url]).ok();
+    verify_bucket(&url, &l.data);
+
+    let other = crate::support::TestLedger::new("e2e.example/head");
+    other.append_synth(4, 300);
+    let forged = other.path("forged-cp");
+    other
+        .cairn(&["checkpoint"], &["--out", forged.to_str().unwrap()])
+        .ok();
+    let head = l.tmp.path().join("bucket").join("checkpoint");
+    assert!(
+        head.is_file(),
+        "the archive's checkpoint object is {head:?}"
+    );
+    std::fs::copy(&forged, &head).unwrap();
+
+    let key = l.data.join("verifier.key");
+    let out = run(
+        "cairn",
+        &[
+            "verify",
+            "--json",
+            "--source",
+            &url,
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["status"], "damaged", "{report}");
+    assert_eq!(report["first_damage"]["kind"], "bad-signature", "{report}");
+    assert!(
+        report["first_damage"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`checkpoint` object"),
+        "{report}"
+    );
+}

@@ -31,6 +31,11 @@ type TileCache = Mutex<VecDeque<(Vec<u8>, Arc<Vec<u8>>)>>;
 pub struct BucketBackend {
     bucket: Bucket,
     checkpoint: Checkpoint,
+    /// The `checkpoint` object's bytes, as read.
+    head_note: Vec<u8>,
+    /// Whether `checkpoints/<size>` at the archive's size was listed (and so
+    /// is what `checkpoints` holds at that size, rather than `head_note`).
+    head_listed: bool,
     /// Every archived checkpoint at or below the archive's size, by size.
     checkpoints: Vec<(u64, Vec<u8>)>,
     tiles: TileCache,
@@ -74,15 +79,32 @@ impl BucketBackend {
             checkpoints.push((size, bytes));
         }
         if !latest_listed {
-            checkpoints.push((checkpoint.size, note));
+            checkpoints.push((checkpoint.size, note.clone()));
         }
         checkpoints.sort_by_key(|(s, _)| *s);
         Ok(BucketBackend {
             bucket,
             checkpoint,
+            head_note: note,
+            head_listed: latest_listed,
             checkpoints,
             tiles: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// The `checkpoint` object's bytes, and, when `checkpoints/<size>` at its
+    /// size is archived too, that object's bytes (which must be the same).
+    pub fn head_notes(&self) -> (&[u8], Option<&[u8]>) {
+        let listed = self
+            .head_listed
+            .then(|| {
+                self.checkpoints
+                    .iter()
+                    .find(|(s, _)| *s == self.checkpoint.size)
+                    .map(|(_, n)| n.as_slice())
+            })
+            .flatten();
+        (&self.head_note, listed)
     }
 
     /// The archive's checkpoint (its signature not checked).

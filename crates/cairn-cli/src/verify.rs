@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cairn_store::verify::{verify, VerifyOptions, VerifyReport};
+use cairn_store::verify::{verify, Damage, DamageKind, VerifyOptions, VerifyReport};
 use cairn_store::StoreError;
 use serde_json::json;
 
@@ -106,7 +106,9 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
             "checking an archive needs the ledger's verifier key: pass --key KEY or --key-file FILE",
         )?;
         let ledger = crate::archive::open_source(url)?;
-        return walk(&ledger, &verifier, args);
+        let mut report = walk(&ledger, &verifier, args)?;
+        check_head(ledger.backend(), &verifier, &mut report);
+        return Ok(report);
     }
     let dir = datadir::data_dir(data)?;
     let ledger = open(&dir)?;
@@ -116,6 +118,49 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
         add_index_damage(&ledger, &mut report)?;
     }
     Ok(report)
+}
+
+/// The archive's `checkpoint` object is what a reader fetches first: it must
+/// verify on its own, and be the note `checkpoints/<size>` holds at its size.
+fn check_head(
+    source: &cairn_archive::BucketBackend,
+    verifier: &cairn_core::checkpoint::NoteVerifier,
+    report: &mut VerifyReport,
+) {
+    let (head, listed) = source.head_notes();
+    let text = String::from_utf8_lossy(head);
+    let detail = match cairn_core::checkpoint::open_checkpoint(&text, verifier) {
+        Err(e) => Some((
+            DamageKind::BadSignature,
+            format!("the archive's `checkpoint` object does not verify: {e}"),
+        )),
+        Ok(signed) if signed.checkpoint.origin != report.origin => Some((
+            DamageKind::OriginMismatch,
+            format!(
+                "the archive's `checkpoint` object is for ledger {:?}, the archive holds {:?}",
+                signed.checkpoint.origin, report.origin
+            ),
+        )),
+        Ok(signed) => listed.filter(|l| *l != head).map(|_| {
+            (
+                DamageKind::Rewritten,
+                format!(
+                    "the archive's `checkpoint` object is not the note archived as checkpoints/{}: two signed notes of one size",
+                    signed.checkpoint.size
+                ),
+            )
+        }),
+    };
+    if let Some((kind, detail)) = detail {
+        report.damage.insert(
+            0,
+            Damage {
+                seq: None,
+                kind,
+                detail,
+            },
+        );
+    }
 }
 
 /// Walk a ledger, in a directory or in an archive.

@@ -27,13 +27,17 @@ def unlink(name: str) -> Damage:
 
 
 def other_key(path: Path, small: Archive) -> None:
-    """The newest checkpoint, and its history copy, signed by a key not the ledger's.
-    (`cairn verify --source` checks the `checkpoints/<size>` notes; this verifier
-    also the `checkpoint` object itself, which test_archive.py forges alone.)"""
+    """The newest checkpoint, and its history copy, signed by a key not the ledger's."""
     note = (path / "checkpoint").read_text()
     forged = sign_note(note_body(note), small.ledger.origin, bytes(32))
     (path / "checkpoint").write_text(forged)
     (path / f"checkpoints/{small.size:020d}").write_text(forged)
+
+
+def other_key_head_only(path: Path, small: Archive) -> None:
+    """The `checkpoint` object alone signed by another key; its history copy intact."""
+    note = (path / "checkpoint").read_text()
+    (path / "checkpoint").write_text(sign_note(note_body(note), small.ledger.origin, bytes(32)))
 
 
 CASES: dict[str, Damage | None] = {
@@ -45,6 +49,7 @@ CASES: dict[str, Damage | None] = {
     "edge entry bundle deleted": unlink("tile/entries/002.p/189"),
     "tile deleted": unlink("tile/0/001"),
     "checkpoint by another key": other_key,
+    "checkpoint object alone by another key": other_key_head_only,
     "bundle cut short": lambda path, _: shorten(path / "tile/entries/001", 100),
     "edge bundle cut short": lambda path, _: shorten(path / "tile/entries/002.p/189", 100),
 }

@@ -27,8 +27,11 @@ pub use read::PieceCache;
 /// The storage layout this code writes (`meta/layout`).
 pub const LAYOUT: u8 = 2;
 
-/// zstd level of entry and payload bundles unless set otherwise.
-pub const BUNDLE_LEVEL: i32 = 3;
+/// zstd level of entry and payload bundles unless set otherwise. Level 1:
+/// compressing is about 60% of an append's CPU, and level 1 costs about a
+/// quarter fewer instructions than level 3 for a footprint within a point of it
+/// (BENCHMARKS.md, "Storage layout v2").
+pub const BUNDLE_LEVEL: i32 = 1;
 
 /// Free bytes below which appends are refused unless set otherwise: room for
 /// RocksDB to flush its memtables and finish a compaction.

@@ -84,13 +84,16 @@ PORTS
   "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
   {"name": "anonymous", "actions": ["Read"]}]}
 JSON
-  # gRPC ports are the HTTP ports + 10000 unless given: give free ones.
-  grpc_m=$(free_port); grpc_v=$(free_port); grpc_f=$(free_port)
+  # gRPC ports are the HTTP ports + 10000 unless given (past 65535 for a free
+  # port above 55535, and the gateway dies): give free ones, the S3 one too.
+  # The Iceberg and Lance servers, on fixed ports, are not needed: off.
+  grpc_m=$(free_port); grpc_v=$(free_port); grpc_f=$(free_port); grpc_s=$(free_port)
   "$venv/bin/weed" server -dir="$state/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$master" -master.port.grpc="$grpc_m" \
     -volume.port="$volume" -volume.port.grpc="$grpc_v" -volume.max=64 -master.volumeSizeLimitMB=64 \
     -filer -filer.port="$filer" -filer.port.grpc="$grpc_f" \
-    -s3 -s3.port="$s3" -s3.config="$state/s3.json" \
+    -s3 -s3.port="$s3" -s3.port.grpc="$grpc_s" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$state/s3.json" \
     >"$state/weed.log" 2>&1 &
   echo $! >"$state/pid"
   say "started (pid $(cat "$state/pid")), S3 on 127.0.0.1:$s3; waiting for it"

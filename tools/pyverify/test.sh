@@ -12,27 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../../target}"
-venv="$CARGO_TARGET_DIR/py-venv"
-py="${PYTHON:-python3}"
-
-for bin in cairn cairn-synth; do
-  var="$(echo "$bin" | tr a-z- A-Z_)_BIN"
-  path="${!var:-$CARGO_TARGET_DIR/release/$bin}"
-  if [ ! -x "$path" ]; then
-    echo "pyverify tests: no $bin at $path; run \`cargo build --release --workspace --bins\` first" >&2
-    exit 2
-  fi
-  export "$var=$path"
-done
-
-if [ ! -x "$venv/bin/python" ]; then
-  echo "== creating $venv"
-  if ! "$py" -m venv "$venv" 2>/dev/null; then
-    # Debian splits venv (and its pip) into python3-venv.
-    apt-get update -qq && apt-get install -y -qq python3-venv
-    "$py" -m venv "$venv"
-  fi
-fi
+# shellcheck source=scripts/lib/py-venv.sh
+. ../../scripts/lib/py-venv.sh
+need_bins "pyverify tests" cairn cairn-synth
+make_venv
 echo "== installing tools/pyverify/requirements-test.txt"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 

@@ -123,6 +123,38 @@ impl Payload {
 }
 
 impl DecisionInput {
+    /// Bytes this decision holds on the heap (its strings, payloads and
+    /// attributes), for a caller that bounds what parsed requests cost in memory.
+    pub fn heap_bytes(&self) -> usize {
+        /// What a B-tree map's node costs per element, beyond the key and value.
+        const MAP_ELEMENT_BYTES: usize = 64;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let strings = [
+            &self.request_id,
+            &self.trace_id,
+            &self.span_id,
+            &self.subject,
+            &self.session,
+            &self.event_time,
+            &self.operation,
+            &self.decision,
+            &self.idempotency_key,
+            &self.model.digest,
+        ];
+        self.stream.capacity()
+            + self.model.name.capacity()
+            + self.model.version.capacity()
+            + strings.into_iter().map(opt).sum::<usize>()
+            + self.input.as_bytes().len()
+            + self.output.as_bytes().len()
+            + self.params.as_ref().map_or(0, |p| p.as_bytes().len())
+            + self.attributes.as_ref().map_or(0, |a| {
+                a.iter()
+                    .map(|(k, v)| k.capacity() + v.capacity() + MAP_ELEMENT_BYTES)
+                    .sum()
+            })
+    }
+
     /// Parse one JSON object (one NDJSON line) strictly.
     pub fn parse(text: &[u8]) -> Result<DecisionInput, InputError> {
         let text = std::str::from_utf8(text).map_err(|e| InputError::Json {

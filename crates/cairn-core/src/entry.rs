@@ -169,6 +169,34 @@ fn entry_len_of<T: Encode>(body: &T) -> usize {
 }
 
 impl DecisionV1 {
+    /// Bytes this body holds on the heap (its strings), for a caller that
+    /// bounds what prepared requests cost in memory.
+    pub fn heap_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let strings = [
+            &self.request_id,
+            &self.trace_id,
+            &self.span_id,
+            &self.subject,
+            &self.session,
+            &self.operation,
+            &self.params,
+            &self.decision,
+            &self.idempotency_key,
+            &self.model.digest,
+        ];
+        self.stream.capacity()
+            + self.model.name.capacity()
+            + self.model.version.capacity()
+            + strings.into_iter().map(opt).sum::<usize>()
+            + self.attributes.capacity() * std::mem::size_of::<(String, String)>()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.capacity() + v.capacity())
+                .sum::<usize>()
+    }
+
     /// The length of the entry this decision makes; a writer refuses it when
     /// over [`ENTRY_WRITE_BYTES_MAX`].
     pub fn entry_len(&self) -> usize {

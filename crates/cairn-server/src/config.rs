@@ -150,8 +150,10 @@ pub struct Settings {
     /// Most append requests waiting for the sequencer [default: 4096].
     #[arg(long, env = "CAIRND_QUEUE_REQUESTS_MAX", help_heading = "Limits")]
     pub queue_requests_max: Option<usize>,
-    /// Most append body bytes admitted at once (being read, checked, queued or
-    /// written); beyond it appends get 429 [default: 67108864].
+    /// Most memory append requests may hold at once (being read, parsed,
+    /// queued or written): a body's bytes, then about twice them and 1.5 KiB per
+    /// decision while parsed and prepared. Beyond it appends get 429; a request
+    /// that alone would hold more gets 413 [default: 67108864].
     #[arg(long, env = "CAIRND_QUEUE_BYTES_MAX", help_heading = "Limits")]
     pub queue_bytes_max: Option<usize>,
     /// Most decisions in one group commit [default: 16384].
@@ -411,7 +413,7 @@ pub struct Limits {
     pub connections_max: usize,
     /// Most append requests waiting for the sequencer.
     pub queue_requests_max: usize,
-    /// Most append body bytes admitted at once.
+    /// Most memory append requests may hold at once.
     pub queue_bytes_max: usize,
     /// Most decisions in one group commit.
     pub commit_entries_max: usize,

@@ -170,6 +170,8 @@ pub struct Snapshot {
     pub admitted_bytes: u64,
     /// Whether appends are refused after a failed write.
     pub poisoned: bool,
+    /// What the storage engine holds in memory, when it says.
+    pub engine_memory: Option<cairn_store::EngineMemory>,
 }
 
 impl Metrics {
@@ -276,7 +278,7 @@ impl Metrics {
             ),
             (
                 "cairn_admitted_bytes",
-                "Append body bytes admitted (being read, checked, queued or written).",
+                "Memory held by admitted append requests (being read, parsed, queued or written).",
                 snap.admitted_bytes,
             ),
             (
@@ -294,6 +296,17 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        if let Some(m) = snap.engine_memory {
+            let _ = writeln!(
+                out,
+                "# HELP cairn_store_memory_bytes What the storage engine holds in memory, by part.\n\
+                 # TYPE cairn_store_memory_bytes gauge\n\
+                 cairn_store_memory_bytes{{part=\"memtables\"}} {}\n\
+                 cairn_store_memory_bytes{{part=\"block_cache\"}} {}\n\
+                 cairn_store_memory_bytes{{part=\"table_readers\"}} {}",
+                m.memtables, m.block_cache, m.table_readers
             );
         }
         self.commit_entries.render(
@@ -385,11 +398,18 @@ mod tests {
             ledger_size: 42,
             admitted_bytes: 7,
             poisoned: true,
+            engine_memory: Some(cairn_store::EngineMemory {
+                memtables: 3,
+                block_cache: 4,
+                table_readers: 5,
+            }),
         });
         assert!(out.contains("cairn_rejects_total{reason=\"queue_full\"} 2\n"));
         assert!(out.contains("cairn_rejects_total{reason=\"unauthorized\"} 1\n"));
         assert!(out.contains("cairn_ledger_size 42\n"));
         assert!(out.contains("cairn_poisoned 1\n"));
+        assert!(out.contains("cairn_store_memory_bytes{part=\"memtables\"} 3\n"));
+        assert!(out.contains("cairn_store_memory_bytes{part=\"table_readers\"} 5\n"));
         assert!(out.contains("cairn_commits_total 1\n"));
         assert!(out.contains("cairn_commit_entries_sum 10\n"));
     }

@@ -104,6 +104,17 @@ impl WriteBatch {
     }
 }
 
+/// What a storage engine holds in memory now, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineMemory {
+    /// Memtables, those waiting to be flushed included.
+    pub memtables: u64,
+    /// The block cache's use.
+    pub block_cache: u64,
+    /// Table readers' index and filter blocks held outside the block cache.
+    pub table_readers: u64,
+}
+
 /// A key and its value from a scan.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
@@ -149,6 +160,11 @@ pub trait Backend: Send + Sync {
     /// Bytes an unprivileged writer may still add on the file system that holds
     /// the store's files; `None` for a backend that keeps no files.
     fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// What the engine holds in memory; `None` for a backend that does not say.
+    fn memory(&self) -> Option<EngineMemory> {
         None
     }
 
@@ -217,6 +233,9 @@ macro_rules! forward_backend {
                 (**self).check_tables()
             }
 
+            fn memory(&self) -> Option<EngineMemory> {
+                (**self).memory()
+            }
             fn free_bytes(&self) -> Option<u64> {
                 (**self).free_bytes()
             }

@@ -20,7 +20,7 @@ pub mod tamper;
 pub mod tiles;
 pub mod verify;
 
-pub use backend::{Backend, Cf, WriteBatch};
+pub use backend::{Backend, Cf, EngineMemory, WriteBatch};
 pub use error::{Result, StoreError};
 pub use ledger::{Append, Ledger, PackedDecision, PayloadState, Receipt, DISK_RESERVE};
 pub use memory::MemoryBackend;

@@ -5,15 +5,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
-    DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompactionStyle, DBCompressionType,
+    DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions, WriteBufferManager,
+    WriteOptions, DB,
 };
 
-use crate::backend::{Backend, Cf, KeyValue, Op, WriteBatch};
+use crate::backend::{Backend, Cf, EngineMemory, KeyValue, Op, WriteBatch};
 use crate::error::{EngineErrorKind, Result, StoreError};
 
-/// Most memory all memtables of a ledger may hold before RocksDB flushes them.
+/// Most memory all memtables of a ledger may hold, those being flushed
+/// included: past it RocksDB flushes, and writers wait while flushes catch up
+/// (a write buffer manager that stalls), so that a flood of appends on a slow
+/// disk cannot grow the process however long the flushes take.
 pub const DB_WRITE_BUFFER_BYTES_MAX: usize = 64 << 20;
+
+/// The block cache all column families share (RocksDB's default would be a
+/// cache of its own per family).
+pub const BLOCK_CACHE_BYTES: usize = 16 << 20;
 
 /// Read-ahead of a whole-column-family read.
 const READ_ALL_READAHEAD_BYTES: usize = 2 << 20;
@@ -30,6 +38,8 @@ const INDEX_WRITE_BUFFER_BYTES: usize = 8 << 20;
 /// A ledger's RocksDB database.
 pub struct RocksBackend {
     db: DB,
+    /// The block cache the families share (kept to report its use).
+    cache: Cache,
     /// Nanoseconds of the last write's fsync; `u64::MAX` before the first.
     last_sync_ns: AtomicU64,
     /// The writer's lock on [`LOCK_FILE`], held while the database is open
@@ -68,7 +78,26 @@ fn engine_kind(e: &rocksdb::Error) -> EngineErrorKind {
     }
 }
 
-fn db_options(create: bool) -> Options {
+/// The memory RocksDB may use beyond what it was configured with per family:
+/// one block cache and one bound on all memtables together.
+struct Memory {
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+}
+
+impl Memory {
+    fn new() -> Memory {
+        Memory {
+            cache: Cache::new_lru_cache(BLOCK_CACHE_BYTES),
+            write_buffers: WriteBufferManager::new_write_buffer_manager(
+                DB_WRITE_BUFFER_BYTES_MAX,
+                true,
+            ),
+        }
+    }
+}
+
+fn db_options(create: bool, memory: &Memory) -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(create);
     opts.create_missing_column_families(create);
@@ -82,13 +111,16 @@ fn db_options(create: bool) -> Options {
     opts.set_max_background_jobs(2);
     opts.set_keep_log_file_num(4);
     // Bound the memory of all memtables together, so that a long flood of appends
-    // cannot grow the process without limit (RocksDB flushes when it is reached).
-    opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES_MAX);
+    // cannot grow the process without limit (RocksDB flushes when it is reached,
+    // and stalls writes while the memtables being flushed still hold it).
+    opts.set_write_buffer_manager(&memory.write_buffers);
     opts
 }
 
-fn cf_options(cf: Cf) -> Options {
+fn cf_options(cf: Cf, memory: &Memory) -> Options {
     let mut opts = Options::default();
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&memory.cache);
     // Entries and payloads are compressed by the ledger with trained dictionaries;
     // node hashes are incompressible. Only the indexes benefit from RocksDB's own.
     let compression = match cf {
@@ -116,9 +148,7 @@ fn cf_options(cf: Cf) -> Options {
         // Every decision with an idempotency key looks its key up before it is
         // appended, nearly always to find nothing: bloom filters (on tables and
         // on the memtable) answer that without reading index blocks.
-        let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
-        opts.set_block_based_table_factory(&table);
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.1);
         // Index keys land all over the key space, so with leveled compaction
@@ -128,6 +158,7 @@ fn cf_options(cf: Cf) -> Options {
         // similar size instead: 8 us there, and the cost grows as a logarithm.
         opts.set_compaction_style(DBCompactionStyle::Universal);
     }
+    opts.set_block_based_table_factory(&table);
     opts
 }
 
@@ -163,28 +194,31 @@ impl RocksBackend {
         }
         // A writer may be in the middle of its WAL: its incomplete last record is
         // tolerated, as on every open.
-        let opts = db_options(false);
+        let memory = Memory::new();
+        let opts = db_options(false, &memory);
         // Only the families that exist: a ledger of an older layout lacks some,
         // and a read-only open cannot make them (reads of them find nothing).
         let existing = DB::list_cf(&opts, path).map_err(engine("list column families"))?;
         let cfs = Cf::ALL
             .iter()
             .filter(|cf| existing.iter().any(|name| name == cf.name()))
-            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
+            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf, &memory)));
         let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)
             .map_err(engine("open read-only"))?;
         Ok(RocksBackend {
             db,
+            cache: memory.cache,
             last_sync_ns: AtomicU64::new(u64::MAX),
             _lock: None,
         })
     }
 
     fn open_with(path: &Path, create: bool) -> Result<RocksBackend> {
+        let memory = Memory::new();
         let cfs = Cf::ALL
             .iter()
-            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
-        let mut opts = db_options(create);
+            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf, &memory)));
+        let mut opts = db_options(create, &memory);
         // A ledger of an older layout lacks the newer families: they are made
         // empty, and the ledger then says it needs `cairn migrate`.
         opts.create_missing_column_families(true);
@@ -196,6 +230,7 @@ impl RocksBackend {
         })?;
         Ok(RocksBackend {
             db,
+            cache: memory.cache,
             last_sync_ns: AtomicU64::new(u64::MAX),
             _lock: Some(lock),
         })
@@ -301,6 +336,22 @@ impl Backend for RocksBackend {
     fn free_bytes(&self) -> Option<u64> {
         let st = rustix::fs::statvfs(self.db.path()).ok()?;
         Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    fn memory(&self) -> Option<EngineMemory> {
+        // Per family: the database-wide properties read the default family only.
+        let int = |name: &str| -> u64 {
+            Cf::ALL
+                .iter()
+                .filter_map(|cf| self.db.cf_handle(cf.name()))
+                .filter_map(|h| self.db.property_int_value_cf(h, name).ok().flatten())
+                .sum()
+        };
+        Some(EngineMemory {
+            memtables: int("rocksdb.size-all-mem-tables"),
+            block_cache: self.cache.get_usage() as u64,
+            table_readers: int("rocksdb.estimate-table-readers-mem"),
+        })
     }
 
     fn last_sync(&self) -> Option<Duration> {

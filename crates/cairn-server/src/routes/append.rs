@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 
 use super::AppState;
-use crate::admission::Reservation;
+use crate::admission::{decisions_cost, Reservation, DECISION_OVERHEAD_BYTES};
 use crate::auth::{Access, AuthError};
 use crate::config::Limits;
 use crate::error::{ApiError, ErrorCode, LineError};
@@ -112,17 +112,30 @@ pub async fn decisions(
     let (bytes, held) = read_body(&app, &headers, body).await?;
     let len = bytes.len();
     let limits = app.limits;
+    // What parsing and preparing will hold, before any of it is made.
+    let lines = match framing {
+        Framing::Single => 1,
+        Framing::Batch => decisions_at_most(&bytes, &limits),
+    };
+    hold(&app, &held, decisions_cost(len, lines))?;
     let pieces = pieces_for(len, framing);
     let parsed = match pieces {
         1 => off_thread(len, &held, move || parse(framing, &bytes, &limits)).await??,
         n => parse_in_pieces(bytes, n, limits, &held).await?,
     };
     authorize(&access, &parsed, framing)?;
+    // What preparing will hold, now that the parsed decisions are known: an
+    // unusual body (many tiny values) may hold more than it was expected to.
+    hold(&app, &held, parsed_cost(&parsed))?;
     let ledger = Arc::clone(&app.ledger);
     let items = match pieces {
         1 => off_thread(len, &held, move || prepare(&ledger, parsed, framing)).await??,
         n => prepare_in_pieces(ledger, parsed, n, &held).await?,
     };
+    // What waits for the sequencer and its write: the prepared appends only.
+    if !held.resize(queued_cost(&items)) {
+        return Err(queue_full(&app));
+    }
     let receipts = app
         .sequencer
         .submit(items, len, held)
@@ -245,6 +258,50 @@ pub(super) fn queue_full(app: &AppState) -> ApiError {
     .retry_after(app.limits.retry_after_s)
 }
 
+/// Hold at least `cost` bytes of the admission budget for the request, or
+/// refuse it: 413 when even an idle daemon could never hold that much, 429
+/// when the budget is spent for now.
+pub(super) fn hold(app: &AppState, held: &Reservation, cost: usize) -> Result<(), ApiError> {
+    if held.grow_to(cost) {
+        return Ok(());
+    }
+    if cost > app.budget.max() {
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "the request would hold about {cost} bytes of memory while its decisions are \
+                 parsed and prepared (twice its bytes and about {DECISION_OVERHEAD_BYTES} bytes \
+                 per decision), more than queue_bytes_max ({} bytes): send smaller batches",
+                app.limits.queue_bytes_max
+            ),
+        ));
+    }
+    Err(queue_full(app))
+}
+
+/// Most decisions `body` can hold: its lines, but no more than
+/// `batch_len_max` of them nor more than its bytes could make.
+fn decisions_at_most(body: &[u8], limits: &Limits) -> usize {
+    let ends = memchr::memchr_iter(b'\n', body).count();
+    (ends + 1)
+        .min(limits.batch_len_max)
+        .min(body.len() / DECISION_BYTES_MIN + 1)
+}
+
+/// What parsed decisions hold while they are prepared: themselves, and
+/// prepared appends about as large beside them.
+pub(super) fn parsed_cost(parsed: &[Numbered]) -> usize {
+    parsed
+        .iter()
+        .map(|n| 2 * n.decision.heap_bytes() + DECISION_OVERHEAD_BYTES)
+        .sum()
+}
+
+/// What prepared appends hold while they wait for the sequencer.
+pub(super) fn queued_cost(items: &[Append]) -> usize {
+    items.iter().map(Append::memory_bytes).sum()
+}
+
 /// Read the body within `body_bytes_max`, holding its bytes in the admission
 /// budget until the answer is sent.
 pub(super) async fn read_body(
@@ -262,7 +319,7 @@ pub(super) async fn read_body(
         discard(body, headers, DRAIN_BYTES_MAX).await;
         return Err(body_too_large(&app.limits, n));
     }
-    let Some(mut held) = app.budget.reserve(declared.unwrap_or(0)) else {
+    let Some(held) = app.budget.reserve(declared.unwrap_or(0)) else {
         discard(body, headers, max).await;
         return Err(queue_full(app));
     };
@@ -404,12 +461,8 @@ fn parse_lines(body: &[u8], first_line: usize, limits: &Limits) -> Lines {
     // growing a vector of decisions by doubling copies it several times over.
     // Never more than the body could hold decisions, so that a body of blank
     // lines cannot reserve memory it never uses.
-    let ends = memchr::memchr_iter(b'\n', body).count();
-    let capacity = (ends + 1)
-        .min(limits.batch_len_max)
-        .min(body.len() / DECISION_BYTES_MIN + 1);
     let mut lines = Lines {
-        good: Vec::with_capacity(capacity),
+        good: Vec::with_capacity(decisions_at_most(body, limits)),
         bad: Vec::new(),
         count: 0,
         too_large: false,
@@ -746,6 +799,13 @@ mod tests {
             .map(|(range, first)| parse_lines(&body[range], first, limits))
             .collect();
         finish_batch(pieces, limits)
+    }
+
+    #[test]
+    fn the_fixed_cost_of_a_decision_covers_its_parsed_and_prepared_forms() {
+        // The two structs, and the allocator's rounding of a dozen allocations.
+        let structs = std::mem::size_of::<Numbered>() + std::mem::size_of::<Append>();
+        assert!(structs + 12 * 16 <= DECISION_OVERHEAD_BYTES, "{structs}");
     }
 
     #[test]

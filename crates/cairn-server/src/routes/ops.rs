@@ -43,6 +43,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         ledger_size: app.ledger.size(),
         admitted_bytes: app.budget.used() as u64,
         poisoned: app.health.is_poisoned(),
+        engine_memory: app.ledger.backend().memory(),
     });
     if let Some(monitor) = &app.monitor {
         crate::monitor::prom::render(&mut text, monitor);

@@ -21,8 +21,8 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::append::{
-    discard, off_thread, prepare_part, queue_full, read_body, submit_error, unauthorized, writable,
-    Numbered, DRAIN_BYTES_MAX,
+    discard, hold, off_thread, parsed_cost, prepare_part, queue_full, queued_cost, read_body,
+    submit_error, unauthorized, writable, Numbered, DRAIN_BYTES_MAX,
 };
 use super::AppState;
 use crate::admission::Reservation;
@@ -64,12 +64,18 @@ async fn export(
             return Err(e);
         }
     };
-    let (bytes, mut held) = read_body(app, headers, body).await?;
+    let (bytes, held) = read_body(app, headers, body).await?;
     let sent = bytes.len();
     let raw = match gzipped {
-        true => gunzip(app, bytes, &mut held).await?,
+        true => gunzip(app, bytes, &held).await?,
         false => bytes,
     };
+    // The decoded export and the decisions mapped from it, beside the bytes.
+    hold(
+        app,
+        &held,
+        sent.saturating_add(raw.len().saturating_mul(DECODED_BYTES_PER_BYTE)),
+    )?;
     let config = Arc::clone(&app.otlp);
     let line_bytes_max = app.limits.line_bytes_max;
     let mapped = off_thread(raw.len(), &held, move || {
@@ -111,11 +117,15 @@ async fn export(
             ));
         }
     }
+    hold(app, &held, parsed_cost(&allowed))?;
     let ledger = Arc::clone(&app.ledger);
     let (items, bad) = off_thread(prepare_bytes_hint(&allowed), &held, move || {
         prepare_part(&ledger, allowed)
     })
     .await??;
+    if !held.resize(queued_cost(&items)) {
+        return Err(queue_full(app));
+    }
     for b in bad {
         let name = names
             .iter()
@@ -146,22 +156,19 @@ async fn export(
 
 /// Decompress a gzip body, counting its decompressed bytes in the admission
 /// budget as well (at most `body_bytes_max` of them).
-async fn gunzip(
-    app: &AppState,
-    bytes: Bytes,
-    held: &mut Arc<Reservation>,
-) -> Result<Bytes, ApiError> {
+async fn gunzip(app: &AppState, bytes: Bytes, held: &Arc<Reservation>) -> Result<Bytes, ApiError> {
     let max = app.limits.body_bytes_max;
     let sent = bytes.len();
     let raw = off_thread(sent, held, move || wire::gunzip(&bytes, max)).await??;
-    // The blocking task has given its copy of the reservation back by now.
-    if let Some(reservation) = Arc::get_mut(held) {
-        if !reservation.grow_to(sent + raw.len()) {
-            return Err(queue_full(app));
-        }
-    }
+    hold(app, held, sent + raw.len())?;
     Ok(Bytes::from(raw))
 }
+
+/// What an export holds in memory per byte of its (decompressed) encoding
+/// once decoded, at most: protobuf messages of short attributes take several
+/// times their wire size (a key-value of 25 bytes is a 64-byte struct and two
+/// small allocations), and the decisions mapped from them sit beside them.
+const DECODED_BYTES_PER_BYTE: usize = 6;
 
 /// A rough size of the work of preparing `decisions`, so that few are
 /// prepared on the request's thread and many on the blocking pool.

@@ -97,7 +97,9 @@ async fn a_spent_byte_budget_answers_429_with_retry_after() {
         Settings {
             body_bytes_max: Some(1024),
             line_bytes_max: Some(1024),
-            queue_bytes_max: Some(1024),
+            // A decision of this test holds about 1.3 KB while it is parsed
+            // and prepared: three at a time.
+            queue_bytes_max: Some(4096),
             ..Settings::default()
         },
     )
@@ -178,11 +180,12 @@ async fn a_checkpoint_that_cannot_be_stored_refuses_appends_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_body_turned_away_for_a_full_budget_still_gets_its_answer() {
-    // Bodies of 2.4 MB against a budget of 3 MB: most of 16 at once are refused
-    // while their bodies are still arriving. Each client must read a 429 with
+    // Bodies of 2.4 MB, which hold 4.8 MB while they are parsed and
+    // prepared, against a budget of 6 MB: most of 16 at once are refused while
+    // their bodies are still arriving. Each client must read a 429 with
     // Retry-After (or a receipt), never a connection reset.
     let d = start(Settings {
-        queue_bytes_max: Some(3 << 20),
+        queue_bytes_max: Some(6 << 20),
         body_bytes_max: Some(3 << 20),
         ..Settings::default()
     })
@@ -252,5 +255,83 @@ async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(d.size(), 1, "the timed-out append was stored all the same");
+    d.stop().await;
+}
+
+/// A batch of `n` of the smallest decisions: its bytes are a small part of
+/// what it holds in memory once parsed and prepared.
+fn tiny_batch(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{{\"stream\":\"s\",\"model\":{{\"name\":\"m\",\"version\":\"1\"}},\"input\":{i},\"output\":1}}\n"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_counted_by_what_it_holds_not_by_its_bytes() {
+    let budget = 64 << 10;
+    let gate = Arc::new(Gate::default());
+    let d = start_with(
+        FaultyDisk::gated(Arc::clone(&gate)),
+        Settings {
+            queue_bytes_max: Some(budget),
+            body_bytes_max: Some(budget),
+            line_bytes_max: Some(budget),
+            ..Settings::default()
+        },
+    )
+    .await;
+    // 100 decisions in 7 KB of NDJSON would hold far more than 64 KiB while
+    // parsed and prepared: refused as too large for the budget, nothing stored.
+    let big = tiny_batch(100);
+    assert!(big.len() < 8 << 10);
+    let r = d.post("application/x-ndjson", None, big.into_bytes()).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{r:?}"
+    );
+    let error = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("queue_bytes_max") && error.contains("smaller batches"),
+        "{error}"
+    );
+    assert_eq!(d.size(), 0);
+
+    // 20 of them fit; while their write waits in the disk, the budget counts
+    // the prepared appends, several times the batch's bytes.
+    gate.shut();
+    let small = tiny_batch(20);
+    let body_len = small.len();
+    let writer = {
+        let req = d
+            .client
+            .post(d.url("/v1/decisions"))
+            .header("content-type", "application/x-ndjson")
+            .body(small);
+        tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gate.waiting() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never reached the disk"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let held = d.metric("cairn_admitted_bytes").await as usize;
+    let appends = 20 * std::mem::size_of::<cairn_store::Append>();
+    assert!(
+        held >= appends && held > 3 * body_len,
+        "{held} bytes counted for a batch of {body_len} bytes whose appends alone are {appends}"
+    );
+    assert!(held <= budget);
+    gate.open();
+    assert_eq!(writer.await.unwrap(), 200);
+    assert_eq!(
+        d.metric("cairn_admitted_bytes").await,
+        0.0,
+        "given back once answered"
+    );
+    assert_eq!(d.size(), 20);
     d.stop().await;
 }

@@ -298,9 +298,15 @@ impl Backend for FaultyDisk {
 pub struct Gate {
     shut: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl Gate {
+    /// Writes waiting at the shut gate now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn shut(&self) {
         *self.shut.lock().unwrap() = true;
     }
@@ -311,9 +317,14 @@ impl Gate {
     }
 
     fn pass(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
         let mut shut = self.shut.lock().unwrap();
-        while *shut {
-            shut = self.opened.wait(shut).unwrap();
+        if *shut {
+            self.waiting.fetch_add(1, SeqCst);
+            while *shut {
+                shut = self.opened.wait(shut).unwrap();
+            }
+            self.waiting.fetch_sub(1, SeqCst);
         }
     }
 }

@@ -164,9 +164,9 @@ async fn a_token_that_may_write_nothing_is_refused_before_its_body_counts() {
     let d = start_with(
         FaultyDisk::gated(Arc::clone(&gate)),
         Settings {
-            body_bytes_max: Some(4096),
-            line_bytes_max: Some(4096),
-            queue_bytes_max: Some(4096),
+            body_bytes_max: Some(8192),
+            line_bytes_max: Some(8192),
+            queue_bytes_max: Some(8192),
             tokens: Some(vec![
                 token("writer", &["*"], &[]),
                 token("auditor", &[], &["*"]),
@@ -175,20 +175,11 @@ async fn a_token_that_may_write_nothing_is_refused_before_its_body_counts() {
         },
     )
     .await;
-    // A writer's batch holds nearly the whole budget while the disk hangs.
-    let mut batch = String::new();
-    for i in 0.. {
-        let line = decision(i) + "\n";
-        if batch.len() + line.len() > 4096 {
-            break;
-        }
-        batch.push_str(&line);
-    }
-    assert!(batch.len() + decision(999).len() > 4096);
+    // A writer's batch holds part of the budget while the disk hangs.
+    let batch: String = (0..3).map(|i| decision(i) + "\n").collect();
     gate.shut();
     let client = d.client.clone();
     let url = d.url("/v1/decisions");
-    let held = batch.len() as f64;
     let writer = tokio::spawn(async move {
         let r = client
             .post(url)
@@ -200,18 +191,25 @@ async fn a_token_that_may_write_nothing_is_refused_before_its_body_counts() {
             .unwrap();
         r.status().as_u16()
     });
-    let dr = &d;
-    until("the batch is admitted", move || async move {
-        dr.metric("cairn_admitted_bytes").await >= held
+    let (g, w) = (&gate, &writer);
+    until("the batch waits in the disk", move || async move {
+        g.waiting() >= 1 || w.is_finished()
     })
     .await;
+    assert!(!writer.is_finished(), "{:?}", writer.await);
+    // The auditor's decision would hold more than is left (twice its bytes
+    // and a fixed cost per decision), so counting its body would refuse it
+    // for a full queue.
+    let free = 8192.0 - d.metric("cairn_admitted_bytes").await;
+    let body = serde_json::json!({
+        "stream": "s", "model": {"name": "m", "version": "1"},
+        "input": {"pad": "x".repeat(3000)}, "output": 1,
+    })
+    .to_string();
+    assert!((2 * body.len() + 1536) as f64 > free, "{free} bytes left");
     // A token with no write rights is told so, not that the queue is full.
     let r = d
-        .post(
-            "application/json",
-            Some("auditor"),
-            decision(999).into_bytes(),
-        )
+        .post("application/json", Some("auditor"), body.into_bytes())
         .await;
     assert_eq!(
         (r.status, r.json()["code"].as_str()),

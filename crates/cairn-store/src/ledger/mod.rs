@@ -73,6 +73,25 @@ impl PackedDecision {
     }
 }
 
+impl Append {
+    /// Bytes this append holds in memory (itself and what it owns on the
+    /// heap), for a caller that bounds what queued appends cost.
+    pub fn memory_bytes(&self) -> usize {
+        let heap = match self {
+            Append::Packed(p) => {
+                p.body.heap_bytes() + p.stored.iter().map(Vec::capacity).sum::<usize>()
+            }
+            Append::Decision(d) => {
+                d.body.heap_bytes() + d.input.bytes.capacity() + d.output.bytes.capacity()
+            }
+            // Made by the daemon itself or by a replay's report, one at a time:
+            // their size is their encoding's, about.
+            Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => 0,
+        };
+        std::mem::size_of::<Append>() + heap
+    }
+}
+
 /// Proof that an entry is durable: its seq and leaf hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {

@@ -792,6 +792,44 @@ fn a_batch_applies_operations_on_one_key_in_order<H: Harness>() {
     assert_eq!(b.get(Cf::Nodes, b"n").unwrap(), Some(b"y".to_vec()));
 }
 
+fn a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one<H: Harness>() {
+    // 300 synthetic decisions (some with idempotency keys) and ten of them
+    // again at the end: repeats within the batch.
+    let mut items = decisions(11, 300);
+    items.extend(items[40..50].to_vec());
+    let keyed = |a: &Append| matches!(a, Append::Decision(d) if d.body.idempotency_key.is_some());
+    assert!(
+        items[40..50].iter().any(keyed),
+        "the synthetic set has keyed decisions"
+    );
+    let (ha, hb) = (H::new(), H::new());
+    let (a, b) = (
+        Ledger::create(ha.create(), "t").unwrap(),
+        Ledger::create(hb.create(), "t").unwrap(),
+    );
+    let together = a.append(items.clone(), 5).unwrap();
+    let one_by_one: Vec<cairn_store::Receipt> = items
+        .iter()
+        .flat_map(|i| b.append(vec![i.clone()], 5).unwrap())
+        .collect();
+    assert_eq!(together, one_by_one);
+    assert_eq!((a.size(), a.root()), (b.size(), b.root()));
+    assert!(together.iter().any(|r| r.duplicate));
+    for seq in 0..a.size() {
+        assert_eq!(a.entry(seq).unwrap(), b.entry(seq).unwrap());
+    }
+    // The same batch again: every keyed decision repeats one in the ledger.
+    let again = a.append(items.clone(), 6).unwrap();
+    for (item, (first, second)) in items.iter().zip(together.iter().zip(&again)) {
+        if keyed(item) {
+            assert!(second.duplicate);
+            assert_eq!((second.seq, second.leaf_hash), (first.seq, first.leaf_hash));
+        }
+    }
+    let report = verify_all(&a);
+    assert!(report.intact(), "{:?}", report.damage);
+}
+
 macro_rules! conformance {
     ($module:ident, $harness:ty) => {
         mod $module {
@@ -819,6 +857,10 @@ macro_rules! conformance {
             #[test]
             fn proofs_verify_against_roots() {
                 super::proofs_verify_against_roots::<$harness>();
+            }
+            #[test]
+            fn a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one() {
+                super::a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one::<$harness>();
             }
             #[test]
             fn idempotency_keys_append_once() {

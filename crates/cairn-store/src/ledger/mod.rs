@@ -5,6 +5,7 @@
 
 mod index;
 mod read;
+mod stage;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,6 +5,7 @@
 //! test checks it against `schemas/openapi.yaml`.
 
 mod append;
+mod lines;
 mod monitor;
 mod ops;
 mod read;

@@ -185,3 +185,147 @@ fn verify_changes_no_file_and_finds_a_lost_index_posting() {
     assert_eq!(run("cairn", &["reindex", "--data", d]).code, 0);
     assert_eq!(verify_json(&data, &["--indexes"]).code, 0);
 }
+
+/// Kill `cairn redact` of `seq` `after_ms` into its run (or let it finish).
+fn redact_killed(data: &Path, seq: u64, after_ms: u64) {
+    let mut child = std::process::Command::new(crate::support::bin("cairn"))
+        .args(["redact", "--data", data.to_str().unwrap(), "--seq"])
+        .arg(seq.to_string())
+        .args(["--reason", "crash test", "--only", "input"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(after_ms));
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_redaction_killed_at_any_moment_is_whole_or_absent_and_erases_once_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ledger-dir");
+    let d = data.to_str().unwrap();
+    assert_eq!(
+        run(
+            "cairn",
+            &["init", "--data", d, "--origin", "t.example/crash"]
+        )
+        .code,
+        0
+    );
+    let lines: String = (0..1200)
+        .map(|i| {
+            format!(
+                "{{\"stream\":\"s\",\"model\":{{\"name\":\"m\",\"version\":\"1\"}},\"input\":{{\"note\":\"marker-{i:04}-x\"}},\"output\":{{\"ok\":true}}}}\n"
+            )
+        })
+        .collect();
+    let file = tmp.path().join("in.ndjson");
+    std::fs::write(&file, lines).unwrap();
+    let out = run(
+        "cairn",
+        &[
+            "append",
+            "--data",
+            d,
+            "--quiet",
+            "--batch-size",
+            "50",
+            "--payload-compression",
+            "none",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A crash between the redaction's write and its purge (the failpoint
+    // aborts there): the erased payload is still in the engine's files until
+    // the next writer opens the ledger and finishes the purge.
+    let mut crash = std::process::Command::new(crate::support::bin("cairn"));
+    crash
+        .args([
+            "redact", "--data", d, "--seq", "900", "--reason", "crash", "--only", "input",
+        ])
+        .env("CAIRN_FAILPOINT", "redact-before-purge")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    assert!(!crash.status().unwrap().success(), "the failpoint aborts");
+    assert!(
+        contains(&all_bytes(&data), "marker-0900-x"),
+        "the old copy is still on disk right after the crash"
+    );
+    assert_eq!(verify_json(&data, &[]).code, 0);
+    let again = run(
+        "cairn",
+        &["redact", "--data", d, "--seq", "900", "--reason", "again"],
+    );
+    assert!(again.stderr.contains("already erased"), "{}", again.stderr);
+    assert!(
+        !contains(&all_bytes(&data), "marker-0900-x"),
+        "the next writer finished the interrupted purge"
+    );
+
+    // Twelve redactions in the first three windows, each killed at another
+    // moment: while it opens, writes, flushes or compacts. (A rewritten
+    // bundle is compressed again, so the kept payloads are looked for in the
+    // windows no redaction touches.)
+    let targets: Vec<u64> = (0..12).map(|r| 7 + 61 * r).collect();
+    let mut moment = 0x5eed_u64;
+    for &seq in &targets {
+        moment = moment
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        redact_killed(&data, seq, (moment >> 33) % 120);
+        let out = verify_json(&data, &[]);
+        assert_eq!(
+            out.code, 0,
+            "seq {seq}: not intact after the kill: {}",
+            out.stdout
+        );
+    }
+    // Every redaction either landed whole or not at all: redacting again
+    // says it is already erased, or erases it now. Either way the next
+    // writer finishes a purge the kill interrupted.
+    for &seq in &targets {
+        let out = run(
+            "cairn",
+            &[
+                "redact",
+                "--data",
+                d,
+                "--seq",
+                &seq.to_string(),
+                "--reason",
+                "again",
+                "--only",
+                "input",
+            ],
+        );
+        assert!(
+            out.code == 0 || out.stderr.contains("already erased"),
+            "seq {seq}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let after = all_bytes(&data);
+    for &seq in &targets {
+        assert!(
+            !contains(&after, &format!("marker-{seq:04}-x")),
+            "a copy of erased payload {seq} survives a killed redaction"
+        );
+    }
+    for seq in [1030u64, 1100, 1199] {
+        assert!(
+            contains(&after, &format!("marker-{seq:04}-x")),
+            "payload {seq} is kept"
+        );
+    }
+    let out = verify_json(&data, &[]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        out.json()["erased"].as_array().unwrap().len(),
+        targets.len() + 1,
+        "the twelve and seq 900"
+    );
+}

@@ -33,5 +33,6 @@ pub fn open(dir: &Path) -> Result<(ServedLedger, NoteSigner), DataDirError> {
     };
     let backend = RocksBackend::open(&dir.join(DB_DIR)).map_err(store)?;
     let ledger = Ledger::open(Box::new(backend) as AnyStore).map_err(store)?;
+    ledger.finish_purges().map_err(store)?;
     Ok((ledger, signer(dir)?))
 }

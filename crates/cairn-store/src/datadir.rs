@@ -107,7 +107,11 @@ fn store_error(dir: &Path) -> impl FnOnce(StoreError) -> DataDirError {
 /// Open the ledger in `dir` for appending: exclusively, its tail checked.
 pub fn open(dir: &Path) -> Result<Ledger<RocksBackend>, DataDirError> {
     let backend = RocksBackend::open(&db_path(dir)?).map_err(store_error(dir))?;
-    Ledger::open(backend).map_err(store_error(dir))
+    let ledger = Ledger::open(backend).map_err(store_error(dir))?;
+    // A redaction whose purge a crash interrupted is purged now, before
+    // anything else is written.
+    ledger.finish_purges().map_err(store_error(dir))?;
+    Ok(ledger)
 }
 
 /// Open the ledger in `dir` exclusively without checking its tail (for `verify`,

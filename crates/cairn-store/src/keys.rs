@@ -49,6 +49,16 @@ pub mod meta {
         k.extend_from_slice(&id.to_be_bytes());
         k
     }
+    /// Prefix of pending purges: `purge/` ‖ window start (u64 BE), empty
+    /// value. Written with a redaction, deleted once the old copies of the
+    /// window's payload bundle are gone from the engine's files.
+    pub const PURGE_PREFIX: &[u8] = b"purge/";
+    /// The pending-purge key of the window starting at `window`.
+    pub fn purge(window: u64) -> Vec<u8> {
+        let mut k = PURGE_PREFIX.to_vec();
+        k.extend_from_slice(&window.to_be_bytes());
+        k
+    }
 }
 
 /// The secondary indexes. Each index key is `tag ‖ value ‖ 0x00 ‖ seq`; values

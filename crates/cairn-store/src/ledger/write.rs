@@ -91,6 +91,13 @@ impl<B: Backend> Ledger<B> {
         }
         st.batch
             .put(Cf::Meta, meta::SIZE, st.head.size.to_be_bytes());
+        // Durable with the redaction: the windows whose old copies must still
+        // be purged, so that a crash before the purge is finished by the next
+        // writer to open the ledger (`finish_purges`).
+        for (target, _, _) in &st.erasures {
+            st.batch
+                .put(Cf::Meta, meta::purge(pieces::window_start(*target)), []);
+        }
         if let Err(e) = self.backend.write(std::mem::take(&mut st.batch)) {
             let e = self.classify_failed_write(e);
             state.poisoned = Some(e.to_string());
@@ -197,15 +204,48 @@ impl<B: Backend> Ledger<B> {
     /// Make sure the payloads erased by redactions of `targets` leave no copy
     /// in the storage engine's files (call after the redactions are appended).
     pub fn purge_erased(&self, targets: &[u64]) -> Result<()> {
-        for t in targets {
-            let w = pieces::window_start(*t);
+        let windows: Vec<u64> = targets.iter().map(|t| pieces::window_start(*t)).collect();
+        self.purge_windows(&windows)
+    }
+
+    /// Finish the purges a redaction left pending (a process stopped between
+    /// the redaction's write and its purge); returns how many windows were
+    /// purged. Writers call this when they open the ledger.
+    pub fn finish_purges(&self) -> Result<usize> {
+        let mut end = meta::PURGE_PREFIX.to_vec();
+        end.push(0xff);
+        let mut windows = Vec::new();
+        for row in self.backend.scan(Cf::Meta, meta::PURGE_PREFIX, &end) {
+            let (key, _) = row?;
+            let window = key
+                .get(meta::PURGE_PREFIX.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| {
+                    StoreError::corrupt("pending purges", "a key that is not a window")
+                })?;
+            windows.push(window);
+        }
+        self.purge_windows(&windows)?;
+        Ok(windows.len())
+    }
+
+    fn purge_windows(&self, windows: &[u64]) -> Result<()> {
+        for &w in windows {
             self.backend.purge(
                 Cf::PayloadBundles,
                 &keys::seq_key(w),
                 &keys::seq_key(w + BUNDLE_ENTRIES),
             )?;
         }
-        Ok(())
+        if windows.is_empty() {
+            return Ok(());
+        }
+        let mut done = WriteBatch::default();
+        for &w in windows {
+            done.delete(Cf::Meta, meta::purge(w));
+        }
+        self.backend.write(done)
     }
 
     /// Lay a decision's payloads out as they are stored, so that an append of

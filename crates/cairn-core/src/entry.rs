@@ -321,50 +321,7 @@ pub enum DecodeError {
     },
 }
 
-/// An entry's body encoded on its own: the bytes that end the entry's
-/// canonical encoding, whatever its seq, link and time (bincode encodes the
-/// fields of [`Entry`] one after the other, the body last, integers fixed).
-/// Encoding bodies apart lets a writer encode many at once and chain them
-/// afterwards ([`Entry::encode_with_body`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedBody(Vec<u8>);
-
-impl EncodedBody {
-    /// Encode `body`.
-    pub fn new(body: &EntryBody) -> EncodedBody {
-        let mut out = Vec::with_capacity(256);
-        // As in `Entry::encode`: only the size limit can fail, and the
-        // validated inputs cannot reach it.
-        if let Err(e) = bincode::encode_into_std_write(body, &mut out, config()) {
-            unreachable!("encoding an entry body into memory failed: {e}");
-        }
-        EncodedBody(out)
-    }
-
-    /// The length of the entry this body makes, version byte included.
-    pub fn entry_len(&self) -> usize {
-        1 + 8 + 32 + 8 + self.0.len()
-    }
-}
-
 impl Entry {
-    /// The canonical bytes of the entry `{seq, prev_hash, recorded_at_us, body}`
-    /// whose body was encoded apart: the same bytes as [`Entry::encode`].
-    pub fn encode_with_body(
-        seq: u64,
-        prev_hash: &Hash,
-        recorded_at_us: i64,
-        body: &EncodedBody,
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(body.entry_len());
-        out.push(FORMAT_VERSION);
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.extend_from_slice(prev_hash);
-        out.extend_from_slice(&recorded_at_us.to_le_bytes());
-        out.extend_from_slice(&body.0);
-        out
-    }
-
     /// The canonical bytes: format version, then the fixed bincode encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
@@ -479,21 +436,6 @@ mod tests {
         // seq is the first field: 8 bytes little-endian right after the version byte.
         assert_eq!(&bytes[1..9], &7u64.to_le_bytes());
         assert_eq!(Entry::decode(&bytes).unwrap(), e);
-    }
-
-    #[test]
-    fn a_body_encoded_apart_makes_the_same_bytes() {
-        let e = sample();
-        let body = EncodedBody::new(&e.body);
-        let bytes = Entry::encode_with_body(e.seq, &e.prev_hash, e.recorded_at_us, &body);
-        assert_eq!(bytes, e.encode());
-        assert_eq!(body.entry_len(), bytes.len());
-        let long = sample_with_len(4000);
-        let body = EncodedBody::new(&long.body);
-        assert_eq!(
-            Entry::encode_with_body(long.seq, &long.prev_hash, long.recorded_at_us, &body),
-            long.encode()
-        );
     }
 
     #[test]

@@ -792,7 +792,7 @@ fn a_batch_applies_operations_on_one_key_in_order<H: Harness>() {
     assert_eq!(b.get(Cf::Nodes, b"n").unwrap(), Some(b"y".to_vec()));
 }
 
-fn a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one<H: Harness>() {
+fn a_batch_appends_what_its_decisions_append_one_by_one<H: Harness>() {
     // 300 synthetic decisions (some with idempotency keys) and ten of them
     // again at the end: repeats within the batch.
     let mut items = decisions(11, 300);
@@ -859,8 +859,8 @@ macro_rules! conformance {
                 super::proofs_verify_against_roots::<$harness>();
             }
             #[test]
-            fn a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one() {
-                super::a_batch_staged_on_several_cores_is_the_batch_staged_one_by_one::<$harness>();
+            fn a_batch_appends_what_its_decisions_append_one_by_one() {
+                super::a_batch_appends_what_its_decisions_append_one_by_one::<$harness>();
             }
             #[test]
             fn idempotency_keys_append_once() {

@@ -5,7 +5,6 @@
 
 mod index;
 mod read;
-mod stage;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};

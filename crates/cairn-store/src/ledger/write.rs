@@ -22,17 +22,17 @@ use crate::tiles::TileEdge;
 type Erasure = (u64, PayloadSlot, u64);
 
 /// What an append builds before it writes.
-pub(super) struct Staged {
-    pub(super) batch: WriteBatch,
-    pub(super) head: Head,
+struct Staged {
+    batch: WriteBatch,
+    head: Head,
     tiles: TileEdge,
     /// Full tiles completed by this batch.
     tile_puts: Vec<([u8; 9], Vec<u8>)>,
     /// Entries durable before this batch.
     committed: u64,
-    pub(super) seen_keys: HashMap<Vec<u8>, Receipt>,
+    seen_keys: HashMap<Vec<u8>, Receipt>,
     /// The batch's new records, seqs `committed..head.size`.
-    pub(super) records: Vec<Record>,
+    records: Vec<Record>,
     erasures: Vec<Erasure>,
     /// Payload pieces below the open window rewritten by erasures, by key.
     rewrites: BTreeMap<u64, Vec<[Slot; 2]>>,
@@ -59,15 +59,10 @@ impl<B: Backend> Ledger<B> {
         }
         self.check_free_space()?;
         let mut st = self.staged(&state);
-        let receipts = if super::stage::all_decisions(&items) {
-            self.stage_decisions(&mut st, items, recorded_at_us)?
-        } else {
-            let mut receipts = Vec::with_capacity(items.len());
-            for item in items {
-                receipts.push(self.stage(&mut st, item, recorded_at_us)?);
-            }
-            receipts
-        };
+        let mut receipts = Vec::with_capacity(items.len());
+        for item in items {
+            receipts.push(self.stage(&mut st, item, recorded_at_us)?);
+        }
         if st.head.size == state.head.size {
             state.last_append_sync = None;
             return Ok(receipts);
@@ -193,7 +188,7 @@ impl<B: Backend> Ledger<B> {
         }
     }
 
-    pub(super) fn push_leaf(&self, st: &mut Staged, leaf: cairn_core::hash::Hash) {
+    fn push_leaf(&self, st: &mut Staged, leaf: cairn_core::hash::Hash) {
         for (level, index, hash) in st.head.edge.push(&Blake3Hasher, leaf) {
             if let Some(full) = st.tiles.push(level, index, &hash) {
                 st.tile_puts.push(full);

@@ -15,7 +15,7 @@ trap 'scripts/seaweedfs.sh stop; rm -f "$env_file"' EXIT
 scripts/seaweedfs.sh start >"$env_file"
 # shellcheck disable=SC1090
 . "$env_file"
-cargo test --release --workspace --test archive -- --include-ignored "$@"
+cargo test --release --workspace --test archive --test retention -- --include-ignored "$@"
 # The bucket is there: a skipped HTTP test would be a silent pass, so it fails.
 CAIRN_PYVERIFY_REQUIRE_S3=1 tools/pyverify/test.sh -k http
 # cairnd --archive against the same server: the real daemon and CLI.

@@ -55,6 +55,26 @@ impl Bucket {
     /// store is named by `AWS_ENDPOINT_URL`, and an `http://` endpoint is
     /// allowed) or `file:///DIR` (created if need be).
     pub fn open(url: &str) -> Result<Bucket> {
+        Bucket::open_with(url, retry())
+    }
+
+    /// Open the archive at `url` for reads that someone waits for (a reader
+    /// of dropped windows): a failed request is retried three times within
+    /// 10 s, not for minutes as an upload is.
+    pub fn open_for_reads(url: &str) -> Result<Bucket> {
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+            },
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(10),
+        };
+        Bucket::open_with(url, retry)
+    }
+
+    fn open_with(url: &str, retry: RetryConfig) -> Result<Bucket> {
         let bad = |reason: &str| ArchiveError::Url {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -71,7 +91,7 @@ impl Bucket {
                 }
                 let mut builder = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
-                    .with_retry(retry());
+                    .with_retry(retry);
                 let endpoint = std::env::var("AWS_ENDPOINT_URL")
                     .or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"))
                     .ok();
@@ -128,7 +148,7 @@ impl Bucket {
     pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(name);
         let store = &self.store;
-        let got = self.runtime.block_on(async move {
+        let got = self.block_on(async move {
             match store.get(&path).await {
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -141,6 +161,22 @@ impl Bucket {
                 name: name.to_owned(),
                 source,
             })
+    }
+
+    /// Run `job` on the private runtime and wait for it. From a thread that
+    /// is inside another tokio runtime (a daemon's read, should one not be on
+    /// the blocking pool), the wait happens on a thread of its own, since
+    /// tokio refuses to block a runtime's thread on another runtime.
+    fn block_on<T: Send>(&self, job: impl std::future::Future<Output = T> + Send) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.runtime.block_on(job);
+        }
+        std::thread::scope(|s| {
+            match s.spawn(|| self.runtime.block_on(job)).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// Write object `name` whole (replacing any object of that name).

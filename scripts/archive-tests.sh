@@ -20,4 +20,4 @@ cargo test --release --workspace --test archive --test retention -- --include-ig
 CAIRN_PYVERIFY_REQUIRE_S3=1 tools/pyverify/test.sh -k http
 # cairnd --archive against the same server: the real daemon and CLI.
 cargo build --release --workspace --bins
-cargo test --release --workspace --test e2e archive:: -- --include-ignored "$@"
+cargo test --release --workspace --test e2e -- archive:: retention:: --include-ignored "$@"

@@ -3,8 +3,10 @@
 //! `object_store` is async. The archive is used from plain threads (the CLI,
 //! the daemon's archiver thread, rayon workers of `verify`), so a [`Bucket`]
 //! owns a small private tokio runtime and blocks on it: the rest of the store
-//! layer stays synchronous and no caller needs to know tokio. Never call it from
-//! inside another tokio runtime's worker thread.
+//! layer stays synchronous and no caller needs to know tokio. Called from a
+//! thread of another tokio runtime, it waits on a thread of its own (tokio
+//! refuses to block a runtime's thread on another runtime); dropped there, it
+//! stops its runtime without waiting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,19 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     url: String,
-    runtime: tokio::runtime::Runtime,
+    /// Taken only when the bucket is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        // Without waiting: a bucket may be dropped on a thread of another
+        // runtime (the daemon's ledger, at its end), where tokio refuses to
+        // wait for the threads of this one.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Bucket {
@@ -128,7 +142,7 @@ impl Bucket {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             url: url.to_owned(),
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -163,19 +177,24 @@ impl Bucket {
             })
     }
 
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        match &self.runtime {
+            Some(rt) => rt,
+            None => unreachable!("the runtime is taken only by drop"),
+        }
+    }
+
     /// Run `job` on the private runtime and wait for it. From a thread that
     /// is inside another tokio runtime (a daemon's read, should one not be on
     /// the blocking pool), the wait happens on a thread of its own, since
     /// tokio refuses to block a runtime's thread on another runtime.
     fn block_on<T: Send>(&self, job: impl std::future::Future<Output = T> + Send) -> T {
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.runtime.block_on(job);
+            return self.rt().block_on(job);
         }
-        std::thread::scope(|s| {
-            match s.spawn(|| self.runtime.block_on(job)).join() {
-                Ok(v) => v,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        std::thread::scope(|s| match s.spawn(|| self.rt().block_on(job)).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
         })
     }
 
@@ -202,7 +221,7 @@ impl Bucket {
                     })
             }
         });
-        self.runtime.block_on(async move {
+        self.rt().block_on(async move {
             futures::stream::iter(jobs)
                 .buffer_unordered(PUTS_IN_FLIGHT)
                 .try_collect::<Vec<()>>()
@@ -215,7 +234,7 @@ impl Bucket {
     pub fn delete(&self, name: &str) -> Result<()> {
         let path = self.path(name);
         let store = &self.store;
-        match self.runtime.block_on(store.delete(&path)) {
+        match self.rt().block_on(store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(ArchiveError::Store {
                 op: "delete",
@@ -230,7 +249,7 @@ impl Bucket {
         let path = self.path(dir);
         let store = &self.store;
         let found: Vec<object_store::ObjectMeta> = self
-            .runtime
+            .rt()
             .block_on(store.list(Some(&path)).try_collect())
             .map_err(|source| ArchiveError::Store {
                 op: "list",

@@ -202,10 +202,12 @@ fn meta_u64<B: Backend>(local: &B, key: &[u8]) -> Result<u64> {
 fn meta_url<B: Backend>(local: &B) -> Result<Option<String>> {
     match local.get(Cf::Meta, meta::ARCHIVE)? {
         None => Ok(None),
-        Some(v) => String::from_utf8(v).map(Some).map_err(|_| StoreError::Corrupt {
-            what: "metadata".into(),
-            reason: "the archive URL is not UTF-8".into(),
-        }),
+        Some(v) => String::from_utf8(v)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt {
+                what: "metadata".into(),
+                reason: "the archive URL is not UTF-8".into(),
+            }),
     }
 }
 
@@ -361,7 +363,11 @@ impl<B: Backend> Backend for Layered<B> {
         // rewrote: read them, then merge with the archive's, local first. The
         // archive's objects are fetched as the scan reaches them.
         let boundary = keys::seq_key(dropped).to_vec();
-        let split = if to < boundary.as_slice() { to } else { &boundary };
+        let split = if to < boundary.as_slice() {
+            to
+        } else {
+            &boundary
+        };
         let mut local_low = BTreeMap::new();
         for row in self.local.scan(cf, from, split) {
             match row {
@@ -382,7 +388,11 @@ impl<B: Backend> Backend for Layered<B> {
         if to <= boundary.as_slice() {
             return Box::new(low);
         }
-        let start = if from > boundary.as_slice() { from } else { &boundary };
+        let start = if from > boundary.as_slice() {
+            from
+        } else {
+            &boundary
+        };
         Box::new(low.chain(self.local.scan(cf, start, to)))
     }
 

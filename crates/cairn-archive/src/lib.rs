@@ -30,8 +30,8 @@ pub mod source;
 pub mod upload;
 
 pub use bucket::Bucket;
-pub use layered::{ArchiveReads, Layered, ReadStats, DEFAULT_CACHE_BYTES};
 pub use error::{ArchiveError, Result};
+pub use layered::{ArchiveReads, Layered, ReadStats, DEFAULT_CACHE_BYTES};
 pub use restore::{restore, RestoreReport};
 pub use source::BucketBackend;
 pub use upload::{archive, archived_size, ArchiveReport};

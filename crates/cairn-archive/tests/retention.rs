@@ -84,7 +84,9 @@ fn dropped_windows_read_as_if_local(url: &str) {
     let l = dropped_ledger(url, 1100);
     assert_eq!(l.dropped_below().unwrap(), 1024);
     assert!(local_keys(&l, Cf::Bundles).iter().all(|&k| k >= 1024));
-    assert!(local_keys(&l, Cf::PayloadBundles).iter().all(|&k| k >= 1024));
+    assert!(local_keys(&l, Cf::PayloadBundles)
+        .iter()
+        .all(|&k| k >= 1024));
     for seq in [0, 255, 256, 700, 1023, 1024, 1099] {
         assert_eq!(l.entry(seq).unwrap(), whole.entry(seq).unwrap(), "{seq}");
         assert_eq!(
@@ -97,7 +99,10 @@ fn dropped_windows_read_as_if_local(url: &str) {
         );
     }
     let stats = l.backend().archive().unwrap().stats();
-    assert!(stats.fetches >= 2 && stats.cache.bytes <= CACHE_BYTES, "{stats:?}");
+    assert!(
+        stats.fetches >= 2 && stats.cache.bytes <= CACHE_BYTES,
+        "{stats:?}"
+    );
     // `verify` walks the whole ledger, the dropped part read from the bucket.
     let report = verify(
         &l,

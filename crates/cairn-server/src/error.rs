@@ -143,9 +143,7 @@ impl ErrorCode {
             ErrorCode::Poisoned
             | ErrorCode::ShuttingDown
             | ErrorCode::CommitFailed
-            | ErrorCode::ArchiveUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | ErrorCode::ArchiveUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -125,15 +125,12 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let monitor = start_monitor(&config)?;
-    let archive = config
-        .archive
-        .as_ref()
-        .map(|a| {
-            let mut status = ArchiveStatus::new(a.url.clone(), a.max_lag_s);
-            status.retention = a.retention;
-            status.reads = archive_reads.clone();
-            Arc::new(status)
-        });
+    let archive = config.archive.as_ref().map(|a| {
+        let mut status = ArchiveStatus::new(a.url.clone(), a.max_lag_s);
+        status.retention = a.retention;
+        status.reads = archive_reads.clone();
+        Arc::new(status)
+    });
     let webhook_signer = signer.clone();
     let background = Background::start(
         &config,

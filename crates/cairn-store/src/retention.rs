@@ -133,8 +133,8 @@ impl Retention {
         match *self {
             Retention::Bytes(limit) => {
                 let backend = ledger.backend();
-                let bytes =
-                    backend.family_bytes(Cf::Bundles)? + backend.family_bytes(Cf::PayloadBundles)?;
+                let bytes = backend.family_bytes(Cf::Bundles)?
+                    + backend.family_bytes(Cf::PayloadBundles)?;
                 let local = LocalBundles {
                     dropped,
                     size: ledger.size(),
@@ -143,7 +143,11 @@ impl Retention {
                 Ok(below_for_bytes(limit, local).min(ceiling))
             }
             Retention::AgeSeconds(age) => {
-                let cutoff = now_us.saturating_sub(i64::try_from(age).unwrap_or(i64::MAX / 1_000_000).saturating_mul(1_000_000));
+                let cutoff = now_us.saturating_sub(
+                    i64::try_from(age)
+                        .unwrap_or(i64::MAX / 1_000_000)
+                        .saturating_mul(1_000_000),
+                );
                 let first = first_young(dropped / BUNDLE_ENTRIES, ceiling / BUNDLE_ENTRIES, |w| {
                     let last = (w + 1) * BUNDLE_ENTRIES - 1;
                     Ok(ledger.entry(last)?.recorded_at_us < cutoff)
@@ -169,7 +173,14 @@ mod tests {
         assert_eq!(r("30d"), Retention::AgeSeconds(30 * 86_400));
         assert_eq!(r("12h"), Retention::AgeSeconds(12 * 3600));
         assert_eq!(r("0s"), Retention::AgeSeconds(0));
-        for bad in ["", "GiB", "10 parsecs", "-1d", "1.5GiB", "99999999999999999999TiB"] {
+        for bad in [
+            "",
+            "GiB",
+            "10 parsecs",
+            "-1d",
+            "1.5GiB",
+            "99999999999999999999TiB",
+        ] {
             let err = bad.parse::<Retention>().unwrap_err();
             assert!(err.to_string().contains("neither a size"), "{bad}: {err}");
         }

@@ -140,5 +140,8 @@ fn a_size_drops_the_oldest_windows_beyond_it() {
         .map(|cf| l.backend().family_bytes(*cf).unwrap())
         .sum();
     assert!(left <= all / 2 + all / 8, "{left} of {all} left");
-    assert_eq!(Retention::Bytes(u64::MAX).below(&l, 2048, 0).unwrap(), below);
+    assert_eq!(
+        Retention::Bytes(u64::MAX).below(&l, 2048, 0).unwrap(),
+        below
+    );
 }

@@ -257,7 +257,10 @@ mod file_tests {
         );
         assert_eq!(
             (a.retention, a.cache_bytes),
-            (Some(cairn_store::retention::Retention::AgeSeconds(43_200)), 1024)
+            (
+                Some(cairn_store::retention::Retention::AgeSeconds(43_200)),
+                1024
+            )
         );
         let err = Settings::from_toml("[archive]\nbucket = \"b\"").unwrap_err();
         assert!(err.contains("unknown field `bucket`"), "{err}");

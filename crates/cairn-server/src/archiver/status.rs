@@ -266,20 +266,58 @@ impl ArchiveStatus {
             ("cairn_archive_cache_bytes_max", "The read cache's bound (--archive-cache-bytes).", r.cache_bytes_max),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let counters = [
-            ("cairn_archive_dropped_windows_total", "Windows whose local bundles this process dropped once archived.", load(&self.dropped_windows)),
-            ("cairn_archive_reclaimed_bytes_total", "Bytes by which dropping shrank the local bundles.", load(&self.reclaimed_bytes)),
-            ("cairn_archive_retention_errors_total", "Retention passes that failed.", load(&self.retention_errors)),
-            ("cairn_archive_fetches_total", "Objects of dropped windows fetched from the archive.", r.fetches),
-            ("cairn_archive_fetched_bytes_total", "Bytes fetched from the archive.", r.fetched_bytes),
-            ("cairn_archive_fetch_errors_total", "Fetches from the archive that failed.", r.failures),
-            ("cairn_archive_cache_hits_total", "Reads of dropped windows answered by the cache.", r.cache.hits),
-            ("cairn_archive_cache_misses_total", "Reads of dropped windows that had to fetch.", r.cache.misses),
+            (
+                "cairn_archive_dropped_windows_total",
+                "Windows whose local bundles this process dropped once archived.",
+                load(&self.dropped_windows),
+            ),
+            (
+                "cairn_archive_reclaimed_bytes_total",
+                "Bytes by which dropping shrank the local bundles.",
+                load(&self.reclaimed_bytes),
+            ),
+            (
+                "cairn_archive_retention_errors_total",
+                "Retention passes that failed.",
+                load(&self.retention_errors),
+            ),
+            (
+                "cairn_archive_fetches_total",
+                "Objects of dropped windows fetched from the archive.",
+                r.fetches,
+            ),
+            (
+                "cairn_archive_fetched_bytes_total",
+                "Bytes fetched from the archive.",
+                r.fetched_bytes,
+            ),
+            (
+                "cairn_archive_fetch_errors_total",
+                "Fetches from the archive that failed.",
+                r.failures,
+            ),
+            (
+                "cairn_archive_cache_hits_total",
+                "Reads of dropped windows answered by the cache.",
+                r.cache.hits,
+            ),
+            (
+                "cairn_archive_cache_misses_total",
+                "Reads of dropped windows that had to fetch.",
+                r.cache.misses,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         }
     }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The archive tests against a real S3 server: starts SeaweedFS's S3 gateway on
 # loopback (scripts/seaweedfs.sh), runs the archive tests that need it (the
-# archive crate's and the daemon's end-to-end ones in tests/e2e/archive.rs; they
-# are #[ignore]d in a plain `cargo test`, which runs the same tests against the
-# local-filesystem backend), then the independent Python verifier's test that
+# archive crate's, its local retention ones, and the daemon's end-to-end ones in
+# tests/e2e/archive.rs and tests/e2e/retention.rs; they are #[ignore]d in a
+# plain `cargo test`, which runs the same tests against the local-filesystem
+# backend), then the independent Python verifier's test that
 # reads an archive from the bucket with anonymous HTTP GETs
 # (tools/pyverify/test.sh -k http), and stops the server. A server that cannot
 # start fails this script: it never passes silently.

@@ -17,7 +17,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::archive::{
-    acked, assert_receipts_in, file_url, metric, restore, s3_url, start_load, wait_for,
+    acked, assert_receipts_in, file_url, metric, restore, s3_url, start_load, verify_bucket,
+    wait_for,
 };
 use crate::support::{bin, request, run, Cairnd, Run};
 
@@ -156,6 +157,7 @@ fn dropped_windows_read_from_the_bucket(url: &str, unreachable: &dyn Fn(&Path) -
     );
     wait_for("the archived windows to be dropped", 180, || {
         metric(&daemon.addr, "cairn_archive_local_from_seq") as u64 >= TAIL_WINDOW
+            && metric(&daemon.addr, "cairn_archive_dropped_windows_total") as u64 >= 7
     });
     let addr = daemon.addr.clone();
     wait_for("the archive to catch up with the ledger", 180, || {
@@ -165,7 +167,6 @@ fn dropped_windows_read_from_the_bucket(url: &str, unreachable: &dyn Fn(&Path) -
         metric(&addr, "cairn_archive_archived_only_windows") as u64,
         7
     );
-    assert!(metric(&addr, "cairn_archive_dropped_windows_total") as u64 >= 7);
     assert!(metric(&addr, "cairn_archive_reclaimed_bytes_total") > 0.0);
     let full = tmp.path().join("full");
     assert!(restore(url, &data, &full) >= 2000);
@@ -181,6 +182,40 @@ fn dropped_windows_read_from_the_bucket(url: &str, unreachable: &dyn Fn(&Path) -
     reads_match(&daemon.addr, &data, &full);
     assert!(daemon.stop().success());
     assert_receipts_in(&data, &[receipts]);
+
+    // An erasure in a dropped window reads as erased at once; once the daemon
+    // has archived the redaction, the bucket says erased too (a payload it
+    // still held would be damage).
+    cairn(
+        &data,
+        &[
+            "redact",
+            "--seq",
+            "5",
+            "--reason",
+            "GDPR request 9",
+            "--actor",
+            "dpo",
+        ],
+    )
+    .ok();
+    let by = get(&data, 5)["input"]["erased_by"][0].as_u64().unwrap();
+    assert!(
+        by >= 2000,
+        "erased by the redaction appended last, not {by}"
+    );
+    let daemon = Cairnd::start(&data, &args);
+    wait_for("the redaction to be archived", 180, || {
+        metric(&daemon.addr, "cairn_archive_archived_seq") as u64 > by
+    });
+    assert!(daemon.stop().success());
+    let report = verify_bucket(url, &data);
+    let erased = report["erased"].as_array().unwrap();
+    assert!(
+        !erased.is_empty() && erased.iter().all(|e| e["seq"] == 5),
+        "{report}"
+    );
+    verify_dir(&data, url);
 
     // The local store no longer holds them: with the bucket out of reach, a
     // read of a dropped seq fails and says where the data is.

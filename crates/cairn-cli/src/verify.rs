@@ -57,11 +57,11 @@ pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
             } else {
                 print_report(&report)?;
                 if let Some((below, url)) = &archived {
-                    let checked_below = report.from < *below && report.to > 0;
-                    if checked_below {
+                    if report.from < *below && report.to > report.from {
                         outln!(
-                            "seq 0..={} are no longer stored locally: they were read from the archive {url}",
-                            below - 1
+                            "seq {}..={} are no longer stored locally: they were read from the archive {url}",
+                            report.from,
+                            (*below).min(report.to) - 1
                         );
                     }
                 }

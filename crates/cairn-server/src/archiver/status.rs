@@ -349,6 +349,39 @@ mod tests {
     }
 
     #[test]
+    fn what_is_local_and_what_only_the_archive_holds_is_reported() {
+        #![allow(clippy::unwrap_used)]
+        use cairn_store::backend::{Backend, WriteBatch};
+        use cairn_store::keys::meta;
+        let local = cairn_store::MemoryBackend::new();
+        let mut batch = WriteBatch::default();
+        batch.put(cairn_store::Cf::Meta, meta::DROPPED, 1024u64.to_be_bytes());
+        local.write(batch).unwrap();
+        let layered = cairn_archive::Layered::with_archive(local, "file:///a", 4096).unwrap();
+        let mut s = ArchiveStatus::new("file:///a".into(), 10);
+        s.retention = Some(Retention::AgeSeconds(3600));
+        s.reads = layered.archive().cloned();
+        s.retained(4, 5000, 700);
+        s.set_archived(1900);
+        let v = s.view(2000, 0);
+        let mut out = String::new();
+        s.render(&mut out, &v);
+        for line in [
+            "cairn_archive_local_from_seq 1024\n",
+            "cairn_archive_archived_only_windows 4\n",
+            "cairn_archive_local_windows 4\n",
+            "cairn_archive_local_bundle_bytes 700\n",
+            "cairn_archive_dropped_windows_total 4\n",
+            "cairn_archive_reclaimed_bytes_total 5000\n",
+            "cairn_archive_cache_bytes_max 4096\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in {out}");
+        }
+        assert_eq!(s.json(&v)["local_from_seq"], 1024);
+        assert_eq!(s.json(&v)["local_retention"], "3600 s");
+    }
+
+    #[test]
     fn errors_are_counted_and_the_last_one_is_shown_until_a_run_succeeds() {
         let s = ArchiveStatus::new("s3://b/p".into(), 300);
         s.failed("object store put of tile/0/000 failed".into());

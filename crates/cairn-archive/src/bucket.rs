@@ -69,12 +69,13 @@ impl Bucket {
     /// store is named by `AWS_ENDPOINT_URL`, and an `http://` endpoint is
     /// allowed) or `file:///DIR` (created if need be).
     pub fn open(url: &str) -> Result<Bucket> {
-        Bucket::open_with(url, retry())
+        Bucket::open_with(url, retry(), true)
     }
 
     /// Open the archive at `url` for reads that someone waits for (a reader
     /// of dropped windows): a failed request is retried three times within
-    /// 10 s, not for minutes as an upload is.
+    /// 10 s, not for minutes as an upload is, and a `file://` directory that
+    /// is not there is an error, not created.
     pub fn open_for_reads(url: &str) -> Result<Bucket> {
         let retry = RetryConfig {
             backoff: BackoffConfig {
@@ -85,10 +86,10 @@ impl Bucket {
             max_retries: 3,
             retry_timeout: Duration::from_secs(10),
         };
-        Bucket::open_with(url, retry)
+        Bucket::open_with(url, retry, false)
     }
 
-    fn open_with(url: &str, retry: RetryConfig) -> Result<Bucket> {
+    fn open_with(url: &str, retry: RetryConfig, create: bool) -> Result<Bucket> {
         let bad = |reason: &str| ArchiveError::Url {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -97,41 +98,46 @@ impl Bucket {
             url: url.to_owned(),
             source,
         };
-        let (store, prefix): (Arc<dyn ObjectStore>, String) =
-            if let Some(rest) = url.strip_prefix("s3://") {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(bad("names no bucket; write s3://BUCKET/PREFIX"));
-                }
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_retry(retry);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"))
-                    .ok();
-                if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_allow_http(endpoint.starts_with("http://"))
-                        .with_endpoint(endpoint);
-                }
-                if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                {
-                    builder = builder.with_region("us-east-1");
-                }
-                (Arc::new(builder.build().map_err(setup)?), prefix.to_owned())
-            } else if let Some(dir) = url.strip_prefix("file://") {
-                if !dir.starts_with('/') {
-                    return Err(bad("needs an absolute path: file:///DIR"));
-                }
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = if let Some(rest) =
+            url.strip_prefix("s3://")
+        {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("names no bucket; write s3://BUCKET/PREFIX"));
+            }
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"))
+                .ok();
+            if let Some(endpoint) = endpoint {
+                builder = builder
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint);
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            (Arc::new(builder.build().map_err(setup)?), prefix.to_owned())
+        } else if let Some(dir) = url.strip_prefix("file://") {
+            if !dir.starts_with('/') {
+                return Err(bad("needs an absolute path: file:///DIR"));
+            }
+            if create {
                 std::fs::create_dir_all(dir).map_err(|e| bad(&format!("creating {dir}: {e}")))?;
-                let fs = LocalFileSystem::new_with_prefix(dir).map_err(setup)?;
-                (Arc::new(fs), String::new())
-            } else {
-                return Err(bad(
-                    "is neither s3://BUCKET/PREFIX nor file:///DIR (an absolute path)",
-                ));
-            };
+            } else if !std::path::Path::new(dir).is_dir() {
+                return Err(bad(&format!("{dir} is not a directory")));
+            }
+            let fs = LocalFileSystem::new_with_prefix(dir).map_err(setup)?;
+            (Arc::new(fs), String::new())
+        } else {
+            return Err(bad(
+                "is neither s3://BUCKET/PREFIX nor file:///DIR (an absolute path)",
+            ));
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("cairn-archive-io")

@@ -4,12 +4,18 @@
 //! (`Ledger::drop_windows`, `schemas/storage-v2.md` "Local retention").
 //! Reads of those windows then go to the archive (`cairn_archive::Layered`).
 
+use cairn_store::pieces::BUNDLE_ENTRIES;
 use cairn_store::retention::Retention;
 use cairn_store::{Backend, Cf, StoreError};
 use tracing::info;
 
 use super::status::ArchiveStatus;
 use crate::store::ServedLedger;
+
+/// Windows dropped at most per pass: a first pass over a large ledger drops
+/// (and compacts) a million entries at a time, so that the archiver's next
+/// run is not held back for long.
+const WINDOWS_PER_PASS: u64 = 4096;
 
 /// Bytes of entry and payload bundles in the local store.
 fn local_bytes(ledger: &ServedLedger) -> Result<u64, StoreError> {
@@ -26,9 +32,12 @@ pub fn retain(
     status: &ArchiveStatus,
     now_us: i64,
 ) -> Result<(), StoreError> {
-    let below = retention.below(ledger, archived, now_us)?;
+    let dropped = ledger.dropped_below()?;
+    let below = retention
+        .below(ledger, archived, now_us)?
+        .min(dropped + WINDOWS_PER_PASS * BUNDLE_ENTRIES);
     let before = local_bytes(ledger)?;
-    if below <= ledger.dropped_below()? {
+    if below <= dropped {
         status.retained(0, 0, before);
         return Ok(());
     }

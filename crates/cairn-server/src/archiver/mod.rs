@@ -71,6 +71,7 @@ impl Archiver {
                     bucket: None,
                     alarmed: false,
                     retention: config.retention,
+                    retained_once: false,
                 }
                 .run(&config, &stopped);
                 let _ = finished.send(());
@@ -110,6 +111,8 @@ struct Worker {
     bucket: Option<Bucket>,
     alarmed: bool,
     retention: Option<Retention>,
+    /// Whether a retention pass succeeded since the start.
+    retained_once: bool,
 }
 
 impl Worker {
@@ -204,13 +207,24 @@ impl Worker {
 
     /// Drop what the retention lets go, below the watermark the bucket just
     /// confirmed.
-    fn retain(&self, archived: u64) {
+    fn retain(&mut self, archived: u64) {
         let Some(retention) = self.retention else {
             return;
         };
-        if let Err(e) = retain::retain(&self.ledger, retention, archived, &self.status, now_us()) {
-            warn!(error = %e, "dropping archived windows failed; local data is kept, retrying after the next run");
-            self.status.retention_failed();
+        let first = !self.retained_once;
+        match retain::retain(
+            &self.ledger,
+            retention,
+            archived,
+            &self.status,
+            now_us(),
+            first,
+        ) {
+            Ok(()) => self.retained_once = true,
+            Err(e) => {
+                warn!(error = %e, "dropping archived windows failed; local data is kept, retrying after the next run");
+                self.status.retention_failed();
+            }
         }
     }
 

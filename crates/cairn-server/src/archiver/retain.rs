@@ -24,14 +24,20 @@ fn local_bytes(ledger: &ServedLedger) -> Result<u64, StoreError> {
 }
 
 /// One pass: drop what `retention` lets go of the windows the archive holds
-/// below `archived`, and report it.
+/// below `archived`, and report it. The first pass of a process (`first`)
+/// also compacts the windows dropped before, whose space a crash between a
+/// drop and its compaction would otherwise leave to later compactions.
 pub fn retain(
     ledger: &ServedLedger,
     retention: Retention,
     archived: u64,
     status: &ArchiveStatus,
     now_us: i64,
+    first: bool,
 ) -> Result<(), StoreError> {
+    if first {
+        ledger.reclaim_dropped()?;
+    }
     let dropped = ledger.dropped_below()?;
     let below = retention
         .below(ledger, archived, now_us)?

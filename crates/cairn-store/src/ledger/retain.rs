@@ -96,6 +96,19 @@ impl<B: Backend> Ledger<B> {
         Ok(Dropped { from, to })
     }
 
+    /// Have the engine reclaim the space of every dropped window: after a
+    /// restart, in case a crash came between a drop and its compaction.
+    pub fn reclaim_dropped(&self) -> Result<()> {
+        let below = self.dropped_below()?;
+        if below > 0 {
+            for cf in [Cf::Bundles, Cf::PayloadBundles] {
+                self.backend
+                    .purge(cf, &keys::seq_key(0), &keys::seq_key(below))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The lowest seq in `[from, to)` whose payload a redaction at or past
     /// `archived` erased: that redaction is not archived yet, so the archive's
     /// copy of the window still holds the payload.

@@ -8,8 +8,10 @@
 //! What they promise: only archived windows are dropped, and the store says
 //! so durably (a restart reads them from the bucket too); dropped windows read
 //! exactly as a full copy of the ledger (a restore of the bucket) reads them;
-//! a bucket that cannot be read is an error naming it and the seqs, never a
-//! wrong answer; a SIGKILL while windows are dropped loses nothing.
+//! a bucket that cannot be read is an error naming it and the seqs (`503
+//! archive_unavailable` from the daemon, exit 2 from `cairn`), never a wrong
+//! answer; an erasure in a dropped window reaches the bucket; a SIGKILL while
+//! windows are dropped loses nothing.
 
 use std::path::Path;
 use std::process::Command;
@@ -243,6 +245,47 @@ fn dropped_windows_are_read_from_a_directory() {
         std::fs::rename(&away, &bucket).unwrap();
         out
     });
+}
+
+/// The daemon says which archive it could not read and which seqs are only
+/// there: `503 archive_unavailable`, never an empty or a wrong answer; local
+/// seqs are served meanwhile, and the dropped ones again once the object is
+/// back.
+#[test]
+fn a_missing_archive_object_is_a_503_naming_the_archive_and_the_seqs() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let url = file_url(tmp.path());
+    let data = tmp.path().join("ledger");
+    let daemon = Cairnd::start(&data, &daemon_args(&url));
+    let receipts = tmp.path().join("receipts.ndjson");
+    assert_eq!(
+        acked(start_load(&daemon.url(), 1000, 4000, 51, &receipts)),
+        1000
+    );
+    wait_for("windows 0 to 2 to be dropped", 180, || {
+        metric(&daemon.addr, "cairn_archive_local_from_seq") as u64 >= 768
+    });
+    let object = tmp.path().join("bucket/tile/entries/001");
+    let away = tmp.path().join("entries-001");
+    std::fs::rename(&object, &away).unwrap();
+    let (status, body) = request(&daemon.addr, "GET", "/v1/entries/300", "", "");
+    assert_eq!(status, 503, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["code"], "archive_unavailable", "{err}");
+    let message = err["error"].as_str().unwrap();
+    assert!(
+        message.contains("seqs 256..511") && message.contains(&url),
+        "{message}"
+    );
+    assert!(metric(&daemon.addr, "cairn_archive_fetch_errors_total") >= 1.0);
+    assert_eq!(
+        served(&daemon.addr, 900)["seq"],
+        900,
+        "local seqs are served"
+    );
+    std::fs::rename(&away, &object).unwrap();
+    assert_eq!(served(&daemon.addr, 300)["seq"], 300);
+    assert!(daemon.stop().success());
 }
 
 #[test]

@@ -184,8 +184,8 @@ pub trait Backend: Send + Sync {
     }
 
     /// Bytes the keys and values of `cf` take in the engine (for an engine
-    /// with files: in its table files and memtables, as the engine estimates
-    /// them). By default, the sum of every key's and value's length.
+    /// with files: its table files, leaving out what is still only in
+    /// memory). By default, the sum of every key's and value's length.
     fn family_bytes(&self, cf: Cf) -> Result<u64> {
         let mut bytes = 0u64;
         for row in self.scan(cf, &[], &[0xff; 32]) {

@@ -124,9 +124,10 @@ fn an_age_keeps_the_windows_recorded_since() {
     assert_eq!(age.below(&l, 600, 70_000_000).unwrap(), 512);
 }
 
-#[test]
-fn a_size_drops_the_oldest_windows_beyond_it() {
-    let l = filled(MemoryBackend::new(), 2048, |_| 1_000);
+fn a_size_drops_the_oldest_windows_beyond_it<B: Backend>(backend: B) {
+    let l = filled(backend, 2048, |_| 1_000);
+    // What the size counts is on disk: out of the memtables first.
+    l.backend().flush().unwrap();
     let all: u64 = [Cf::Bundles, Cf::PayloadBundles]
         .iter()
         .map(|cf| l.backend().family_bytes(*cf).unwrap())
@@ -143,5 +144,18 @@ fn a_size_drops_the_oldest_windows_beyond_it() {
     assert_eq!(
         Retention::Bytes(u64::MAX).below(&l, 2048, 0).unwrap(),
         below
+    );
+}
+
+#[test]
+fn a_size_drops_the_oldest_windows_beyond_it_in_memory() {
+    a_size_drops_the_oldest_windows_beyond_it(MemoryBackend::new());
+}
+
+#[test]
+fn a_size_drops_the_oldest_windows_beyond_it_in_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    a_size_drops_the_oldest_windows_beyond_it(
+        RocksBackend::create(&dir.path().join("db")).unwrap(),
     );
 }

@@ -261,7 +261,7 @@ impl ArchiveStatus {
             ("cairn_archive_local_from_seq", "Entries below this seq are no longer stored locally: reads fetch them from the archive.", r.dropped),
             ("cairn_archive_local_windows", "Windows of 256 entries whose bundles are stored locally (the open window included).", windows.saturating_sub(archived_only)),
             ("cairn_archive_archived_only_windows", "Windows of 256 entries stored only in the archive.", archived_only),
-            ("cairn_archive_local_bundle_bytes", "Bytes of entry and payload bundles in the local store, as measured by the last retention pass.", load(&self.local_bytes)),
+            ("cairn_archive_local_bundle_bytes", "Bytes of entry and payload bundles in the local store's table files (not counting memtables), as measured by the last retention pass.", load(&self.local_bytes)),
             ("cairn_archive_cache_bytes", "Bytes of archive objects held in the read cache.", r.cache.bytes),
             ("cairn_archive_cache_bytes_max", "The read cache's bound (--archive-cache-bytes).", r.cache_bytes_max),
         ];

@@ -88,6 +88,11 @@ pub struct LocalBundles {
 /// pass measures again, so an estimate too small is corrected, and one too
 /// large drops at most the windows the estimate rounded up.
 pub fn below_for_bytes(limit: u64, local: LocalBundles) -> u64 {
+    if limit == 0 {
+        // Keep nothing: every window the ledger lets go, measured or not yet
+        // (what the memtables hold is not counted in `bytes`).
+        return local.size.div_ceil(BUNDLE_ENTRIES) * BUNDLE_ENTRIES;
+    }
     if local.bytes <= limit {
         return local.dropped;
     }
@@ -210,6 +215,10 @@ mod tests {
         // A limit of nothing drops every local window; the ledger then keeps
         // the tail window and what is not archived.
         assert_eq!(below_for_bytes(0, local), 5120);
+        // Even before anything is measured (all of it still in memtables).
+        let unmeasured = LocalBundles { bytes: 0, ..local };
+        assert_eq!(below_for_bytes(0, unmeasured), 5120);
+        assert_eq!(below_for_bytes(1, unmeasured), 2560);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::support::{bin, request, run, Cairnd};
 /// Wait for `what`, polling, for at most `secs` (generous: a busy 2-core
 /// machine is slow, never wrong).
 #[track_caller]
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         assert!(
@@ -36,7 +36,7 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 }
 
 /// The value of an unlabelled metric in `/metrics`.
-fn metric(addr: &str, name: &str) -> f64 {
+pub(crate) fn metric(addr: &str, name: &str) -> f64 {
     let (status, text) = request(addr, "GET", "/metrics", "text/plain", "");
     assert_eq!(status, 200, "{text}");
     text.lines()
@@ -58,7 +58,7 @@ fn caught_up(addr: &str) -> bool {
 
 /// `cairn-load` sending `count` decisions at `rate` per second, its receipts
 /// to `receipts`; returns once it has started sending.
-fn start_load(url: &str, count: u64, rate: u64, seed: u64, receipts: &Path) -> Child {
+pub(crate) fn start_load(url: &str, count: u64, rate: u64, seed: u64, receipts: &Path) -> Child {
     let mut child = Command::new(bin("cairn-load"))
         .args(["--url", url, "--count", &count.to_string()])
         .args(["--rate", &rate.to_string(), "--batch", "50"])
@@ -92,7 +92,7 @@ fn start_load(url: &str, count: u64, rate: u64, seed: u64, receipts: &Path) -> C
 }
 
 /// Wait for a load to end; the decisions it saw acknowledged.
-fn acked(load: Child) -> u64 {
+pub(crate) fn acked(load: Child) -> u64 {
     let out = load.wait_with_output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("cairn-load wrote no report ({e}): {out:?}"));
@@ -102,7 +102,7 @@ fn acked(load: Child) -> u64 {
 /// `cairn verify --source URL --json` with the ledger's verifier key: the
 /// report, which must say intact.
 #[track_caller]
-fn verify_bucket(url: &str, data: &Path) -> Value {
+pub(crate) fn verify_bucket(url: &str, data: &Path) -> Value {
     let key = data.join("verifier.key");
     let out = run(
         "cairn",
@@ -123,7 +123,7 @@ fn verify_bucket(url: &str, data: &Path) -> Value {
 
 /// `cairn restore --from URL` into `into`; the entries restored.
 #[track_caller]
-fn restore(url: &str, data: &Path, into: &Path) -> u64 {
+pub(crate) fn restore(url: &str, data: &Path, into: &Path) -> u64 {
     let key = data.join("verifier.key");
     let out = run(
         "cairn",
@@ -164,7 +164,7 @@ fn receipts_below(files: &[PathBuf], size: u64, to: &Path) -> (PathBuf, usize) {
 
 /// `cairn-load check`: every receipt is in the ledger at `data` with its leaf hash.
 #[track_caller]
-fn assert_receipts_in(data: &Path, files: &[PathBuf]) {
+pub(crate) fn assert_receipts_in(data: &Path, files: &[PathBuf]) {
     let mut args = vec![
         "check",
         "--json",
@@ -181,12 +181,12 @@ fn assert_receipts_in(data: &Path, files: &[PathBuf]) {
     );
 }
 
-fn file_url(dir: &Path) -> String {
+pub(crate) fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.join("bucket").display())
 }
 
 /// A fresh prefix in the bucket `scripts/archive-tests.sh` made.
-fn s3_url(name: &str) -> String {
+pub(crate) fn s3_url(name: &str) -> String {
     let bucket = std::env::var("CAIRN_TEST_S3_BUCKET")
         .expect("CAIRN_TEST_S3_BUCKET is not set: run these tests with scripts/archive-tests.sh");
     let nonce = std::time::SystemTime::now()

@@ -23,6 +23,7 @@ mod modes;
 mod overload;
 mod reference;
 mod replay;
+mod retention;
 mod signer;
 mod support;
 mod tamper;

@@ -3,8 +3,10 @@
 //! `object_store` is async. The archive is used from plain threads (the CLI,
 //! the daemon's archiver thread, rayon workers of `verify`), so a [`Bucket`]
 //! owns a small private tokio runtime and blocks on it: the rest of the store
-//! layer stays synchronous and no caller needs to know tokio. Never call it from
-//! inside another tokio runtime's worker thread.
+//! layer stays synchronous and no caller needs to know tokio. Called from a
+//! thread of another tokio runtime, it waits on a thread of its own (tokio
+//! refuses to block a runtime's thread on another runtime); dropped there, it
+//! stops its runtime without waiting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,19 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     url: String,
-    runtime: tokio::runtime::Runtime,
+    /// Taken only when the bucket is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        // Without waiting: a bucket may be dropped on a thread of another
+        // runtime (the daemon's ledger, at its end), where tokio refuses to
+        // wait for the threads of this one.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Bucket {
@@ -55,6 +69,27 @@ impl Bucket {
     /// store is named by `AWS_ENDPOINT_URL`, and an `http://` endpoint is
     /// allowed) or `file:///DIR` (created if need be).
     pub fn open(url: &str) -> Result<Bucket> {
+        Bucket::open_with(url, retry(), true)
+    }
+
+    /// Open the archive at `url` for reads that someone waits for (a reader
+    /// of dropped windows): a failed request is retried three times within
+    /// 10 s, not for minutes as an upload is, and a `file://` directory that
+    /// is not there is an error, not created.
+    pub fn open_for_reads(url: &str) -> Result<Bucket> {
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+            },
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(10),
+        };
+        Bucket::open_with(url, retry, false)
+    }
+
+    fn open_with(url: &str, retry: RetryConfig, create: bool) -> Result<Bucket> {
         let bad = |reason: &str| ArchiveError::Url {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -63,41 +98,46 @@ impl Bucket {
             url: url.to_owned(),
             source,
         };
-        let (store, prefix): (Arc<dyn ObjectStore>, String) =
-            if let Some(rest) = url.strip_prefix("s3://") {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(bad("names no bucket; write s3://BUCKET/PREFIX"));
-                }
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_retry(retry());
-                let endpoint = std::env::var("AWS_ENDPOINT_URL")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"))
-                    .ok();
-                if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_allow_http(endpoint.starts_with("http://"))
-                        .with_endpoint(endpoint);
-                }
-                if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                {
-                    builder = builder.with_region("us-east-1");
-                }
-                (Arc::new(builder.build().map_err(setup)?), prefix.to_owned())
-            } else if let Some(dir) = url.strip_prefix("file://") {
-                if !dir.starts_with('/') {
-                    return Err(bad("needs an absolute path: file:///DIR"));
-                }
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = if let Some(rest) =
+            url.strip_prefix("s3://")
+        {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("names no bucket; write s3://BUCKET/PREFIX"));
+            }
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"))
+                .ok();
+            if let Some(endpoint) = endpoint {
+                builder = builder
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint);
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            (Arc::new(builder.build().map_err(setup)?), prefix.to_owned())
+        } else if let Some(dir) = url.strip_prefix("file://") {
+            if !dir.starts_with('/') {
+                return Err(bad("needs an absolute path: file:///DIR"));
+            }
+            if create {
                 std::fs::create_dir_all(dir).map_err(|e| bad(&format!("creating {dir}: {e}")))?;
-                let fs = LocalFileSystem::new_with_prefix(dir).map_err(setup)?;
-                (Arc::new(fs), String::new())
-            } else {
-                return Err(bad(
-                    "is neither s3://BUCKET/PREFIX nor file:///DIR (an absolute path)",
-                ));
-            };
+            } else if !std::path::Path::new(dir).is_dir() {
+                return Err(bad(&format!("{dir} is not a directory")));
+            }
+            let fs = LocalFileSystem::new_with_prefix(dir).map_err(setup)?;
+            (Arc::new(fs), String::new())
+        } else {
+            return Err(bad(
+                "is neither s3://BUCKET/PREFIX nor file:///DIR (an absolute path)",
+            ));
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("cairn-archive-io")
@@ -108,7 +148,7 @@ impl Bucket {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             url: url.to_owned(),
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -128,7 +168,7 @@ impl Bucket {
     pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(name);
         let store = &self.store;
-        let got = self.runtime.block_on(async move {
+        let got = self.block_on(async move {
             match store.get(&path).await {
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -141,6 +181,27 @@ impl Bucket {
                 name: name.to_owned(),
                 source,
             })
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        match &self.runtime {
+            Some(rt) => rt,
+            None => unreachable!("the runtime is taken only by drop"),
+        }
+    }
+
+    /// Run `job` on the private runtime and wait for it. From a thread that
+    /// is inside another tokio runtime (a daemon's read, should one not be on
+    /// the blocking pool), the wait happens on a thread of its own, since
+    /// tokio refuses to block a runtime's thread on another runtime.
+    fn block_on<T: Send>(&self, job: impl std::future::Future<Output = T> + Send) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.rt().block_on(job);
+        }
+        std::thread::scope(|s| match s.spawn(|| self.rt().block_on(job)).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
     }
 
     /// Write object `name` whole (replacing any object of that name).
@@ -166,7 +227,7 @@ impl Bucket {
                     })
             }
         });
-        self.runtime.block_on(async move {
+        self.rt().block_on(async move {
             futures::stream::iter(jobs)
                 .buffer_unordered(PUTS_IN_FLIGHT)
                 .try_collect::<Vec<()>>()
@@ -179,7 +240,7 @@ impl Bucket {
     pub fn delete(&self, name: &str) -> Result<()> {
         let path = self.path(name);
         let store = &self.store;
-        match self.runtime.block_on(store.delete(&path)) {
+        match self.rt().block_on(store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(ArchiveError::Store {
                 op: "delete",
@@ -194,7 +255,7 @@ impl Bucket {
         let path = self.path(dir);
         let store = &self.store;
         let found: Vec<object_store::ObjectMeta> = self
-            .runtime
+            .rt()
             .block_on(store.list(Some(&path)).try_collect())
             .map_err(|source| ArchiveError::Store {
                 op: "list",

@@ -10,20 +10,28 @@
 //!   `Ledger` over it reads entries and proofs, and `verify` checks the whole
 //!   archive, from the bucket alone.
 //! - [`restore::restore`] copies an archive into a new local ledger.
+//! - [`layered::Layered`] is a ledger's local store with the archive behind
+//!   the windows it dropped once archived (`cairnd --local-retention`), read
+//!   through a bounded cache ([`cache`]); [`localdir`] opens a ledger
+//!   directory through it.
 //!
 //! This crate is part of the store layer: only it knows object storage. Its
 //! [`bucket::Bucket`] drives the async `object_store` crate on a private
 //! runtime behind a blocking interface, so its callers stay synchronous.
 
 pub mod bucket;
+pub mod cache;
 pub mod error;
+pub mod layered;
 pub mod layout;
+pub mod localdir;
 pub mod restore;
 pub mod source;
 pub mod upload;
 
 pub use bucket::Bucket;
 pub use error::{ArchiveError, Result};
+pub use layered::{ArchiveReads, Layered, ReadStats, DEFAULT_CACHE_BYTES};
 pub use restore::{restore, RestoreReport};
 pub use source::BucketBackend;
 pub use upload::{archive, archived_size, ArchiveReport};

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn_core::decision::{DecisionInput, SALT_LEN};
 use cairn_store::Append;
+use cairn_store::Backend as _;
 
 use crate::datadir;
 use crate::output;

@@ -1,14 +1,18 @@
 //! The ledger directory, as the CLI uses it (see [`cairn_store::datadir`]):
-//! `ledger/` (RocksDB), `signing.key` (mode 0600) and `verifier.key`.
+//! `ledger/` (RocksDB), `signing.key` (mode 0600) and `verifier.key`. It is
+//! opened through `cairn_archive::localdir`, so windows a daemon dropped once
+//! archived (`cairnd --local-retention`) are read from the archive the
+//! ledger names.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use cairn_archive::localdir::{self, DirStore};
 use cairn_core::checkpoint::{NoteSigner, NoteVerifier};
 use cairn_store::datadir;
-use cairn_store::{Ledger, RocksBackend};
+use cairn_store::Ledger;
 
 /// Arguments of `cairn init`.
 #[derive(Debug, clap::Args)]
@@ -25,14 +29,14 @@ pub fn data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// Open the ledger for reading and appending (tail checked).
-pub fn open(dir: &Path) -> Result<Ledger<RocksBackend>> {
-    Ok(datadir::open(dir)?)
+pub fn open(dir: &Path) -> Result<Ledger<DirStore>> {
+    Ok(localdir::open(dir)?)
 }
 
 /// Open the ledger read-only, without taking its lock: for reading a ledger that
 /// a running `cairnd` is writing to. Sees the ledger as it was when opened.
-pub fn open_read_only(dir: &Path) -> Result<Ledger<RocksBackend>> {
-    Ok(datadir::open_read_only(dir)?)
+pub fn open_read_only(dir: &Path) -> Result<Ledger<DirStore>> {
+    Ok(localdir::open_read_only(dir)?)
 }
 
 /// The ledger's signing key.

@@ -10,6 +10,7 @@ use cairn_core::hash::{Blake3Hasher, Hash};
 use cairn_core::merkle;
 use cairn_core::render::entry_json;
 use cairn_core::signing::{check_extends, LastSigned, NextTree};
+use cairn_store::Backend as _;
 use serde_json::{json, Value};
 
 use crate::datadir;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use cairn_store::Backend as _;
 
 use crate::datadir;
 use crate::output;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn_core::entry::{PayloadSlot, RedactionV1};
 use cairn_store::Append;
+use cairn_store::Backend as _;
 
 use crate::datadir;
 use crate::output;

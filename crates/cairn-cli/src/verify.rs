@@ -47,11 +47,24 @@ pub struct VerifyArgs {
 /// `cairn verify`.
 pub fn run(data: Option<PathBuf>, args: VerifyArgs) -> Result<ExitCode> {
     match check(data, &args) {
-        Ok(report) => {
+        Ok((report, archived)) => {
             if args.json {
-                outln!("{}", report_json(&report));
+                let mut j = report_json(&report);
+                if let Some((below, url)) = &archived {
+                    j["read_from_archive"] = json!({"below_seq": below, "url": url});
+                }
+                outln!("{j}");
             } else {
                 print_report(&report)?;
+                if let Some((below, url)) = &archived {
+                    if report.from < *below && report.to > report.from {
+                        outln!(
+                            "seq {}..={} are no longer stored locally: they were read from the archive {url}",
+                            report.from,
+                            (*below).min(report.to) - 1
+                        );
+                    }
+                }
             }
             Ok(if report.intact() {
                 ExitCode::SUCCESS
@@ -96,11 +109,15 @@ fn engine_corruption(e: &anyhow::Error) -> bool {
 /// Open read-only, always: checking the evidence must never change it (no lock
 /// taken, no WAL replayed into new files), and a running daemon may go on
 /// appending meanwhile; the check covers the ledger as it was when opened.
-fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_store::RocksBackend>> {
+fn open(dir: &std::path::Path) -> Result<cairn_store::Ledger<cairn_archive::localdir::DirStore>> {
     datadir::open_read_only(dir)
 }
 
-fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
+/// The report, and for a ledger directory whose windows below a seq were
+/// dropped once archived, that seq and the archive they were read from.
+type Checked = (VerifyReport, Option<(u64, String)>);
+
+fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<Checked> {
     if let Some(url) = &args.source {
         let verifier = args.key.verifier()?.context(
             "checking an archive needs the ledger's verifier key: pass --key KEY or --key-file FILE",
@@ -108,7 +125,7 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
         let ledger = crate::archive::open_source(url)?;
         let mut report = walk(&ledger, &verifier, args)?;
         check_head(ledger.backend(), &verifier, &mut report);
-        return Ok(report);
+        return Ok((report, None));
     }
     let dir = datadir::data_dir(data)?;
     let ledger = open(&dir)?;
@@ -117,7 +134,12 @@ fn check(data: Option<PathBuf>, args: &VerifyArgs) -> Result<VerifyReport> {
     if args.indexes {
         add_index_damage(&ledger, &mut report)?;
     }
-    Ok(report)
+    let archived = ledger
+        .backend()
+        .archive()
+        .filter(|a| a.dropped() > 0)
+        .map(|a| (a.dropped(), a.url().to_owned()));
+    Ok((report, archived))
 }
 
 /// The archive's `checkpoint` object is what a reader fetches first: it must

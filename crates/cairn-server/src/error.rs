@@ -57,6 +57,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// 503: the group commit holding this request failed; nothing was stored.
     CommitFailed,
+    /// 503: the entry's window is only in the archive, which could not be read.
+    ArchiveUnavailable,
     /// 500: damaged data or a broken invariant.
     Internal,
 }
@@ -85,6 +87,7 @@ impl ErrorCode {
         ErrorCode::Poisoned,
         ErrorCode::ShuttingDown,
         ErrorCode::CommitFailed,
+        ErrorCode::ArchiveUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -112,6 +115,7 @@ impl ErrorCode {
             ErrorCode::Poisoned => "poisoned",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::CommitFailed => "commit_failed",
+            ErrorCode::ArchiveUnavailable => "archive_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -136,9 +140,10 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
-            ErrorCode::Poisoned | ErrorCode::ShuttingDown | ErrorCode::CommitFailed => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::Poisoned
+            | ErrorCode::ShuttingDown
+            | ErrorCode::CommitFailed
+            | ErrorCode::ArchiveUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

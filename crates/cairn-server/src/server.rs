@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use cairn_archive::ArchiveReads;
 use cairn_core::checkpoint::NoteSigner;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -52,14 +53,18 @@ pub struct Daemon {
     config: Config,
     ledger: Arc<ServedLedger>,
     signer: NoteSigner,
+    archive_reads: Option<Arc<ArchiveReads>>,
 }
 
 impl Daemon {
     /// Open the ledger directory named by the configuration.
     pub fn open(config: Config) -> Result<Daemon, ServeError> {
-        let (mut ledger, signer) = store::open(&config.data)?;
+        let opened = store::open(&config.data, config.archive.as_ref())?;
+        let mut ledger = opened.ledger;
         ledger.set_disk_reserve(config.limits.disk_reserve_bytes);
-        Ok(Daemon::new(config, ledger, signer))
+        let mut daemon = Daemon::new(config, ledger, opened.signer);
+        daemon.archive_reads = opened.archive;
+        Ok(daemon)
     }
 
     /// Serve an already opened ledger (tests use other backends).
@@ -68,6 +73,7 @@ impl Daemon {
             config,
             ledger: Arc::new(ledger),
             signer,
+            archive_reads: None,
         }
     }
 
@@ -108,6 +114,7 @@ pub async fn serve(
         config,
         ledger,
         signer,
+        archive_reads,
     } = daemon;
     let limits = config.limits;
     let tls = match &config.tls {
@@ -118,10 +125,12 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let monitor = start_monitor(&config)?;
-    let archive = config
-        .archive
-        .as_ref()
-        .map(|a| Arc::new(ArchiveStatus::new(a.url.clone(), a.max_lag_s)));
+    let archive = config.archive.as_ref().map(|a| {
+        let mut status = ArchiveStatus::new(a.url.clone(), a.max_lag_s);
+        status.retention = a.retention;
+        status.reads = archive_reads.clone();
+        Arc::new(status)
+    });
     let webhook_signer = signer.clone();
     let background = Background::start(
         &config,

@@ -72,6 +72,8 @@ pub enum Op {
     Put(Cf, Vec<u8>, Vec<u8>),
     /// Remove key.
     Delete(Cf, Vec<u8>),
+    /// Remove every key in `[from, to)`.
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
 }
 
 /// Operations applied all together or not at all.
@@ -92,6 +94,11 @@ impl WriteBatch {
         self.ops.push(Op::Delete(cf, key.into()));
     }
 
+    /// Add a delete of every key in `[from, to)`.
+    pub fn delete_range(&mut self, cf: Cf, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+        self.ops.push(Op::DeleteRange(cf, from.into(), to.into()));
+    }
+
     /// Bytes of keys and values in the batch.
     pub fn bytes(&self) -> usize {
         self.ops
@@ -99,6 +106,7 @@ impl WriteBatch {
             .map(|op| match op {
                 Op::Put(_, k, v) => k.len() + v.len(),
                 Op::Delete(_, k) => k.len(),
+                Op::DeleteRange(_, from, to) => from.len() + to.len(),
             })
             .sum()
     }
@@ -175,6 +183,18 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
+    /// Bytes the keys and values of `cf` take in the engine (for an engine
+    /// with files: its table files, leaving out what is still only in
+    /// memory). By default, the sum of every key's and value's length.
+    fn family_bytes(&self, cf: Cf) -> Result<u64> {
+        let mut bytes = 0u64;
+        for row in self.scan(cf, &[], &[0xff; 32]) {
+            let (k, v) = row?;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(bytes)
+    }
+
     /// Read every key and value of `cf` once, so that the storage engine checks
     /// them (block checksums), and return how many keys there are. Nothing is
     /// handed back, so a backend can do this without copying.
@@ -227,6 +247,10 @@ macro_rules! forward_backend {
 
             fn read_all(&self, cf: Cf) -> Result<u64> {
                 (**self).read_all(cf)
+            }
+
+            fn family_bytes(&self, cf: Cf) -> Result<u64> {
+                (**self).family_bytes(cf)
             }
 
             fn check_tables(&self) -> Result<()> {

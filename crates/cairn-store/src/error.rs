@@ -86,6 +86,17 @@ pub enum StoreError {
     /// A request the ledger cannot honour (e.g. redacting a non-decision).
     #[error("{0}")]
     Invalid(String),
+    /// Data no longer stored locally (its window was dropped once archived)
+    /// could not be read from the archive that holds it.
+    #[error("seqs {seq}..{} are no longer stored locally and could not be read from the archive {url}: {reason}", seq + 255)]
+    ArchiveUnavailable {
+        /// The archive's URL.
+        url: String,
+        /// The first seq of the window (256 seqs) asked for.
+        seq: u64,
+        /// What went wrong (the object store's error, or a missing object).
+        reason: String,
+    },
 }
 
 fn disk_full_message(free: u64, reserve: u64, poisoned: bool) -> String {

@@ -41,6 +41,12 @@ pub mod meta {
     pub const LAYOUT: &[u8] = b"layout";
     /// The index watermark: entries below it are in the indexes (u64 BE).
     pub const INDEXED: &[u8] = b"indexed";
+    /// Local retention: the entry and payload bundles of seqs below this
+    /// (u64 BE, a multiple of 256) were dropped from the local store once
+    /// archived, and are read from the archive named by [`ARCHIVE`].
+    pub const DROPPED: &[u8] = b"dropped";
+    /// The URL of the archive that holds the dropped windows (UTF-8).
+    pub const ARCHIVE: &[u8] = b"archive";
     /// Prefix of stored compression dictionaries: `dict/` ‖ id (u32 BE).
     pub const DICT_PREFIX: &[u8] = b"dict/";
     /// The key of dictionary `id`.

@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod pieces;
 pub mod postings;
 pub mod query;
+pub mod retention;
 pub mod rocks;
 pub mod tamper;
 pub mod tiles;

@@ -57,6 +57,11 @@ impl Backend for MemoryBackend {
                 Op::Delete(cf, k) => {
                     tables.entry(cf).or_default().remove(&k);
                 }
+                Op::DeleteRange(cf, from, to) => {
+                    tables.entry(cf).or_default().retain(|k, _| {
+                        k.as_slice() < from.as_slice() || k.as_slice() >= to.as_slice()
+                    });
+                }
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use cairn_store::{Ledger, RocksBackend, StoreError};
+use cairn_store::StoreError;
 use hyper::Method;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -23,9 +23,6 @@ use crate::receipts::Receipt;
 
 /// Problems listed in a report; the rest are only counted.
 const PROBLEMS_SHOWN: usize = 10;
-/// The RocksDB directory inside a ledger directory (as `cairnd` and `cairn`
-/// lay it out).
-const DB_DIR: &str = "ledger";
 
 /// What a check found.
 #[derive(Debug, Default, Serialize)]
@@ -93,10 +90,8 @@ fn distinct(receipts: &[Receipt], report: &mut CheckReport) -> Vec<(u64, [u8; 32
 
 /// Check every receipt against the ledger in `data` (the daemon stopped).
 pub fn offline(data: &Path, receipts: &[Receipt]) -> Result<CheckReport> {
-    let db = data.join(DB_DIR);
-    let backend = RocksBackend::open(&db)
-        .with_context(|| format!("opening the ledger in {}", db.display()))?;
-    let ledger = Ledger::open_unchecked(backend)
+    // Through the archive for windows a daemon with --local-retention dropped.
+    let ledger = cairn_archive::localdir::open_unchecked(data)
         .with_context(|| format!("opening the ledger in {}", data.display()))?;
     let mut report = CheckReport::default();
     for (seq, leaf) in distinct(receipts, &mut report) {

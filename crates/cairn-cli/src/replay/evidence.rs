@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use cairn_archive::localdir::DirStore;
 use cairn_core::checkpoint::{open_checkpoint, NoteVerifier};
 use cairn_core::entry::{Entry, EntryBody, ModelRef, ReplayV1};
 use cairn_core::hash::{Blake3Hasher, Hash};
@@ -12,7 +13,8 @@ use cairn_core::merkle;
 use cairn_core::render::entry_json;
 use cairn_replay::report::results_digest;
 use cairn_replay::Report;
-use cairn_store::{Append, Ledger, RocksBackend};
+use cairn_store::Backend as _;
+use cairn_store::{Append, Ledger};
 
 use super::args::ShowArgs;
 use crate::{datadir, output};
@@ -148,7 +150,7 @@ pub fn show(dir: &Path, args: &ShowArgs) -> Result<ExitCode> {
 /// `Ok(Err(problem))` when the proof fails (damage or another signer); `Err`
 /// when it could not be checked.
 fn prove_signed(
-    ledger: &Ledger<RocksBackend>,
+    ledger: &Ledger<DirStore>,
     entry: &Entry,
     verifier: &NoteVerifier,
 ) -> Result<std::result::Result<(), String>> {

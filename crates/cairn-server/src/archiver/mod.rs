@@ -15,7 +15,12 @@
 //! - Its lag (committed entries not in the bucket, and the age of the oldest of
 //!   them) is in `/metrics` and `/readyz`, with an alarm past
 //!   `archive_max_lag_s` that is also logged.
+//! - With `--local-retention`, each successful run is followed by a retention
+//!   pass ([`retain`]) that drops the local copy of archived windows beyond
+//!   the retention; a failed pass is logged and counted, and the next run
+//!   tries again.
 
+pub mod retain;
 pub mod settings;
 pub mod status;
 
@@ -25,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cairn_archive::{archive, archived_size, ArchiveError, ArchiveReport, Bucket};
+use cairn_store::retention::Retention;
 use tracing::{debug, error, info, warn};
 
 pub use settings::{ArchiveConfig, ArchiveSettings};
@@ -64,6 +70,8 @@ impl Archiver {
                     url: config.url.clone(),
                     bucket: None,
                     alarmed: false,
+                    retention: config.retention,
+                    retained_once: false,
                 }
                 .run(&config, &stopped);
                 let _ = finished.send(());
@@ -102,6 +110,9 @@ struct Worker {
     url: String,
     bucket: Option<Bucket>,
     alarmed: bool,
+    retention: Option<Retention>,
+    /// Whether a retention pass succeeded since the start.
+    retained_once: bool,
 }
 
 impl Worker {
@@ -112,7 +123,8 @@ impl Worker {
         loop {
             let started = Instant::now();
             let pause = match self.once() {
-                Ok(_) => {
+                Ok(report) => {
+                    self.retain(report.through);
                     backoff = interval;
                     interval.saturating_sub(started.elapsed())
                 }
@@ -191,6 +203,29 @@ impl Worker {
             );
         }
         Ok(report)
+    }
+
+    /// Drop what the retention lets go, below the watermark the bucket just
+    /// confirmed.
+    fn retain(&mut self, archived: u64) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let first = !self.retained_once;
+        match retain::retain(
+            &self.ledger,
+            retention,
+            archived,
+            &self.status,
+            now_us(),
+            first,
+        ) {
+            Ok(()) => self.retained_once = true,
+            Err(e) => {
+                warn!(error = %e, "dropping archived windows failed; local data is kept, retrying after the next run");
+                self.status.retention_failed();
+            }
+        }
     }
 
     /// Log when the lag passes its bound, and when it is back within it.

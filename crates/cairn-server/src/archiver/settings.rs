@@ -1,6 +1,7 @@
 //! The archiver's options: the `[archive]` table of the configuration file,
 //! the `--archive*` flags and the `CAIRND_ARCHIVE*` variables (see `Settings`).
 
+use cairn_store::retention::Retention;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
@@ -46,6 +47,28 @@ pub struct ArchiveSettings {
         help_heading = "Archive"
     )]
     pub max_lag_s: Option<u64>,
+    /// Drop the local copy of archived windows beyond a size of local
+    /// bundles (`10GiB`, `512MiB`) or an age (`30d`, `12h`): only whole
+    /// windows that the bucket's checkpoint covers go; reads of them then
+    /// fetch from the bucket [default: keep everything].
+    #[arg(
+        id = "archive_local_retention",
+        long = "local-retention",
+        env = "CAIRND_LOCAL_RETENTION",
+        value_name = "SIZE|AGE",
+        help_heading = "Archive"
+    )]
+    pub local_retention: Option<String>,
+    /// Bytes of objects fetched from the bucket (dropped windows) kept in
+    /// memory, least recently used out first [default: 67108864].
+    #[arg(
+        id = "archive_cache_bytes",
+        long = "archive-cache-bytes",
+        env = "CAIRND_ARCHIVE_CACHE_BYTES",
+        value_name = "BYTES",
+        help_heading = "Archive"
+    )]
+    pub cache_bytes: Option<u64>,
 }
 
 impl ArchiveSettings {
@@ -55,6 +78,8 @@ impl ArchiveSettings {
             url: self.url.or(lower.url),
             interval_ms: self.interval_ms.or(lower.interval_ms),
             max_lag_s: self.max_lag_s.or(lower.max_lag_s),
+            local_retention: self.local_retention.or(lower.local_retention),
+            cache_bytes: self.cache_bytes.or(lower.cache_bytes),
         }
     }
 
@@ -66,7 +91,11 @@ impl ArchiveSettings {
             reason: reason.to_owned(),
         };
         let Some(url) = self.url else {
-            if self.interval_ms.is_some() || self.max_lag_s.is_some() {
+            if self.interval_ms.is_some()
+                || self.max_lag_s.is_some()
+                || self.local_retention.is_some()
+                || self.cache_bytes.is_some()
+            {
                 return Err(invalid(
                     "archive.url",
                     "archive options are set but no archive URL: pass --archive URL",
@@ -89,10 +118,21 @@ impl ArchiveSettings {
         if max_lag_s == 0 {
             return Err(invalid("archive.max_lag_s", "must be at least 1"));
         }
+        let retention = match self.local_retention {
+            None => None,
+            Some(text) => Some(
+                text.parse::<Retention>()
+                    .map_err(|e| invalid("archive.local_retention", &e.to_string()))?,
+            ),
+        };
         Ok(Some(ArchiveConfig {
             url,
             interval_ms,
             max_lag_s,
+            retention,
+            cache_bytes: self
+                .cache_bytes
+                .unwrap_or(cairn_archive::DEFAULT_CACHE_BYTES),
         }))
     }
 }
@@ -106,6 +146,10 @@ pub struct ArchiveConfig {
     pub interval_ms: u64,
     /// Lag bound of the alarm, in seconds.
     pub max_lag_s: u64,
+    /// How much to keep locally of what is archived (`None`: everything).
+    pub retention: Option<Retention>,
+    /// Bytes of fetched archive objects kept in memory.
+    pub cache_bytes: u64,
 }
 
 #[cfg(test)]
@@ -123,6 +167,31 @@ mod tests {
         let config = on.resolve().unwrap().unwrap();
         assert_eq!(config.interval_ms, DEFAULT_INTERVAL_MS);
         assert_eq!(config.max_lag_s, DEFAULT_MAX_LAG_S);
+        assert_eq!(config.retention, None);
+        assert_eq!(config.cache_bytes, cairn_archive::DEFAULT_CACHE_BYTES);
+    }
+
+    #[test]
+    fn a_retention_is_a_size_or_an_age() {
+        let with = |r: &str| ArchiveSettings {
+            url: Some("file:///var/archive".into()),
+            local_retention: Some(r.into()),
+            ..ArchiveSettings::default()
+        };
+        let config = with("10GiB").resolve().unwrap().unwrap();
+        assert_eq!(config.retention, Some(Retention::Bytes(10 << 30)));
+        let config = with("30d").resolve().unwrap().unwrap();
+        assert_eq!(config.retention, Some(Retention::AgeSeconds(30 * 86_400)));
+        let err = with("soon").resolve().unwrap_err().to_string();
+        assert!(err.contains("archive.local_retention"), "{err}");
+        let err = ArchiveSettings {
+            local_retention: Some("1GiB".into()),
+            ..ArchiveSettings::default()
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no archive URL"), "{err}");
     }
 
     #[test]
@@ -179,12 +248,19 @@ mod file_tests {
 
     #[test]
     fn the_archive_table_of_the_configuration_file() {
-        let text = "data = \"/d\"\n[archive]\nurl = \"s3://b/p\"\nmax_lag_s = 60\n";
+        let text = "data = \"/d\"\n[archive]\nurl = \"s3://b/p\"\nmax_lag_s = 60\nlocal_retention = \"12h\"\ncache_bytes = 1024\n";
         let config = Settings::from_toml(text).unwrap().resolve().unwrap();
         let a = config.archive.unwrap();
         assert_eq!(
             (a.url.as_str(), a.interval_ms, a.max_lag_s),
             ("s3://b/p", 1000, 60)
+        );
+        assert_eq!(
+            (a.retention, a.cache_bytes),
+            (
+                Some(cairn_store::retention::Retention::AgeSeconds(43_200)),
+                1024
+            )
         );
         let err = Settings::from_toml("[archive]\nbucket = \"b\"").unwrap_err();
         assert!(err.contains("unknown field `bucket`"), "{err}");

@@ -7,8 +7,11 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use cairn_archive::ArchiveReads;
+use cairn_store::pieces::BUNDLE_ENTRIES;
+use cairn_store::retention::Retention;
 use serde_json::{json, Value};
 
 /// The archiver's state, shared with the HTTP handlers.
@@ -30,6 +33,18 @@ pub struct ArchiveStatus {
     objects: AtomicU64,
     bytes: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// How much of what is archived stays local (`None`: everything).
+    pub retention: Option<Retention>,
+    /// The archive behind the windows dropped locally.
+    pub reads: Option<Arc<ArchiveReads>>,
+    /// Windows this process dropped from the local store.
+    dropped_windows: AtomicU64,
+    /// Bytes the local store's bundles shrank by when they were dropped.
+    reclaimed_bytes: AtomicU64,
+    /// Bytes of entry and payload bundles in the local store, as last measured.
+    local_bytes: AtomicU64,
+    /// Retention passes that failed.
+    retention_errors: AtomicU64,
 }
 
 /// The archive's state at one moment, as reported.
@@ -43,6 +58,8 @@ pub struct ArchiveView {
     pub lag_seconds: f64,
     /// Whether the lag is beyond the bound.
     pub alarm: bool,
+    /// Entries in the ledger.
+    pub size: u64,
 }
 
 impl ArchiveStatus {
@@ -58,6 +75,12 @@ impl ArchiveStatus {
             objects: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            retention: None,
+            reads: None,
+            dropped_windows: AtomicU64::new(0),
+            reclaimed_bytes: AtomicU64::new(0),
+            local_bytes: AtomicU64::new(0),
+            retention_errors: AtomicU64::new(0),
         }
     }
 
@@ -118,7 +141,26 @@ impl ArchiveStatus {
             lag_entries,
             lag_seconds,
             alarm: lag_seconds > self.max_lag_s as f64,
+            size: ledger_size,
         }
+    }
+
+    /// Record a retention pass: windows dropped, bytes the local bundles
+    /// shrank by, and what they hold now.
+    pub fn retained(&self, windows: u64, reclaimed: u64, local_bytes: u64) {
+        self.dropped_windows.fetch_add(windows, Ordering::Relaxed);
+        self.reclaimed_bytes.fetch_add(reclaimed, Ordering::Relaxed);
+        self.local_bytes.store(local_bytes, Ordering::Relaxed);
+    }
+
+    /// Count a retention pass that failed.
+    pub fn retention_failed(&self) {
+        self.retention_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Seqs below this are no longer local (read from the archive).
+    pub fn local_from(&self) -> u64 {
+        self.reads.as_ref().map_or(0, |r| r.dropped())
     }
 
     /// The `archive` section of `/readyz`.
@@ -137,6 +179,8 @@ impl ArchiveStatus {
             "alarm": view.alarm,
             "errors_total": self.errors(),
             "last_error": last_error,
+            "local_retention": self.retention.map(|r| r.to_string()),
+            "local_from_seq": self.local_from(),
         })
     }
 
@@ -199,6 +243,82 @@ impl ArchiveStatus {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        self.render_retention(out, view);
+    }
+
+    /// The `cairn_archive_local_*`, `_dropped_*`, `_fetch*` and `_cache_*`
+    /// metrics: what is local, what only the archive holds, and the reads
+    /// that fetch it.
+    fn render_retention(&self, out: &mut String, view: &ArchiveView) {
+        let Some(reads) = &self.reads else {
+            return;
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let r = reads.stats();
+        let windows = view.size.div_ceil(BUNDLE_ENTRIES);
+        let archived_only = r.dropped / BUNDLE_ENTRIES;
+        let gauges = [
+            ("cairn_archive_local_from_seq", "Entries below this seq are no longer stored locally: reads fetch them from the archive.", r.dropped),
+            ("cairn_archive_local_windows", "Windows of 256 entries whose bundles are stored locally (the open window included).", windows.saturating_sub(archived_only)),
+            ("cairn_archive_archived_only_windows", "Windows of 256 entries stored only in the archive.", archived_only),
+            ("cairn_archive_local_bundle_bytes", "Bytes of entry and payload bundles in the local store's table files (not counting memtables), as measured by the last retention pass.", load(&self.local_bytes)),
+            ("cairn_archive_cache_bytes", "Bytes of archive objects held in the read cache.", r.cache.bytes),
+            ("cairn_archive_cache_bytes_max", "The read cache's bound (--archive-cache-bytes).", r.cache_bytes_max),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let counters = [
+            (
+                "cairn_archive_dropped_windows_total",
+                "Windows whose local bundles this process dropped once archived.",
+                load(&self.dropped_windows),
+            ),
+            (
+                "cairn_archive_reclaimed_bytes_total",
+                "Bytes by which dropping shrank the local bundles.",
+                load(&self.reclaimed_bytes),
+            ),
+            (
+                "cairn_archive_retention_errors_total",
+                "Retention passes that failed.",
+                load(&self.retention_errors),
+            ),
+            (
+                "cairn_archive_fetches_total",
+                "Objects of dropped windows fetched from the archive.",
+                r.fetches,
+            ),
+            (
+                "cairn_archive_fetched_bytes_total",
+                "Bytes fetched from the archive.",
+                r.fetched_bytes,
+            ),
+            (
+                "cairn_archive_fetch_errors_total",
+                "Fetches from the archive that failed.",
+                r.failures,
+            ),
+            (
+                "cairn_archive_cache_hits_total",
+                "Reads of dropped windows answered by the cache.",
+                r.cache.hits,
+            ),
+            (
+                "cairn_archive_cache_misses_total",
+                "Reads of dropped windows that had to fetch.",
+                r.cache.misses,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
     }
 }
 
@@ -226,6 +346,39 @@ mod tests {
         s.set_oldest_pending_us(None);
         let v = s.view(100, 90_000_000);
         assert_eq!((v.lag_entries, v.lag_seconds, v.alarm), (0, 0.0, false));
+    }
+
+    #[test]
+    fn what_is_local_and_what_only_the_archive_holds_is_reported() {
+        #![allow(clippy::unwrap_used)]
+        use cairn_store::backend::{Backend, WriteBatch};
+        use cairn_store::keys::meta;
+        let local = cairn_store::MemoryBackend::new();
+        let mut batch = WriteBatch::default();
+        batch.put(cairn_store::Cf::Meta, meta::DROPPED, 1024u64.to_be_bytes());
+        local.write(batch).unwrap();
+        let layered = cairn_archive::Layered::with_archive(local, "file:///a", 4096).unwrap();
+        let mut s = ArchiveStatus::new("file:///a".into(), 10);
+        s.retention = Some(Retention::AgeSeconds(3600));
+        s.reads = layered.archive().cloned();
+        s.retained(4, 5000, 700);
+        s.set_archived(1900);
+        let v = s.view(2000, 0);
+        let mut out = String::new();
+        s.render(&mut out, &v);
+        for line in [
+            "cairn_archive_local_from_seq 1024\n",
+            "cairn_archive_archived_only_windows 4\n",
+            "cairn_archive_local_windows 4\n",
+            "cairn_archive_local_bundle_bytes 700\n",
+            "cairn_archive_dropped_windows_total 4\n",
+            "cairn_archive_reclaimed_bytes_total 5000\n",
+            "cairn_archive_cache_bytes_max 4096\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in {out}");
+        }
+        assert_eq!(s.json(&v)["local_from_seq"], 1024);
+        assert_eq!(s.json(&v)["local_retention"], "3600 s");
     }
 
     #[test]

@@ -55,6 +55,9 @@ fn may_read(access: Access<'_>, entry: &Entry) -> Result<(), ApiError> {
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::OutOfRange { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
+        StoreError::ArchiveUnavailable { .. } => {
+            ApiError::new(ErrorCode::ArchiveUnavailable, e.to_string())
+        }
         other => ApiError::new(ErrorCode::Internal, other.to_string()),
     }
 }

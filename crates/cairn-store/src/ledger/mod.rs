@@ -5,6 +5,7 @@
 
 mod index;
 mod read;
+mod retain;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use crate::tiles::{TileEdge, TileNodes};
 
 pub use index::{entry_time, IndexProblem, INDEX_BATCH_ENTRIES};
 pub use read::PieceCache;
+pub use retain::Dropped;
 
 /// The storage layout this code writes (`meta/layout`).
 pub const LAYOUT: u8 = 2;

@@ -1,6 +1,7 @@
 //! Tests of `checkpoint`.
 
 use super::*;
+use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
 /// Go `sumdb/note` example signer key (from the package documentation and tests).

@@ -26,30 +26,25 @@ fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-#[test]
-fn a_redacted_payload_leaves_no_copy_in_the_data_directory() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("ledger-dir");
+/// A new ledger in `data` holding `count` decisions whose inputs carry the
+/// markers `marker-NNNN-x`, appended in batches of `batch` with payload
+/// bundles stored uncompressed.
+fn marked_ledger(tmp: &Path, data: &Path, origin: &str, count: usize, batch: usize) {
     let d = data.to_str().unwrap();
     assert_eq!(
-        run(
-            "cairn",
-            &["init", "--data", d, "--origin", "t.example/erase"]
-        )
-        .code,
+        run("cairn", &["init", "--data", d, "--origin", origin]).code,
         0
     );
-    // 600 decisions in small batches: the erased ones sit in sealed bundles,
-    // in fragments of the open window, and in the WAL and memtables.
-    let lines: String = (0..600)
+    let lines: String = (0..count)
         .map(|i| {
             format!(
                 "{{\"stream\":\"s\",\"model\":{{\"name\":\"m\",\"version\":\"1\"}},\"input\":{{\"note\":\"marker-{i:04}-x\"}},\"output\":{{\"ok\":true}}}}\n"
             )
         })
         .collect();
-    let file = tmp.path().join("in.ndjson");
+    let file = tmp.join("in.ndjson");
     std::fs::write(&file, lines).unwrap();
+    let batch = batch.to_string();
     let out = run(
         "cairn",
         &[
@@ -58,13 +53,23 @@ fn a_redacted_payload_leaves_no_copy_in_the_data_directory() {
             d,
             "--quiet",
             "--batch-size",
-            "7",
+            &batch,
             "--payload-compression",
             "none",
             file.to_str().unwrap(),
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn a_redacted_payload_leaves_no_copy_in_the_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ledger-dir");
+    let d = data.to_str().unwrap();
+    // 600 decisions in small batches: the erased ones sit in sealed bundles,
+    // in fragments of the open window, and in the WAL and memtables.
+    marked_ledger(tmp.path(), &data, "t.example/erase", 600, 7);
     let before = all_bytes(&data);
     for i in [3, 150, 299] {
         assert!(
@@ -206,38 +211,7 @@ fn a_redaction_killed_at_any_moment_is_whole_or_absent_and_erases_once_finished(
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("ledger-dir");
     let d = data.to_str().unwrap();
-    assert_eq!(
-        run(
-            "cairn",
-            &["init", "--data", d, "--origin", "t.example/crash"]
-        )
-        .code,
-        0
-    );
-    let lines: String = (0..1200)
-        .map(|i| {
-            format!(
-                "{{\"stream\":\"s\",\"model\":{{\"name\":\"m\",\"version\":\"1\"}},\"input\":{{\"note\":\"marker-{i:04}-x\"}},\"output\":{{\"ok\":true}}}}\n"
-            )
-        })
-        .collect();
-    let file = tmp.path().join("in.ndjson");
-    std::fs::write(&file, lines).unwrap();
-    let out = run(
-        "cairn",
-        &[
-            "append",
-            "--data",
-            d,
-            "--quiet",
-            "--batch-size",
-            "50",
-            "--payload-compression",
-            "none",
-            file.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    marked_ledger(tmp.path(), &data, "t.example/crash", 1200, 50);
     // A crash between the redaction's write and its purge (the failpoint
     // aborts there): the erased payload is still in the engine's files until
     // the next writer opens the ledger and finishes the purge.

@@ -830,6 +830,50 @@ fn a_batch_appends_what_its_decisions_append_one_by_one<H: Harness>() {
     assert!(report.intact(), "{:?}", report.damage);
 }
 
+fn a_batch_across_windows_stores_what_single_appends_store<H: Harness>() {
+    // 100 single decisions, then one batch of 700 that starts mid-window:
+    // it seals the open window, fills two more whole, and leaves a fragment.
+    let items = decisions(12, 800);
+    let (ha, hb) = (H::new(), H::new());
+    let (a, b) = (
+        Ledger::create(ha.create(), "t").unwrap(),
+        Ledger::create(hb.create(), "t").unwrap(),
+    );
+    for item in &items[..100] {
+        a.append(vec![item.clone()], 5).unwrap();
+    }
+    a.append(items[100..].to_vec(), 5).unwrap();
+    for item in &items {
+        b.append(vec![item.clone()], 5).unwrap();
+    }
+    assert_eq!((a.size(), a.root()), (b.size(), b.root()));
+    for cf in [Cf::Bundles, Cf::PayloadBundles] {
+        let stored = |l: &Ledger<H::B>| -> Vec<(u64, Vec<u8>)> {
+            l.backend()
+                .scan(cf, &[], &[0xff; 9])
+                .map(|r| {
+                    let (k, v) = r.unwrap();
+                    (keys::parse_seq(&k).unwrap(), v.to_vec())
+                })
+                .collect()
+        };
+        let (sa, sb) = (stored(&a), stored(&b));
+        let keys_a: Vec<u64> = sa.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys_a, vec![0, 256, 512, 768], "{cf:?}");
+        // The sealed windows are the same bytes however they were appended.
+        for (i, window) in [0u64, 256, 512].iter().enumerate() {
+            let other = sb.iter().find(|(k, _)| k == window).unwrap();
+            assert_eq!(sa[i].1, other.1, "{cf:?} window {window}");
+        }
+    }
+    for seq in 0..800 {
+        assert_eq!(a.entry(seq).unwrap(), b.entry(seq).unwrap());
+    }
+    let report = verify_all(&a);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.payloads_checked, 1600);
+}
+
 macro_rules! conformance {
     ($module:ident, $harness:ty) => {
         mod $module {
@@ -857,6 +901,10 @@ macro_rules! conformance {
             #[test]
             fn proofs_verify_against_roots() {
                 super::proofs_verify_against_roots::<$harness>();
+            }
+            #[test]
+            fn a_batch_across_windows_stores_what_single_appends_store() {
+                super::a_batch_across_windows_stores_what_single_appends_store::<$harness>();
             }
             #[test]
             fn a_batch_appends_what_its_decisions_append_one_by_one() {

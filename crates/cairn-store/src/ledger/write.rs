@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
@@ -46,6 +47,63 @@ struct Job {
     level: Option<i32>,
 }
 
+impl Job {
+    fn run(self) -> (Cf, u64, Vec<u8>) {
+        let value = Codec::new().compress_at(&self.raw, self.level);
+        (self.cf, self.key, value)
+    }
+}
+
+/// The bundles of windows that a batch filled while it was still being
+/// staged: laid out at once and compressed on the pool meanwhile, so that
+/// compression overlaps the staging of the rest of the batch.
+struct Early {
+    /// Seqs below this are laid out (the batch's first seq when none are).
+    laid_out: u64,
+    /// Jobs handed to the pool.
+    jobs: usize,
+    sent: mpsc::Sender<(Cf, u64, Vec<u8>)>,
+    done: mpsc::Receiver<(Cf, u64, Vec<u8>)>,
+}
+
+impl Early {
+    fn new(from: u64) -> Early {
+        let (sent, done) = mpsc::channel();
+        Early {
+            laid_out: from,
+            jobs: 0,
+            sent,
+            done,
+        }
+    }
+
+    fn spawn(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            let sent = self.sent.clone();
+            self.jobs += 1;
+            // A send fails only once the batch was given up (an item refused).
+            rayon::spawn(move || drop(sent.send(job.run())));
+        }
+    }
+
+    /// Every compressed value, once all are done.
+    fn collect(self) -> Result<Vec<(Cf, u64, Vec<u8>)>> {
+        let Early {
+            jobs, sent, done, ..
+        } = self;
+        drop(sent);
+        let values: Vec<_> = done.iter().collect();
+        if values.len() != jobs {
+            return Err(StoreError::Backend {
+                op: "compress bundles",
+                kind: crate::error::EngineErrorKind::Other,
+                reason: format!("{} of {jobs} bundles were compressed", values.len()),
+            });
+        }
+        Ok(values)
+    }
+}
+
 impl<B: Backend> Ledger<B> {
     /// Append entries as one atomic, durable batch (one write, one fsync), and
     /// return one receipt per item in order. On a failed write nothing is stored
@@ -60,24 +118,34 @@ impl<B: Backend> Ledger<B> {
         self.check_free_space()?;
         let mut st = self.staged(&state);
         let mut receipts = Vec::with_capacity(items.len());
+        let mut early = Early::new(st.committed);
+        // A redaction may change records of the windows before it, so a batch
+        // that holds one lays its windows out only once it is staged whole.
+        let overlap = !items.iter().any(|i| matches!(i, Append::Redaction(_)));
         for item in items {
             receipts.push(self.stage(&mut st, item, recorded_at_us)?);
+            let size = st.head.size;
+            if overlap && size.is_multiple_of(BUNDLE_ENTRIES) && size > early.laid_out {
+                let jobs = self.window_jobs(&state.open, &mut st, early.laid_out, size);
+                early.spawn(jobs);
+                early.laid_out = size;
+            }
         }
         if st.head.size == state.head.size {
             state.last_append_sync = None;
             return Ok(receipts);
         }
-        self.commit(&mut state, st)?;
+        self.commit(&mut state, st, early)?;
         Ok(receipts)
     }
 
     /// Write a staged batch (bundles, tiles, size) with one fsync and adopt it.
-    fn commit(&self, state: &mut State, mut st: Staged) -> Result<()> {
-        let jobs = self.bundle_jobs(&state.open, &mut st);
-        let stored: Vec<(Cf, u64, Vec<u8>)> = jobs
-            .into_par_iter()
-            .map(|j| (j.cf, j.key, Codec::new().compress_at(&j.raw, j.level)))
-            .collect();
+    /// The bundles of `early`'s windows are already being compressed.
+    fn commit(&self, state: &mut State, mut st: Staged, early: Early) -> Result<()> {
+        let jobs = self.bundle_jobs(&state.open, &mut st, early.laid_out);
+        let rest: Vec<(Cf, u64, Vec<u8>)> = jobs.into_par_iter().map(Job::run).collect();
+        let mut stored = early.collect()?;
+        stored.extend(rest);
         for (cf, key, value) in stored {
             st.batch.put(cf, keys::seq_key(key), value);
         }
@@ -141,7 +209,8 @@ impl<B: Backend> Ledger<B> {
         if st.records.is_empty() {
             return Ok(());
         }
-        self.commit(&mut state, st)
+        let early = Early::new(st.committed);
+        self.commit(&mut state, st, early)
     }
 
     /// Refuse the append, writing nothing, while free space is below the reserve.
@@ -389,23 +458,26 @@ impl<B: Backend> Ledger<B> {
         Ok(())
     }
 
-    /// The bundles of this commit: a fragment for a window it does not fill, a
-    /// sealed piece for one it does (merged with the window's earlier fragments,
-    /// which are deleted), and every payload piece an erasure rewrote.
-    fn bundle_jobs(&self, open: &OpenWindow, st: &mut Staged) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        let (committed, size) = (st.committed, st.head.size);
-        // The open window is sealed when this commit fills it (and it is not
-        // too large to be one value).
-        let sealing = committed > open.start
-            && size >= open.start + BUNDLE_ENTRIES
+    /// Whether this commit seals the open window: it fills the window (and
+    /// the window is not too large to be one value).
+    fn sealing(open: &OpenWindow, st: &Staged) -> bool {
+        let committed = st.committed;
+        committed > open.start
+            && st.head.size >= open.start + BUNDLE_ENTRIES
             && open
                 .records
                 .iter()
                 .chain(&st.records[..(open.start + BUNDLE_ENTRIES - committed) as usize])
                 .map(Record::raw_len)
                 .sum::<usize>()
-                <= SEAL_BYTES_MAX;
+                <= SEAL_BYTES_MAX
+    }
+
+    /// The bundles of this commit from seq `from` on (those before are laid
+    /// out already), and every payload piece an erasure rewrote.
+    fn bundle_jobs(&self, open: &OpenWindow, st: &mut Staged, from: u64) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        let sealing = Self::sealing(open, st);
         for (first, slots) in std::mem::take(&mut st.rewrites) {
             if sealing && first >= open.start {
                 continue; // rewritten by the seal, from the open window's records
@@ -417,12 +489,23 @@ impl<B: Backend> Ledger<B> {
                 level: self.payload_level,
             });
         }
-        let mut first = committed;
-        while first < size {
+        jobs.extend(self.window_jobs(open, st, from, st.head.size));
+        jobs
+    }
+
+    /// The bundles of the staged seqs `from..to`: a fragment for a window the
+    /// commit does not fill, a sealed piece for one it does (merged with the
+    /// window's earlier fragments, which are deleted).
+    fn window_jobs(&self, open: &OpenWindow, st: &mut Staged, from: u64, to: u64) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        let committed = st.committed;
+        let sealing = Self::sealing(open, st);
+        let mut first = from;
+        while first < to {
             let window = pieces::window_start(first);
-            let end = size.min(window + BUNDLE_ENTRIES);
+            let end = to.min(window + BUNDLE_ENTRIES);
             let new = &st.records[(first - committed) as usize..(end - committed) as usize];
-            if sealing && window == open.start {
+            if sealing && window == open.start && first == committed {
                 let old: Vec<Record> = open
                     .records
                     .iter()

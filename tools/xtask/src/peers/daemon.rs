@@ -17,7 +17,7 @@ use cairn_store::datadir;
 
 use super::http::Conn;
 use super::interrupt;
-use super::ledger::{fetch, settled_size, verify_whole};
+use super::ledger::{catch_up, fetch, settled_size, verify_whole};
 use super::machine::load_average;
 use super::stats::{Ingest, SystemReport};
 use super::workload::Workload;
@@ -165,6 +165,8 @@ pub fn run(
     let ledger = datadir::open(&data).context("opening the daemon's ledger")?;
     let checkpoints = ledger.checkpoints()?.len();
     let verify = verify_whole(&ledger, Some(&key), w)?;
+    // What the daemon's indexer had not reached when it stopped.
+    let indexing = catch_up(&ledger)?;
     let subject_hour = fetch(&ledger, &w.query)?;
     let (disk, unsettled) = settled_size(&ledger, &data.join(datadir::DB_DIR), w)?;
     let report = SystemReport {
@@ -180,6 +182,8 @@ pub fn run(
             "bytes_before_compaction": unsettled,
             "signed_checkpoints": checkpoints,
             "group_commit": commit_figures(&metrics),
+            "index_lag_entries_at_end_of_ingest": metric(&metrics, "cairn_index_lag_entries"),
+            "indexing_after_stop": indexing,
         }),
     };
     Ok((report, pid))
@@ -238,12 +242,7 @@ fn drive(addr: &str, w: &Workload, connections: usize) -> Result<(Ingest, String
 /// The sequencer's group commits, from the daemon's Prometheus metrics: how
 /// many, how many entries each, and how long each took (write and fsync).
 fn commit_figures(metrics: &str) -> serde_json::Value {
-    let value = |name: &str| {
-        metrics.lines().find_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            (k == name).then(|| v.trim().parse::<f64>().ok())?
-        })
-    };
+    let value = |name: &str| metric(metrics, name);
     let commits = value("cairn_commits_total");
     let entries = value("cairn_commit_entries_sum");
     let seconds = value("cairn_commit_seconds_sum");
@@ -253,6 +252,14 @@ fn commit_figures(metrics: &str) -> serde_json::Value {
         "mean_entries_per_commit": entries.zip(commits).map(|(e, c)| e / c.max(1.0)),
         "mean_commit_ms": seconds.zip(count).map(|(s, c)| 1e3 * s / c.max(1.0)),
         "commit_seconds_total": seconds,
+    })
+}
+
+/// One unlabelled value from Prometheus text.
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == name).then(|| v.trim().parse::<f64>().ok())?
     })
 }
 

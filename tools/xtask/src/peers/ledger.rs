@@ -1,6 +1,7 @@
 //! The measurements taken on a Cairn ledger once its writer is done, the same
-//! for the daemon's ledger and the embedded one: a full `verify`, the
-//! subject's hour through the subject index, and the settled size on disk.
+//! for the daemon's ledger and the embedded one: a full `verify`, the indexes
+//! brought up to date, the subject's hour through `Query`, and the settled
+//! size on disk.
 
 use std::path::Path;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use cairn_core::checkpoint::NoteVerifier;
 use cairn_core::entry::{EntryBody, PayloadSlot};
-use cairn_store::keys::IndexKind;
+use cairn_store::query::Query;
 use cairn_store::verify::{verify, VerifyOptions};
 use cairn_store::{Backend, Ledger, RocksBackend};
 
@@ -60,36 +61,45 @@ pub fn verify_whole<B: Backend>(
     ))
 }
 
-/// Fetch the subject's hour whole: seqs from the subject index, each entry
-/// (for its event time), and both payloads of those in the hour.
+/// Fetch the subject's hour whole, as `cairn incident` does: the query
+/// selects the subject's decisions in the hour (the subject index narrowed by
+/// the time index when that is cheaper), then both payloads of each are read.
 pub fn subject_hour<B: Backend>(ledger: &Ledger<B>, q: &SubjectHour) -> Result<u64> {
-    let seqs = ledger
-        .index_seqs(IndexKind::Subject, &q.subject, usize::MAX)
-        .context("reading the subject index")?;
-    let mut rows = 0u64;
-    for seq in seqs {
-        let entry = ledger.entry(seq)?;
-        let EntryBody::DecisionV1(d) = &entry.body else {
-            continue;
-        };
-        let at = d.event_time_us.unwrap_or(entry.recorded_at_us);
-        if at < q.from_us || at >= q.to_us {
-            continue;
-        }
+    let query = Query {
+        subject: Some(q.subject.clone()),
+        from_us: Some(q.from_us),
+        to_us: Some(q.to_us),
+        ..Query::default()
+    };
+    let selected = ledger
+        .select(&query, ledger.size(), usize::MAX)
+        .context("selecting the subject's hour")?;
+    for entry in &selected.entries {
         for slot in PayloadSlot::ALL {
-            std::hint::black_box(ledger.payload(seq, slot)?);
+            std::hint::black_box(ledger.payload(entry.seq, slot)?);
         }
-        rows += 1;
     }
-    Ok(rows)
+    Ok(selected.entries.len() as u64)
 }
 
 /// The subject's hour, timed.
 pub fn fetch<B: Backend>(ledger: &Ledger<B>, q: &SubjectHour) -> Result<Fetch> {
     Fetch::measure(
-        "subject index, then each entry and both payloads (in process)",
+        "Query (subject index narrowed by the time index), then both payloads of each (in process)",
         || subject_hour(ledger, q),
     )
+}
+
+/// Bring the indexes up to the ledger's size, timed: how many entries were
+/// left to index, and how long that took.
+pub fn catch_up<B: Backend>(ledger: &Ledger<B>) -> Result<serde_json::Value> {
+    let behind = ledger.size() - ledger.indexed_through()?;
+    let started = Instant::now();
+    ledger.index_all().context("indexing the ledger")?;
+    Ok(serde_json::json!({
+        "entries_left_to_index": behind,
+        "index_seconds": started.elapsed().as_secs_f64(),
+    }))
 }
 
 /// Flush the memtables and compact, then count the directory: the size the

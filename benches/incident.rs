@@ -3,7 +3,7 @@
 //! - `incident/subject-hour-cli`: `cairn incident --json` for one subject's hour,
 //!   the whole command (process start, opening RocksDB read-only, indexes, entries);
 //! - `incident/subject-hour-store`: the same selection through the store alone
-//!   (subject index, then each entry read, checked and filtered by time);
+//!   (`Ledger::select`: subject index, then each entry read and checked);
 //! - `bundle/export`: `cairn bundle export` of a window of consecutive decisions;
 //! - `bundle/verify`: `cairn_core::bundle::verify` of that bundle, in process.
 //!
@@ -23,6 +23,7 @@ use cairn_core::checkpoint::{Checkpoint, NoteSigner};
 use cairn_core::decision::{format_time_us, DecisionInput};
 use cairn_core::entry::{Entry, EntryBody};
 use cairn_store::keys::IndexKind;
+use cairn_store::query::Query;
 use cairn_store::{Append, Ledger, RocksBackend};
 use cairn_synth::{Synth, SynthConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -61,7 +62,7 @@ fn cairn_bin() -> PathBuf {
 fn ledger_dir(n: u64) -> PathBuf {
     let dir = target_dir()
         .join("bench-ledgers")
-        .join(format!("incident-{n}-{MEAN_GAP_US}"));
+        .join(format!("incident-v2-{n}-{MEAN_GAP_US}"));
     if dir.join("complete").exists() {
         return dir;
     }
@@ -119,6 +120,9 @@ fn build_ledger(dir: &Path, n: u64) {
     ledger
         .put_checkpoint(cp.size, &signer.sign_checkpoint(&cp))
         .expect("store the checkpoint");
+    // What the daemon's indexer does in the background.
+    eprintln!("  indexing");
+    ledger.index_all().expect("index");
     ledger.backend().flush().expect("flush");
 }
 
@@ -159,16 +163,18 @@ fn incident(c: &mut Criterion) {
         }
     };
     let (from, to) = (centre - HOUR_US / 2, centre + HOUR_US / 2);
+    let query = Query {
+        subject: Some(subject.clone()),
+        from_us: Some(from),
+        to_us: Some(to),
+        ..Query::default()
+    };
     let select = || -> usize {
-        let seqs = ledger
-            .index_seqs(IndexKind::Subject, &subject, usize::MAX)
-            .expect("index");
-        seqs.into_iter()
-            .filter(|&s| {
-                let (t, _) = time_of(&ledger.entry(s).expect("entry"));
-                t >= from && t < to
-            })
-            .count()
+        ledger
+            .select(&query, ledger.size(), usize::MAX)
+            .expect("select")
+            .entries
+            .len()
     };
     eprintln!(
         "subject {subject}: {} decisions in the hour, {} in all, of {n}",

@@ -582,6 +582,64 @@ fn a_query_answers_alike_before_and_after_indexing<H: Harness>() {
     assert_eq!(first.truncated, want.len() > 1);
 }
 
+fn a_subjects_hour_is_narrowed_by_time_before_entries_are_read<H: Harness>() {
+    // Five subjects, so each has decisions in every 256-entry window.
+    let h = H::new();
+    let l = Ledger::create(h.create(), "test.example/ledger").unwrap();
+    let cfg = SynthConfig {
+        seed: 5,
+        count: 3000,
+        subjects: 5,
+        ..SynthConfig::default()
+    };
+    let items: Vec<Append> = Synth::new(cfg).map(|v| one(&v.to_string())).collect();
+    for chunk in items.chunks(500) {
+        l.append(chunk.to_vec(), 1_000).unwrap();
+    }
+    let all: Vec<_> = (0..l.size()).map(|s| l.entry(s).unwrap()).collect();
+    let time = |seq: u64| cairn_store::ledger::entry_time(&all[seq as usize]);
+    let subject = |seq: u64| match &all[seq as usize].body {
+        EntryBody::DecisionV1(d) => d.subject.clone(),
+        _ => None,
+    };
+    let who = subject(1500).unwrap();
+    let (from, to) = (time(1400), time(1600));
+    let q = cairn_store::query::Query {
+        subject: Some(who.clone()),
+        from_us: Some(from),
+        to_us: Some(to),
+        ..Default::default()
+    };
+    let want: Vec<u64> = (0..l.size())
+        .filter(|&s| subject(s).as_deref() == Some(&who) && (from..to).contains(&time(s)))
+        .collect();
+    let of_subject = (0..l.size())
+        .filter(|&s| subject(s).as_deref() == Some(&who))
+        .count();
+    let in_window = (0..l.size())
+        .filter(|&s| (from..to).contains(&time(s)))
+        .count() as u64;
+    assert!(
+        want.len() > 3 && of_subject > 200,
+        "{} of {of_subject}",
+        want.len()
+    );
+    for indexed in [false, true] {
+        if indexed {
+            l.index_all().unwrap();
+        }
+        let got = l.select(&q, l.size(), usize::MAX).unwrap();
+        let seqs: Vec<u64> = got.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, want, "indexed: {indexed}");
+        assert!(
+            got.examined <= in_window,
+            "indexed: {indexed}: read {} entries of the subject's {of_subject}, \
+             though the hour holds {in_window}",
+            got.examined
+        );
+    }
+}
+
 /// Every index answers what a scan of the entries says.
 fn answers_match<B: Backend>(l: &Ledger<B>, e: &Expected) {
     for (stream, seqs) in &e.streams {
@@ -889,6 +947,10 @@ macro_rules! conformance {
             #[test]
             fn a_query_answers_alike_before_and_after_indexing() {
                 super::a_query_answers_alike_before_and_after_indexing::<$harness>();
+            }
+            #[test]
+            fn a_subjects_hour_is_narrowed_by_time_before_entries_are_read() {
+                super::a_subjects_hour_is_narrowed_by_time_before_entries_are_read::<$harness>();
             }
             #[test]
             fn appends_are_chained_and_readable() {

@@ -157,10 +157,13 @@ pub fn idempotency_key(stream: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// First byte of every redaction index key.
+pub const REDACTION_TAG: u8 = b'd';
+
 /// Redaction index: `d` ‖ target seq ‖ redaction seq.
 pub fn redaction_key(target: u64, redaction: u64) -> [u8; 17] {
     let mut k = [0u8; 17];
-    k[0] = b'd';
+    k[0] = REDACTION_TAG;
     k[1..9].copy_from_slice(&target.to_be_bytes());
     k[9..].copy_from_slice(&redaction.to_be_bytes());
     k

@@ -286,6 +286,7 @@ fn a_payload_restored_after_its_redaction_is_never_served<H: Harness>() {
     let l = new_ledger(&h, 12);
     let before = l.payload_slot(5, PayloadSlot::Input).unwrap().unwrap();
     assert!(matches!(before, Slot::Stored(_)));
+    assert!(l.payload(5, PayloadSlot::Input).unwrap().is_some());
     let red = RedactionV1 {
         target_seq: 5,
         slots: vec![PayloadSlot::Input],
@@ -293,9 +294,12 @@ fn a_payload_restored_after_its_redaction_is_never_served<H: Harness>() {
         actor: "dpo@example.com".into(),
     };
     let r = l.append(vec![Append::Redaction(red)], 9).unwrap();
-    l.index_pending(100).unwrap();
     // The erased bytes come back below the API, as from an old backup.
     tamper::set_payload(&l, 5, PayloadSlot::Input, before).unwrap();
+    // A read before the redaction is indexed, and then the indexing: what the
+    // reader learnt of the redaction index must not outlive it.
+    assert!(l.payload(5, PayloadSlot::Output).unwrap().is_some());
+    l.index_pending(100).unwrap();
     assert!(matches!(
         l.payload_slot(5, PayloadSlot::Input).unwrap(),
         Some(Slot::Stored(_))

@@ -44,8 +44,10 @@ impl<B: Backend> Ledger<B> {
         }
         let mut batch = WriteBatch::default();
         let mut lists = postings::Builder::default();
+        let mut redactions = false;
         self.for_each_entry(from, to, |seq, bytes| {
             let entry = decode(seq, bytes)?;
+            redactions |= matches!(entry.body, EntryBody::RedactionV1(_));
             index_entry(&mut batch, &mut lists, &entry, seq);
             Ok(())
         })?;
@@ -54,6 +56,9 @@ impl<B: Backend> Ledger<B> {
         }
         batch.put(Cf::Meta, meta::INDEXED, to.to_be_bytes());
         self.backend.write(batch)?;
+        if redactions {
+            self.cache.forget_redactions();
+        }
         Ok(to - from)
     }
 

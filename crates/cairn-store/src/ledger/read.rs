@@ -2,6 +2,7 @@
 //! cache of decoded pieces, since neighbours are usually read together),
 //! proofs and roots out of the tiles, and checkpoints.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use cairn_core::decision::{Payload, SALT_LEN};
@@ -26,11 +27,17 @@ const CACHED_PIECES: usize = 8;
 type EntryPiece = Arc<Vec<Vec<u8>>>;
 type PayloadPiece = Arc<Vec<[Slot; 2]>>;
 
-/// The last few decoded entry and payload pieces, by first seq.
+/// The last few decoded entry and payload pieces, by first seq, and the
+/// targets the redaction index names.
 #[derive(Debug, Default)]
 pub struct PieceCache {
     entries: Mutex<Vec<(u64, EntryPiece)>>,
     payloads: Mutex<Vec<(u64, PayloadPiece)>>,
+    /// Every target seq of the redaction index, read with one scan when a
+    /// payload is first read and forgotten whenever the indexer may have added
+    /// one: a payload whose seq is not in it needs no look-up of its own (a
+    /// scan per payload read cost more than the rest of the read).
+    redacted: Mutex<Option<Arc<HashSet<u64>>>>,
 }
 
 /// Decoded pieces by first seq, most recent last.
@@ -56,10 +63,18 @@ impl PieceCache {
     /// Forget every decoded piece (data was changed below the ledger).
     pub fn clear(&self) {
         self.clear_payloads();
+        self.forget_redactions();
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+
+    /// Forget the redaction index's targets (the indexer wrote to it). Called
+    /// after the write, and the set is loaded under the same lock, so a load
+    /// that raced the write is dropped here.
+    pub fn forget_redactions(&self) {
+        *self.redacted.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Forget decoded payload pieces (a redaction rewrote some).
@@ -232,6 +247,9 @@ impl<B: Backend> Ledger<B> {
     /// redaction (restored from a backup) from being served. (A redaction
     /// above the indexer's watermark rewrote the slot in its own commit.)
     fn erased_by(&self, seq: u64, slot: PayloadSlot) -> Result<Option<u64>> {
+        if !self.redacted_targets()?.contains(&seq) {
+            return Ok(None);
+        }
         let from = keys::redaction_key(seq, 0);
         let to = keys::prefix_end(&from[..9]);
         for row in self.backend.scan(Cf::Index, &from, &to) {
@@ -246,6 +264,34 @@ impl<B: Backend> Ledger<B> {
             }
         }
         Ok(None)
+    }
+
+    /// Every target seq the redaction index names (loaded once, see
+    /// [`PieceCache`]).
+    fn redacted_targets(&self) -> Result<Arc<HashSet<u64>>> {
+        let mut held = self
+            .cache
+            .redacted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = &*held {
+            return Ok(set.clone());
+        }
+        let from = [keys::REDACTION_TAG];
+        let to = [keys::REDACTION_TAG + 1];
+        let mut set = HashSet::new();
+        for row in self.backend.scan(Cf::Index, &from, &to) {
+            let (k, _) = row?;
+            let target = k
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))?;
+            set.insert(target);
+        }
+        let set = Arc::new(set);
+        *held = Some(set.clone());
+        Ok(set)
     }
 
     /// A decision's payload as a reader should see it: stored, erased by a

@@ -180,6 +180,68 @@ fn a_bad_line_rejects_the_whole_input_and_stores_nothing() {
 }
 
 #[test]
+fn a_long_input_keeps_its_line_numbers_and_its_order_across_batches() {
+    let l = TestLedger::new("e2e.example/long");
+    let line = |i: usize| {
+        format!(
+            r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":{{"i":{i}}},"output":2,"request_id":"r{i}"}}"#
+        )
+    };
+    // 5,000 decisions with a blank line after every 100th: more lines than
+    // are validated or appended at a time.
+    let mut text = String::new();
+    let mut line_of = Vec::new();
+    let mut number = 0;
+    for i in 0..5000 {
+        number += 1;
+        line_of.push(number);
+        text.push_str(&line(i));
+        text.push('\n');
+        if i % 100 == 99 {
+            number += 1;
+            text.push('\n');
+        }
+    }
+    let file = l.path("long.ndjson");
+    // One bad decision far into the input is named by its own line number.
+    let bad = text.replacen(&line(4500), r#"{"stream":"s"}"#, 1);
+    std::fs::write(&file, &bad).unwrap();
+    let out = l.cairn(&["append"], &[file.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let want = format!("line {}:", line_of[4500]);
+    assert!(out.stderr.contains(&want), "want {want} in {}", out.stderr);
+    assert_eq!(verify_json(&l.data, &[]).json()["size"], 0);
+
+    std::fs::write(&file, &text).unwrap();
+    let out = l
+        .cairn(&["append"], &["--batch-size", "7", file.to_str().unwrap()])
+        .ok();
+    let seqs: Vec<u64> = out
+        .stdout
+        .lines()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(r).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..5000).collect::<Vec<u64>>(),
+        "one receipt per decision, in order"
+    );
+    for i in [0usize, 6, 7, 4095, 4096, 4999] {
+        let e = l
+            .cairn(&["get"], &["--seq", &i.to_string(), "--json"])
+            .ok()
+            .json();
+        assert_eq!(e["request_id"], format!("r{i}"), "seq {i}");
+        assert_eq!(e["input"]["i"], i, "seq {i}");
+    }
+    assert_eq!(verify_json(&l.data, &[]).json()["size"], 5000);
+}
+
+#[test]
 fn helpful_errors_without_a_ledger() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("nothing");

@@ -221,17 +221,32 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
         0 => ZERO_HASH,
         from => node_or_zero(ledger, from - 1),
     };
-    let mut at = opts.from;
-    while at < to {
-        let end = to.min(at + WINDOW);
-        prev = walk.window(at, end, prev)?;
-        at = end;
-        if let Some(p) = opts.progress.as_mut() {
-            p(at - opts.from, to - opts.from);
-        }
+    // The other families are read while the entries are checked: that pass
+    // is one sequential scan, and the entry checks leave a core idle between
+    // windows and while the tree is hashed.
+    let (rest, walked) = std::thread::scope(|s| {
+        let rest = s.spawn(|| the_rest(ledger));
+        let walked = (|| -> Result<()> {
+            let mut at = opts.from;
+            while at < to {
+                let end = to.min(at + WINDOW);
+                prev = walk.window(at, end, prev)?;
+                at = end;
+                if let Some(p) = opts.progress.as_mut() {
+                    p(at - opts.from, to - opts.from);
+                }
+            }
+            walk.finish_tree(trusted.as_ref())
+        })();
+        (rest.join(), walked)
+    });
+    walked?;
+    let rest = rest.map_err(|_| {
+        StoreError::Invalid("reading the other families failed unexpectedly".into())
+    })?;
+    for detail in rest? {
+        walk.damage(None, DamageKind::Unreadable, detail);
     }
-    walk.finish_tree(trusted.as_ref())?;
-    walk.read_the_rest()?;
     walk.report
         .damage
         .sort_by_key(|d| (d.seq.is_none(), d.seq, d.kind));
@@ -424,28 +439,6 @@ impl<B: Backend> Walk<'_, B> {
         Ok(cp)
     }
 
-    /// Read every other column family once, so that damage the storage engine can
-    /// detect anywhere (a checksum mismatch in an index table) is reported.
-    fn read_the_rest(&mut self) -> Result<()> {
-        match self.ledger.backend().check_tables() {
-            Ok(()) => {}
-            Err(e) if e.is_engine_corruption() => {
-                self.damage(None, DamageKind::Unreadable, format!("table files: {e}"));
-            }
-            Err(e) => return Err(e),
-        }
-        for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints, Cf::Tiles] {
-            match self.ledger.backend().read_all(cf) {
-                Ok(_) => {}
-                Err(e) if e.is_engine_corruption() => {
-                    self.damage(None, DamageKind::Unreadable, format!("{}: {e}", cf.name()));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     /// Check entries `[from, to)` (in parallel chunks), then their links and the
     /// tree; returns the last leaf.
     fn window(&mut self, from: u64, to: u64, prev: Hash) -> Result<Hash> {
@@ -632,4 +625,24 @@ impl<B: Backend> Walk<'_, B> {
         }
         Ok(())
     }
+}
+
+/// Read every other column family once, so that damage the storage engine can
+/// detect anywhere (a checksum mismatch in an index table) is reported: what
+/// it found, as details of `Unreadable` damage.
+fn the_rest<B: Backend>(ledger: &Ledger<B>) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    match ledger.backend().check_tables() {
+        Ok(()) => {}
+        Err(e) if e.is_engine_corruption() => found.push(format!("table files: {e}")),
+        Err(e) => return Err(e),
+    }
+    for cf in [Cf::Index, Cf::Meta, Cf::Checkpoints, Cf::Tiles] {
+        match ledger.backend().read_all(cf) {
+            Ok(_) => {}
+            Err(e) if e.is_engine_corruption() => found.push(format!("{}: {e}", cf.name())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
 }

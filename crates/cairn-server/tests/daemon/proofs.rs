@@ -104,8 +104,17 @@ async fn a_seq_newer_than_the_checkpoint_is_404_with_a_hint() {
     let d = start(Settings::default()).await;
     d.post_json(&decision(0)).await;
     let dir = d.stop().await;
-    // Restarted with checkpoints far apart: the one from the first run's
-    // shutdown covers seq 0 only.
+    // A decision appended while no daemon ran: the checkpoint of the first
+    // run's shutdown covers seq 0 only.
+    {
+        let ledger = reopen(dir.path());
+        let input = cairn_core::decision::DecisionInput::parse(decision(1).as_bytes()).unwrap();
+        let append = cairn_store::Append::Decision(input.prepare([1; 32], [2; 32]));
+        ledger.append(vec![append], 1).unwrap();
+    }
+    // Restarted with checkpoints far apart, the daemon signs the one entry
+    // its startup pass finds uncovered; after that pass nothing is signed
+    // until shutdown.
     let d = start_in(
         dir,
         Settings {
@@ -115,9 +124,9 @@ async fn a_seq_newer_than_the_checkpoint_is_404_with_a_hint() {
         },
     )
     .await;
-    d.checkpoint_at(1).await;
-    d.post_json(&decision(1)).await;
-    let r = d.get("/v1/proofs/inclusion?seq=1").await;
+    d.checkpoint_at(2).await;
+    d.post_json(&decision(2)).await;
+    let r = d.get("/v1/proofs/inclusion?seq=2").await;
     assert_eq!(r.status, 404);
     assert!(
         r.json()["error"]
@@ -126,12 +135,12 @@ async fn a_seq_newer_than_the_checkpoint_is_404_with_a_hint() {
             .contains("newer than the newest checkpoint"),
         "{r:?}"
     );
-    let r = d.get("/v1/proofs/inclusion?seq=1&size=2").await;
+    let r = d.get("/v1/proofs/inclusion?seq=2&size=3").await;
     assert_eq!(r.status, 200, "{r:?}");
     // Shutdown signs a last checkpoint that covers everything.
     let dir = d.stop().await;
     let (size, _) = reopen(dir.path()).latest_checkpoint().unwrap().unwrap();
-    assert_eq!(size, 2);
+    assert_eq!(size, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

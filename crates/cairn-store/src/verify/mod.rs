@@ -172,9 +172,16 @@ const DAMAGE_MAX: usize = 1000;
 
 /// Entries checked per window: the leaves of one window are held in memory
 /// (32 bytes each) between the parallel entry checks and the tree pass.
+/// (Small in unit tests, so that they cross windows.)
+#[cfg(not(test))]
 const WINDOW: u64 = 1 << 20;
+#[cfg(test)]
+const WINDOW: u64 = 512;
 /// Windows shorter than this are checked as one chunk.
+#[cfg(not(test))]
 const PARALLEL_MIN: u64 = 4096;
+#[cfg(test)]
+const PARALLEL_MIN: u64 = 256;
 
 /// The sequential part of a verification: checkpoints, the tree, the report.
 struct Walk<'l, B: Backend> {
@@ -645,4 +652,67 @@ fn the_rest<B: Backend>(ledger: &Ledger<B>) -> Result<Vec<String>> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{tamper, Append, MemoryBackend};
+    use cairn_core::decision::DecisionInput;
+
+    /// 2,000 decisions: four windows of the verify walk, two chunks each.
+    fn ledger() -> Ledger<MemoryBackend> {
+        let l = Ledger::create(MemoryBackend::new(), "test.example/verify").unwrap();
+        let items: Vec<Append> = (0..2000)
+            .map(|i| {
+                let line = format!(
+                    r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":{{"i":{i}}},"output":{i}}}"#
+                );
+                let d = DecisionInput::parse(line.as_bytes()).unwrap();
+                Append::Decision(d.prepare([1; 32], [2; 32]))
+            })
+            .collect();
+        for chunk in items.chunks(300) {
+            l.append(chunk.to_vec(), 1).unwrap();
+        }
+        l
+    }
+
+    fn first(l: &Ledger<MemoryBackend>) -> (Option<u64>, DamageKind) {
+        let r = verify(l, VerifyOptions::default()).unwrap();
+        let d = r.first_damage().unwrap();
+        (d.seq, d.kind)
+    }
+
+    #[test]
+    fn damage_is_placed_exactly_across_windows_and_chunks() {
+        let l = ledger();
+        let r = verify(&l, VerifyOptions::default()).unwrap();
+        assert!(r.intact(), "{r:?}");
+        assert_eq!(r.entries_checked, 2000);
+
+        let l = ledger();
+        // The first entry of a window of the walk.
+        let mut bytes = l.entry_bytes(1024).unwrap().unwrap();
+        bytes[45] ^= 1;
+        tamper::set_entry(&l, 1024, bytes).unwrap();
+        assert_eq!(first(&l), (Some(1024), DamageKind::Altered));
+
+        // The last two of the window before it.
+        let l = ledger();
+        tamper::swap_entries(&l, 1022, 1023).unwrap();
+        assert_eq!(first(&l), (Some(1022), DamageKind::Reordered));
+
+        let l = ledger();
+        tamper::delete_entry(&l, 1536).unwrap();
+        assert_eq!(first(&l), (Some(1536), DamageKind::Missing));
+
+        // The last entry of the last window.
+        let l = ledger();
+        let mut bytes = l.entry_bytes(1999).unwrap().unwrap();
+        bytes[45] ^= 1;
+        tamper::set_entry(&l, 1999, bytes).unwrap();
+        assert_eq!(first(&l), (Some(1999), DamageKind::Altered));
+    }
 }

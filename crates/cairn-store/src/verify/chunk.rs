@@ -119,7 +119,7 @@ impl<'l, B: Backend> Chunk<'l, B> {
             };
             let first = keys::parse_seq(&k)
                 .ok_or_else(|| StoreError::corrupt("bundles", "key is not a seq"))?;
-            let slots = self.payload_piece(first);
+            let mut slots = self.payload_piece(first);
             let entries = match ledger.decode_entry_piece(first, &v) {
                 Ok(e) => e,
                 Err(e) => {
@@ -144,7 +144,12 @@ impl<'l, B: Backend> Chunk<'l, B> {
                     self.missing(expected);
                     expected += 1;
                 }
-                let slot_pair = slots.as_ref().and_then(|s| s.get(i).cloned());
+                // Each entry's slots are taken, not copied: payloads are most
+                // of the bytes a walk moves.
+                let slot_pair = slots
+                    .as_mut()
+                    .and_then(|s| s.get_mut(i))
+                    .map(|pair| std::mem::replace(pair, [Slot::None, Slot::None]));
                 self.entry(seq, bytes, slot_pair)?;
                 expected = seq + 1;
             }

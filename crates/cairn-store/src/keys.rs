@@ -169,6 +169,15 @@ pub fn redaction_key(target: u64, redaction: u64) -> [u8; 17] {
     k
 }
 
+/// The target and redaction seqs of a redaction index key (`None` when it is
+/// not 17 bytes).
+pub fn parse_redaction_key(key: &[u8]) -> Option<(u64, u64)> {
+    if key.len() != 17 {
+        return None;
+    }
+    Some((parse_seq(&key[1..9])?, parse_seq(&key[9..17])?))
+}
+
 /// The smallest key greater than every key starting with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

@@ -186,9 +186,7 @@ impl<B: Backend> Ledger<B> {
     /// The entries `seqs` (ascending), each window's on its own task.
     fn read_windows(&self, seqs: &[u64], size: u64) -> Vec<Result<Entry>> {
         use rayon::prelude::*;
-        let by_window: Vec<&[u64]> = seqs
-            .chunk_by(|a, b| crate::pieces::window_start(*a) == crate::pieces::window_start(*b))
-            .collect();
+        let by_window: Vec<&[u64]> = by_window(seqs).collect();
         if by_window.len() < 2 {
             return seqs.iter().map(|&s| self.read_entry(s, size)).collect();
         }
@@ -221,7 +219,7 @@ impl<B: Backend> Ledger<B> {
         if !q.has_window() {
             return Ok(seqs);
         }
-        let windows = distinct_windows(&seqs);
+        let windows = by_window(&seqs).count();
         if windows < NARROW_MIN_WINDOWS {
             return Ok(seqs);
         }
@@ -254,16 +252,7 @@ fn next_windows<I: Iterator<Item = u64>>(seqs: &mut Peekable<I>, group: &mut Vec
     }
 }
 
-/// How many 256-entry windows ascending `seqs` fall in.
-fn distinct_windows(seqs: &[u64]) -> usize {
-    let mut last = None;
-    let mut n = 0;
-    for &s in seqs {
-        let w = Some(crate::pieces::window_start(s));
-        if w != last {
-            n += 1;
-            last = w;
-        }
-    }
-    n
+/// Ascending `seqs` split by the 256-entry window they fall in.
+fn by_window(seqs: &[u64]) -> impl Iterator<Item = &[u64]> {
+    seqs.chunk_by(|a, b| crate::pieces::window_start(*a) == crate::pieces::window_start(*b))
 }

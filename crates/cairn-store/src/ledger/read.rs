@@ -254,11 +254,7 @@ impl<B: Backend> Ledger<B> {
         let to = keys::prefix_end(&from[..9]);
         for row in self.backend.scan(Cf::Index, &from, &to) {
             let (k, _) = row?;
-            let by = k
-                .get(9..17)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))?;
+            let (_, by) = redaction_key(&k)?;
             if self.erases(by, seq, slot)? {
                 return Ok(Some(by));
             }
@@ -282,11 +278,7 @@ impl<B: Backend> Ledger<B> {
         let mut set = HashSet::new();
         for row in self.backend.scan(Cf::Index, &from, &to) {
             let (k, _) = row?;
-            let target = k
-                .get(1..9)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))?;
+            let (target, _) = redaction_key(&k)?;
             set.insert(target);
         }
         let set = Arc::new(set);
@@ -427,4 +419,10 @@ pub(crate) fn split_payload(seq: u64, slot: PayloadSlot, raw: &[u8]) -> Result<P
         salt: s,
         bytes: bytes.to_vec(),
     })
+}
+
+/// A redaction index key's target and redaction seqs.
+pub(crate) fn redaction_key(k: &[u8]) -> Result<(u64, u64)> {
+    keys::parse_redaction_key(k)
+        .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))
 }

@@ -124,12 +124,7 @@ impl<B: Backend> Ledger<B> {
         let (lo, hi) = (keys::redaction_key(from, 0), keys::redaction_key(to, 0));
         for row in self.backend.scan(Cf::Index, &lo, &hi) {
             let (k, _) = row?;
-            let seq = |at: std::ops::Range<usize>| {
-                k.get(at)
-                    .and_then(keys::parse_seq)
-                    .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))
-            };
-            let (target, by) = (seq(1..9)?, seq(9..17)?);
+            let (target, by) = super::read::redaction_key(&k)?;
             if by >= archived {
                 note(target);
             }

@@ -24,16 +24,10 @@ from typing import Any
 import archive_layout as layout
 from archive_source import Source, SourceError
 from archive_tree import TileProblem, TileTree
-from verify_vectors import (
-    DecodeError,
-    TreeHash,
-    blake3,
-    decode_entry,
-    open_note,
-    parse_body,
-    verify_consistency,
-    verify_inclusion,
-)
+from checkpoint_note import open_note, parse_body
+from entry_codec import DecodeError, decode_entry
+from hashing import blake3
+from merkle import TreeHash, verify_consistency, verify_inclusion
 
 ZERO_HASH = bytes(32)
 SLOTS = ("input", "output")

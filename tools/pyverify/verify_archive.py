@@ -25,7 +25,7 @@ from pathlib import Path
 
 from archive_check import CannotCheck, Report, check_archive
 from archive_source import SourceError, open_source
-from verify_vectors import parse_verifier_key
+from checkpoint_note import parse_verifier_key
 
 EXIT_INTACT = 0
 EXIT_DAMAGED = 1

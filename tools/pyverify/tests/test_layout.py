@@ -1,5 +1,5 @@
 """The archive layout's names and the tile tree, against the pages' own examples and the
-plain RFC 9162 definitions of verify_vectors.py (no binaries needed)."""
+plain RFC 9162 definitions of merkle.py (no binaries needed)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from archive_layout import (
     tile_name,
 )
 from archive_tree import TileTree
-from verify_vectors import TreeHash, blake3, consistency, mth, path, verify_inclusion
+from hashing import blake3
+from merkle import TreeHash, consistency, mth, path, verify_inclusion
 
 
 def test_names_follow_the_page() -> None:

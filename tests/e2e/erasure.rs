@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::support::{run, verify_json};
+use crate::support::{kill_at_failpoint, run, verify_json};
 
 /// Every byte of every file under `dir`.
 fn all_bytes(dir: &Path) -> Vec<u8> {
@@ -211,33 +211,45 @@ fn a_redaction_killed_at_any_moment_is_whole_or_absent_and_erases_once_finished(
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("ledger-dir");
     let d = data.to_str().unwrap();
-    marked_ledger(tmp.path(), &data, "t.example/crash", 1200, 50);
-    // A crash between the redaction's write and its purge (the failpoint
-    // aborts there): the erased payload is still in the engine's files until
-    // the next writer opens the ledger and finishes the purge.
-    let mut crash = std::process::Command::new(crate::support::bin("cairn"));
-    crash
-        .args([
-            "redact", "--data", d, "--seq", "900", "--reason", "crash", "--only", "input",
-        ])
-        .env("CAIRN_FAILPOINT", "redact-before-purge")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    assert!(!crash.status().unwrap().success(), "the failpoint aborts");
-    assert!(
-        contains(&all_bytes(&data), "marker-0900-x"),
-        "the old copy is still on disk right after the crash"
-    );
-    assert_eq!(verify_json(&data, &[]).code, 0);
-    let again = run(
-        "cairn",
-        &["redact", "--data", d, "--seq", "900", "--reason", "again"],
-    );
-    assert!(again.stderr.contains("already erased"), "{}", again.stderr);
-    assert!(
-        !contains(&all_bytes(&data), "marker-0900-x"),
-        "the next writer finished the interrupted purge"
-    );
+    marked_ledger(tmp.path(), &data, "t.example/crash", 1500, 50);
+    // SIGKILL between the redaction's write and its purge, and inside the
+    // purge between the flush and the compaction (failpoints stop the process
+    // there): the erased payload is still in the engine's files until the
+    // next writer opens the ledger and finishes the purge. (Each in a window
+    // of its own: a bundle rewritten by a redaction is compressed again.)
+    for (seq, point) in [
+        (900u64, "redact-before-purge"),
+        (1100, "purge-before-compact"),
+    ] {
+        let marker = format!("marker-{seq:04}-x");
+        let mut crash = std::process::Command::new(crate::support::bin("cairn"));
+        crash.args(["redact", "--data", d, "--seq"]);
+        crash.arg(seq.to_string());
+        crash.args(["--reason", "crash", "--only", "input"]);
+        kill_at_failpoint(&mut crash, point);
+        assert!(
+            contains(&all_bytes(&data), &marker),
+            "{point}: the old copy is still on disk right after the crash"
+        );
+        assert_eq!(verify_json(&data, &[]).code, 0, "{point}");
+        let again = run(
+            "cairn",
+            &[
+                "redact",
+                "--data",
+                d,
+                "--seq",
+                &seq.to_string(),
+                "--reason",
+                "again",
+            ],
+        );
+        assert!(again.stderr.contains("already erased"), "{}", again.stderr);
+        assert!(
+            !contains(&all_bytes(&data), &marker),
+            "{point}: the next writer finished the interrupted purge"
+        );
+    }
 
     // Twelve redactions in the first three windows, each killed at another
     // moment: while it opens, writes, flushes or compacts. (A rewritten
@@ -289,7 +301,7 @@ fn a_redaction_killed_at_any_moment_is_whole_or_absent_and_erases_once_finished(
             "a copy of erased payload {seq} survives a killed redaction"
         );
     }
-    for seq in [1030u64, 1100, 1199] {
+    for seq in [1290u64, 1400, 1499] {
         assert!(
             contains(&after, &format!("marker-{seq:04}-x")),
             "payload {seq} is kept"
@@ -299,7 +311,7 @@ fn a_redaction_killed_at_any_moment_is_whole_or_absent_and_erases_once_finished(
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(
         out.json()["erased"].as_array().unwrap().len(),
-        targets.len() + 1,
-        "the twelve and seq 900"
+        targets.len() + 2,
+        "the twelve, seq 900 and seq 1100"
     );
 }

@@ -10,6 +10,7 @@ mod breaker_state;
 mod bundle;
 mod cli;
 mod crash;
+mod crashpoints;
 mod daemon;
 mod deps;
 mod diskfull;

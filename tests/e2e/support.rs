@@ -187,7 +187,8 @@ impl Cairnd {
         // Keep reading after the address is found, so the pipe never fills.
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                // A line that is not JSON (a failpoint's) is kept as a string.
+                let v: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 if v["fields"]["message"] == "cairnd listening" {
                     let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or("").to_owned());
                 }
@@ -217,6 +218,21 @@ impl Cairnd {
             })
             .cloned()
             .collect()
+    }
+
+    /// Wait until the daemon stopped at failpoint `name` (see
+    /// `cairn_store::failpoint`), for at most `within`.
+    #[track_caller]
+    pub fn wait_for_failpoint(&self, name: &str, within: Duration) {
+        let line = cairn_store::failpoint::reached_line(name);
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            if self.log.lock().unwrap().iter().any(|v| v == &line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("cairnd did not reach failpoint {name} within {within:?}");
     }
 
     pub fn url(&self) -> String {
@@ -254,6 +270,42 @@ impl Drop for Cairnd {
             let _ = c.wait();
         }
     }
+}
+
+/// Run `cmd` with failpoint `name` armed, SIGKILL it once it stops there, and
+/// return its standard error. Panics if it exits without reaching the point.
+#[track_caller]
+pub fn kill_at_failpoint(cmd: &mut Command, name: &str) -> String {
+    let mut child = cmd
+        .env(cairn_store::failpoint::VAR, name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = cairn_store::failpoint::reached_line(name);
+    let (tx, rx) = mpsc::channel::<bool>();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let kept = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            let hit = l == line;
+            kept.lock().unwrap().push_str(&(l + "\n"));
+            if hit {
+                let _ = tx.send(true);
+            }
+        }
+        let _ = tx.send(false);
+    });
+    let reached = rx.recv_timeout(Duration::from_secs(120)).unwrap_or(false);
+    let _ = child.kill();
+    child.wait().unwrap();
+    let stderr = seen.lock().unwrap().clone();
+    assert!(
+        reached,
+        "failpoint {name} was never reached; stderr:\n{stderr}"
+    );
+    stderr
 }
 
 /// Opens `page` in headless Chromium (installed by `scripts/browser.sh`) and

@@ -46,11 +46,9 @@ pub fn run(data: Option<PathBuf>, args: RedactArgs) -> Result<ExitCode> {
     let receipts = ledger
         .append(vec![Append::Redaction(redaction)], output::now_us())
         .with_context(|| format!("erasing the payloads of seq {}", args.seq))?;
-    // A test stops here, as a crash would, between the redaction's write and
-    // its purge: the next writer to open the ledger must finish the purge.
-    if std::env::var_os("CAIRN_FAILPOINT").is_some_and(|v| v == "redact-before-purge") {
-        std::process::abort();
-    }
+    // A crash test stops here, between the redaction's write and its purge:
+    // the next writer to open the ledger must finish the purge.
+    cairn_store::failpoint::hit("redact-before-purge");
     // The old bundle and the write-ahead log held the payload: make the
     // engine drop them, so that no copy stays on disk (a crash before this is
     // done leaves the purge pending, finished when the ledger is next opened

@@ -10,6 +10,9 @@ use bincode::{Decode, Encode};
 
 use crate::hash::{leaf_hash, Hash};
 
+mod view;
+pub use view::{BodyView, DecisionView, EntryView, ModelView};
+
 /// The leading byte of every entry encoded by this version of the format.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -381,7 +384,19 @@ impl EntryBody {
 /// Decode arbitrary bytes as an entry; for fuzzing. Must never panic, and whatever
 /// decodes must re-encode to the same bytes.
 pub fn fuzz_decode(data: &[u8]) {
-    if let Ok(entry) = Entry::decode(data) {
+    let owned = Entry::decode(data);
+    // The borrowed view reads exactly what the owned decoder reads, and
+    // refuses what it refuses for the same kind of reason.
+    match (&owned, EntryView::decode(data)) {
+        (Ok(entry), Ok(view)) => assert_eq!(&view.to_entry(), entry, "the view reads otherwise"),
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(&b),
+            "the view refuses for another reason: {a} / {b}"
+        ),
+        (a, b) => panic!("the view and the owned decoder disagree: {a:?} / {b:?}"),
+    }
+    if let Ok(entry) = owned {
         assert_eq!(entry.encode(), data, "decoded entry re-encodes differently");
     }
 }
@@ -459,6 +474,47 @@ mod tests {
             Err(DecodeError::Body { .. })
         ));
         assert_eq!(Entry::decode(&[]), Err(DecodeError::Empty));
+    }
+
+    #[test]
+    fn the_borrowed_view_reads_what_the_owned_decoder_reads() {
+        let mut d = match sample().body {
+            EntryBody::DecisionV1(d) => d,
+            _ => unreachable!(),
+        };
+        d.model.digest = Some("sha256:ab".into());
+        d.subject = Some("cust-1".into());
+        d.params = Some(r#"{"t":0.2}"#.into());
+        d.attributes.push(("z".into(), "é".into()));
+        let redaction = EntryBody::RedactionV1(RedactionV1 {
+            target_seq: 3,
+            slots: vec![PayloadSlot::Output],
+            reason: "gdpr".into(),
+            actor: "ops".into(),
+        });
+        for body in [EntryBody::DecisionV1(d), redaction] {
+            let bytes = Entry { body, ..sample() }.encode();
+            let view = EntryView::decode(&bytes).unwrap();
+            assert_eq!(view.to_entry(), Entry::decode(&bytes).unwrap());
+            // Every truncation and every single-byte change decodes (or fails)
+            // the same way in both.
+            for cut in 0..bytes.len() {
+                fuzz_decode(&bytes[..cut]);
+            }
+            for i in 0..bytes.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut b = bytes.clone();
+                    b[i] ^= flip;
+                    fuzz_decode(&b);
+                }
+            }
+        }
+        assert_eq!(
+            EntryView::decode(&entry_of_len(ENTRY_WRITE_BYTES_MAX + 1)),
+            Err(DecodeError::TooLarge {
+                len: ENTRY_WRITE_BYTES_MAX + 1
+            })
+        );
     }
 
     /// An entry of exactly `len` bytes: `sample()` with a `params` string

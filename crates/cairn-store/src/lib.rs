@@ -8,6 +8,7 @@ pub mod backend;
 pub mod codec;
 pub mod datadir;
 pub mod error;
+pub mod failpoint;
 pub mod keys;
 pub mod ledger;
 pub mod memory;

@@ -414,6 +414,7 @@ impl Backend for RocksBackend {
         // kept). Then the range is compacted down to the last level, dropping
         // the superseded values, and the tables that held them are deleted.
         RocksBackend::flush(self)?;
+        crate::failpoint::hit("purge-before-compact");
         let Some(handle) = self.db.cf_handle(cf.name()) else {
             return Ok(());
         };

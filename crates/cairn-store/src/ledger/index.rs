@@ -11,7 +11,9 @@
 
 use std::collections::HashSet;
 
-use cairn_core::entry::{Entry, EntryBody};
+use rayon::prelude::*;
+
+use cairn_core::entry::{BodyView, Entry, EntryBody, EntryView};
 
 use super::{read_u64, Ledger};
 use crate::backend::{Backend, Cf, WriteBatch};
@@ -21,6 +23,9 @@ use crate::postings;
 
 /// Entries indexed per batch by one indexing pass.
 pub const INDEX_BATCH_ENTRIES: u64 = 16_384;
+/// A pass larger than this is indexed in parts of this many entries, in
+/// parallel (the daemon's passes under load are smaller: one part).
+const INDEX_PART_ENTRIES: u64 = 4096;
 
 /// Tags of every derived index key (the idempotency keys, `k`, are not derived).
 const DERIVED_TAGS: &[u8] = b"CMSETrxcmsetd";
@@ -42,24 +47,47 @@ impl<B: Backend> Ledger<B> {
         if from >= to {
             return Ok(0);
         }
+        // Parts of the pass are indexed in parallel, each into posting lists of
+        // its own (a list per value per part, as if each were a pass).
+        let parts: Vec<(u64, u64)> = (from..to)
+            .step_by(INDEX_PART_ENTRIES as usize)
+            .map(|a| (a, to.min(a + INDEX_PART_ENTRIES)))
+            .collect();
+        let built = parts
+            .into_par_iter()
+            .map(|(a, b)| self.index_part(a, b))
+            .collect::<Result<Vec<_>>>()?;
         let mut batch = WriteBatch::default();
-        let mut lists = postings::Builder::default();
         let mut redactions = false;
-        self.for_each_entry(from, to, |seq, bytes| {
-            let entry = decode(seq, bytes)?;
-            redactions |= matches!(entry.body, EntryBody::RedactionV1(_));
-            index_entry(&mut batch, &mut lists, &entry, seq);
-            Ok(())
-        })?;
-        for (key, list) in lists.finish() {
-            batch.put(Cf::Index, key, list);
+        for (part, lists, redacted) in built {
+            batch.ops.extend(part.ops);
+            for (key, list) in lists.finish() {
+                batch.put(Cf::Index, key, list);
+            }
+            redactions |= redacted;
         }
         batch.put(Cf::Meta, meta::INDEXED, to.to_be_bytes());
+        crate::failpoint::hit("index-before-write");
         self.backend.write(batch)?;
         if redactions {
             self.cache.forget_redactions();
         }
         Ok(to - from)
+    }
+
+    /// The index keys of entries `[from, to)`: id keys and redaction keys in
+    /// a batch, posting lists in a builder, and whether a redaction was seen.
+    fn index_part(&self, from: u64, to: u64) -> Result<(WriteBatch, postings::Builder, bool)> {
+        let mut batch = WriteBatch::default();
+        let mut lists = postings::Builder::default();
+        let mut redactions = false;
+        self.for_each_entry(from, to, |seq, bytes| {
+            let entry = decode(seq, bytes)?;
+            redactions |= matches!(entry.body, BodyView::RedactionV1(_));
+            index_entry(&mut batch, &mut lists, &entry, seq);
+            Ok(())
+        })?;
+        Ok((batch, lists, redactions))
     }
 
     /// Index everything committed so far.
@@ -69,23 +97,22 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// Drop every derived index key and build the indexes again from the
-    /// entries (`cairn reindex`). The idempotency keys are kept.
+    /// entries (`cairn reindex`). The idempotency keys are kept. The drop and
+    /// the watermark's reset to 0 are one batch (a range deletion per index),
+    /// so a reindex stopped at any moment leaves indexes that queries can
+    /// trust: the next pass (or the daemon's indexer) builds on from there.
     pub fn reindex(&self, mut progress: impl FnMut(u64, u64)) -> Result<()> {
         {
             let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
             let mut batch = WriteBatch::default();
             for tag in DERIVED_TAGS {
-                for row in self.backend.scan(Cf::Index, &[*tag], &[*tag + 1]) {
-                    let (k, _) = row?;
-                    batch.delete(Cf::Index, k);
-                    if batch.ops.len() >= 65_536 {
-                        self.backend.write(std::mem::take(&mut batch))?;
-                    }
-                }
+                batch.delete_range(Cf::Index, [*tag], [*tag + 1]);
             }
             batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
             self.backend.write(batch)?;
+            self.cache.forget_redactions();
         }
+        crate::failpoint::hit("reindex-after-reset");
         let size = self.size();
         loop {
             let done = self.index_pending(INDEX_BATCH_ENTRIES)?;
@@ -98,7 +125,7 @@ impl<B: Backend> Ledger<B> {
 
     /// Seqs of the entries in `[from, size)` that `keep` accepts, read from
     /// the entries themselves (the part the indexer has not reached).
-    fn tail_seqs(&self, from: u64, mut keep: impl FnMut(&Entry) -> bool) -> Result<Vec<u64>> {
+    fn tail_seqs(&self, from: u64, mut keep: impl FnMut(&EntryView) -> bool) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         self.for_each_entry(from, self.size(), |seq, bytes| {
             let entry = decode(seq, bytes)?;
@@ -137,7 +164,7 @@ impl<B: Backend> Ledger<B> {
         out.retain(|&s| s < through);
         out.extend(self.tail_seqs(
             through,
-            |e| matches!(&e.body, EntryBody::DecisionV1(d) if d.model.name == name),
+            |e| matches!(&e.body, BodyView::DecisionV1(d) if d.model.name == name),
         )?);
         Ok(out)
     }
@@ -207,7 +234,7 @@ impl<B: Backend> Ledger<B> {
         let mut tail = Vec::new();
         self.for_each_entry(through, self.size(), |seq, bytes| {
             let entry = decode(seq, bytes)?;
-            let t = entry_time(&entry);
+            let t = view_time(&entry);
             if (from_us..to_us).contains(&t) {
                 tail.push((t, seq));
             }
@@ -253,16 +280,17 @@ impl<B: Backend> Ledger<B> {
         ];
         self.for_each_entry(0, through, |seq, bytes| {
             let entry = decode(seq, bytes)?;
-            times.push((entry_time(&entry), seq));
-            if let EntryBody::DecisionV1(d) = &entry.body {
+            times.push((view_time(&entry), seq));
+            if let BodyView::DecisionV1(d) = &entry.body {
                 let model = format!("{}\0{}", d.model.name, d.model.version);
+                let own = |v: Option<&str>| v.map(str::to_owned);
                 let values = [
-                    Some(d.stream.clone()),
+                    Some(d.stream.to_owned()),
                     Some(model),
-                    d.subject.clone(),
-                    d.session.clone(),
-                    d.request_id.clone(),
-                    d.trace_id.clone(),
+                    own(d.subject),
+                    own(d.session),
+                    own(d.request_id),
+                    own(d.trace_id),
                 ];
                 for (i, v) in values.into_iter().enumerate() {
                     if let Some(v) = v {
@@ -330,9 +358,18 @@ impl<B: Backend> Ledger<B> {
     }
 }
 
-/// Entry `seq`'s canonical bytes, decoded; damage is an error naming the seq.
-fn decode(seq: u64, bytes: &[u8]) -> Result<Entry> {
-    Entry::decode(bytes).map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))
+/// Entry `seq`'s canonical bytes, decoded (borrowed: an indexing pass keeps
+/// nothing of an entry but its keys); damage is an error naming the seq.
+fn decode(seq: u64, bytes: &[u8]) -> Result<EntryView<'_>> {
+    EntryView::decode(bytes).map_err(|e| StoreError::corrupt(format!("entry {seq}"), e.to_string()))
+}
+
+/// [`entry_time`] of a borrowed entry.
+fn view_time(entry: &EntryView) -> i64 {
+    match &entry.body {
+        BodyView::DecisionV1(d) => d.event_time_us.unwrap_or(entry.recorded_at_us),
+        _ => entry.recorded_at_us,
+    }
 }
 
 /// The time an entry is indexed at: a decision's event time if it has one,
@@ -345,11 +382,11 @@ pub fn entry_time(entry: &Entry) -> i64 {
 }
 
 /// Whether `entry` is indexed under `value` in `kind`.
-fn matches(entry: &Entry, kind: IndexKind, value: &str) -> bool {
-    let EntryBody::DecisionV1(d) = &entry.body else {
+fn matches(entry: &EntryView, kind: IndexKind, value: &str) -> bool {
+    let BodyView::DecisionV1(d) = &entry.body else {
         return false;
     };
-    let eq = |v: &Option<String>| v.as_deref() == Some(value);
+    let eq = |v: &Option<&str>| *v == Some(value);
     match kind {
         IndexKind::Stream => d.stream == value,
         IndexKind::Model => value
@@ -363,21 +400,21 @@ fn matches(entry: &Entry, kind: IndexKind, value: &str) -> bool {
     }
 }
 
-fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &Entry, seq: u64) {
-    lists.add_time(entry_time(entry), seq);
-    if let EntryBody::RedactionV1(r) = &entry.body {
+fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &EntryView, seq: u64) {
+    lists.add_time(view_time(entry), seq);
+    if let BodyView::RedactionV1(r) = &entry.body {
         // So that a payload stored again after its erasure is never served.
         b.put(Cf::Index, keys::redaction_key(r.target_seq, seq), []);
     }
-    let EntryBody::DecisionV1(d) = &entry.body else {
+    let BodyView::DecisionV1(d) = &entry.body else {
         return;
     };
-    lists.add(postings::STREAM_TAG, &[&d.stream], seq);
-    lists.add(postings::MODEL_TAG, &[&d.model.name, &d.model.version], seq);
-    if let Some(v) = &d.subject {
+    lists.add(postings::STREAM_TAG, &[d.stream], seq);
+    lists.add(postings::MODEL_TAG, &[d.model.name, d.model.version], seq);
+    if let Some(v) = d.subject {
         lists.add(postings::SUBJECT_TAG, &[v], seq);
     }
-    if let Some(v) = &d.session {
+    if let Some(v) = d.session {
         lists.add(postings::SESSION_TAG, &[v], seq);
     }
     // Request and trace ids are nearly always unique to one decision.

@@ -142,6 +142,8 @@ impl<B: Backend> Ledger<B> {
     /// Write a staged batch (bundles, tiles, size) with one fsync and adopt it.
     /// The bundles of `early`'s windows are already being compressed.
     fn commit(&self, state: &mut State, mut st: Staged, early: Early) -> Result<()> {
+        // A merge: this commit seals a window whose earlier fragments it deletes.
+        let merge = Self::sealing(&state.open, &st) && !state.open.fragments.is_empty();
         let jobs = self.bundle_jobs(&state.open, &mut st, early.laid_out);
         let rest: Vec<(Cf, u64, Vec<u8>)> = jobs.into_par_iter().map(Job::run).collect();
         let mut stored = early.collect()?;
@@ -161,10 +163,16 @@ impl<B: Backend> Ledger<B> {
             st.batch
                 .put(Cf::Meta, meta::purge(pieces::window_start(*target)), []);
         }
+        if merge {
+            crate::failpoint::hit("merge-before-write");
+        }
         if let Err(e) = self.backend.write(std::mem::take(&mut st.batch)) {
             let e = self.classify_failed_write(e);
             state.poisoned = Some(e.to_string());
             return Err(e);
+        }
+        if merge {
+            crate::failpoint::hit("merge-after-write");
         }
         state.last_append_sync = self.backend.last_sync();
         if !st.erasures.is_empty() {

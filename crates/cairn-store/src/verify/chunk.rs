@@ -4,7 +4,7 @@
 //! between chunks and the tree are checked by the walk in `verify`.
 
 use cairn_core::decision::SALT_LEN;
-use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
+use cairn_core::entry::{BodyView, EntryView, PayloadSlot};
 use cairn_core::hash::{leaf_hash, payload_commitment, Hash, ZERO_HASH};
 
 use super::{push_damage, Damage, DamageKind, Erasure};
@@ -203,7 +203,8 @@ impl<'l, B: Backend> Chunk<'l, B> {
         self.out.entries += 1;
         let stored_leaf = self.stored_leaf(seq);
         let leaf = leaf_hash(bytes);
-        let entry = match Entry::decode(bytes) {
+        // Borrowed: a walk keeps nothing of an entry but what it checks.
+        let entry = match EntryView::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
                 self.damage(
@@ -253,8 +254,8 @@ impl<'l, B: Backend> Chunk<'l, B> {
         Ok(())
     }
 
-    fn payloads(&mut self, entry: &Entry, slots: Option<[Slot; 2]>) -> Result<()> {
-        let EntryBody::DecisionV1(d) = &entry.body else {
+    fn payloads(&mut self, entry: &EntryView, slots: Option<[Slot; 2]>) -> Result<()> {
+        let BodyView::DecisionV1(d) = &entry.body else {
             return Ok(());
         };
         let seq = entry.seq;
@@ -301,8 +302,8 @@ impl<'l, B: Backend> Chunk<'l, B> {
 
     /// A redaction's payloads must be gone: one present again (restored from
     /// a backup) is damage, not an erasure.
-    fn redaction(&mut self, entry: &Entry) -> Result<()> {
-        let EntryBody::RedactionV1(r) = &entry.body else {
+    fn redaction(&mut self, entry: &EntryView) -> Result<()> {
+        let BodyView::RedactionV1(r) = &entry.body else {
             return Ok(());
         };
         for slot in &r.slots {

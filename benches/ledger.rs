@@ -122,6 +122,15 @@ fn verify_and_proofs(c: &mut Criterion) {
             merkle::verify_inclusion(&Blake3Hasher, seq, size, &leaf, &p, &root).expect("verifies")
         })
     });
+    // One entry read by seq (`cairn get`, `GET /v1/entries/{seq}`): its
+    // bundle's piece decompressed, spread over the whole ledger.
+    let mut at = 0u64;
+    g.bench_function(format!("entry-{size}"), |b| {
+        b.iter(|| {
+            at = (at + 104_723) % size;
+            l.entry(at).expect("entry")
+        })
+    });
     let mut old = 1u64;
     g.bench_function(format!("consistency-{size}"), |b| {
         b.iter(|| {

@@ -169,6 +169,9 @@ pub fn run(
     let indexing = catch_up(&ledger)?;
     let subject_hour = fetch(&ledger, &w.query)?;
     let (disk, unsettled) = settled_size(&ledger, &data.join(datadir::DB_DIR), w)?;
+    // Verified again once settled (flushed, compacted): the ledger at rest,
+    // as an auditor would find it, beside the one just after the writer stopped.
+    let settled_verify = verify_whole(&ledger, Some(&key), w)?;
     let report = SystemReport {
         key: "cairnd",
         name: "Cairn: cairnd over HTTP",
@@ -184,6 +187,7 @@ pub fn run(
             "group_commit": commit_figures(&metrics),
             "index_lag_entries_at_end_of_ingest": metric(&metrics, "cairn_index_lag_entries"),
             "indexing_after_stop": indexing,
+            "verify_after_settling": settled_verify,
         }),
     };
     Ok((report, pid))

@@ -29,6 +29,7 @@ pub fn run(w: &Workload, dir: &Path) -> Result<SystemReport> {
     let indexing = catch_up(&ledger)?;
     let subject_hour = fetch(&ledger, &w.query)?;
     let (disk, unsettled) = settled_size(&ledger, &db, w)?;
+    let settled_verify = verify_whole(&ledger, None, w)?;
     Ok(SystemReport {
         key: "embedded",
         name: "Cairn embedded (Ledger::append)",
@@ -43,6 +44,7 @@ pub fn run(w: &Workload, dir: &Path) -> Result<SystemReport> {
             "parse_and_salt_seconds": split[0].as_secs_f64(),
             "append_seconds": split[1].as_secs_f64(),
             "indexing": indexing,
+            "verify_after_settling": settled_verify,
         }),
     })
 }

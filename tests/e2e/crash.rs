@@ -74,7 +74,7 @@ fn start_load(url: &str, round: u64, receipts: &Path) -> Child {
 }
 
 /// Every receipt in `files` is in the ledger in `data` with its leaf hash.
-fn assert_receipts_present(data: &Path, files: &[PathBuf], round: u64) {
+pub(crate) fn assert_receipts_present(data: &Path, files: &[PathBuf], round: u64) {
     let mut args = vec![
         "check",
         "--json",

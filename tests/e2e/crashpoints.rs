@@ -9,7 +9,7 @@
 //! - `cairn reindex`, between dropping the indexes and rebuilding them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -17,7 +17,8 @@ use cairn_core::entry::EntryBody;
 use cairn_store::keys::IndexKind;
 use cairn_store::pieces::BUNDLE_ENTRIES;
 
-use crate::support::{bin, kill_at_failpoint, run, verify_json, Cairnd, TestLedger};
+use crate::crash::assert_receipts_present;
+use crate::support::{bin, kill_at_failpoint, verify_json, Cairnd, TestLedger};
 
 /// Every index answer of the ledger in `data`: for each stream, model
 /// version, subject, session, and (a sample of) request and trace ids, the
@@ -102,18 +103,6 @@ fn load_singles(url: &str, count: u32, seed: u32, file: &Path) -> std::process::
         .unwrap()
 }
 
-fn assert_receipts_present(data: &Path, files: &[PathBuf]) {
-    let mut args = vec!["check", "--json", "--data", data.to_str().unwrap()];
-    args.push("--receipts");
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    let check = run("cairn-load", &args);
-    assert_eq!(
-        check.code, 0,
-        "acknowledged receipts missing or different:\n{}{}",
-        check.stdout, check.stderr
-    );
-}
-
 #[test]
 fn sigkill_inside_a_window_merge_loses_no_acknowledged_decision() {
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -149,7 +138,7 @@ fn sigkill_inside_a_window_merge_loses_no_acknowledged_decision() {
             assert_ne!(after % BUNDLE_ENTRIES, 0, "{point}: ends in a fragment");
         }
         assert_intact_and_indexes_exact(&data, point);
-        assert_receipts_present(&data, &files);
+        assert_receipts_present(&data, &files, round as u64);
     }
     assert!(acked > 0, "no decision was acknowledged before the merges");
 
@@ -163,7 +152,7 @@ fn sigkill_inside_a_window_merge_loses_no_acknowledged_decision() {
     assert!(daemon.stop().success());
     files.push(file);
     assert_intact_and_indexes_exact(&data, "after the last run");
-    assert_receipts_present(&data, &files);
+    assert_receipts_present(&data, &files, 3);
 }
 
 #[test]

@@ -339,23 +339,7 @@ impl Entry {
 
     /// Decode canonical bytes. Every byte must be consumed.
     pub fn decode(bytes: &[u8]) -> Result<Entry, DecodeError> {
-        if bytes.len() > ENTRY_WRITE_BYTES_MAX {
-            return Err(DecodeError::TooLarge { len: bytes.len() });
-        }
-        let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion { found: version });
-        }
-        let (entry, used): (Entry, usize) =
-            bincode::decode_from_slice(rest, config()).map_err(|e| DecodeError::Body {
-                reason: e.to_string(),
-            })?;
-        if used != rest.len() {
-            return Err(DecodeError::TrailingBytes {
-                extra: rest.len() - used,
-            });
-        }
-        Ok(entry)
+        decode_framed(bytes, |body| bincode::decode_from_slice(body, config()))
     }
 
     /// `blake3(0x00 ‖ encode())`.
@@ -367,6 +351,31 @@ impl Entry {
     pub fn kind(&self) -> &'static str {
         self.body.kind()
     }
+}
+
+/// The rules every entry decoder shares: the size limit, the version byte,
+/// and every byte of the body consumed by `body` (which decodes it and says
+/// how many bytes it used).
+fn decode_framed<'a, T>(
+    bytes: &'a [u8],
+    body: impl FnOnce(&'a [u8]) -> Result<(T, usize), bincode::error::DecodeError>,
+) -> Result<T, DecodeError> {
+    if bytes.len() > ENTRY_WRITE_BYTES_MAX {
+        return Err(DecodeError::TooLarge { len: bytes.len() });
+    }
+    let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnknownVersion { found: version });
+    }
+    let (entry, used) = body(rest).map_err(|e| DecodeError::Body {
+        reason: e.to_string(),
+    })?;
+    if used != rest.len() {
+        return Err(DecodeError::TrailingBytes {
+            extra: rest.len() - used,
+        });
+    }
+    Ok(entry)
 }
 
 impl EntryBody {

@@ -7,8 +7,8 @@
 use bincode::BorrowDecode;
 
 use super::{
-    config, AlertV1, DecisionV1, DecodeError, Entry, EntryBody, ModelRef, PayloadRef, PayloadSlot,
-    RedactionV1, ReplayV1, ENTRY_WRITE_BYTES_MAX, FORMAT_VERSION,
+    config, decode_framed, AlertV1, DecisionV1, DecodeError, Entry, EntryBody, ModelRef,
+    PayloadRef, PayloadSlot, RedactionV1, ReplayV1,
 };
 use crate::hash::Hash;
 
@@ -94,23 +94,9 @@ impl<'a> EntryView<'a> {
     /// Decode canonical bytes as [`Entry::decode`] does (same limits, same
     /// errors), borrowing the decision's strings from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<EntryView<'a>, DecodeError> {
-        if bytes.len() > ENTRY_WRITE_BYTES_MAX {
-            return Err(DecodeError::TooLarge { len: bytes.len() });
-        }
-        let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion { found: version });
-        }
-        let (entry, used): (EntryView<'a>, usize) =
-            bincode::borrow_decode_from_slice(rest, config()).map_err(|e| DecodeError::Body {
-                reason: e.to_string(),
-            })?;
-        if used != rest.len() {
-            return Err(DecodeError::TrailingBytes {
-                extra: rest.len() - used,
-            });
-        }
-        Ok(entry)
+        decode_framed(bytes, |body| {
+            bincode::borrow_decode_from_slice(body, config())
+        })
     }
 
     /// The owned entry.

@@ -162,6 +162,10 @@ fn cf_options(cf: Cf, memory: &Memory) -> Options {
     opts
 }
 
+/// Attempts beyond the first at a read-only open that a live writer's
+/// compaction raced (see `open_read_only`).
+const READ_ONLY_OPEN_ATTEMPTS: u32 = 5;
+
 impl RocksBackend {
     /// Create a new database at `path`; fails if one exists.
     pub fn create(path: &Path) -> Result<RocksBackend> {
@@ -199,12 +203,32 @@ impl RocksBackend {
         // Only the families that exist: a ledger of an older layout lacks some,
         // and a read-only open cannot make them (reads of them find nothing).
         let existing = DB::list_cf(&opts, path).map_err(engine("list column families"))?;
-        let cfs = Cf::ALL
-            .iter()
-            .filter(|cf| existing.iter().any(|name| name == cf.name()))
-            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf, &memory)));
-        let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)
-            .map_err(engine("open read-only"))?;
+        let cfs = || {
+            Cf::ALL
+                .iter()
+                .filter(|cf| existing.iter().any(|name| name == cf.name()))
+                .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf, &memory)))
+        };
+        // A live writer's compaction may delete a table file between our read
+        // of its MANIFEST and the open of that file: the open fails, and a
+        // fresh attempt reads the new MANIFEST. Damage fails every attempt.
+        let mut attempt = 0;
+        let db = loop {
+            match DB::open_cf_descriptors_read_only(&opts, path, cfs(), false) {
+                Ok(db) => break db,
+                Err(e)
+                    if attempt < READ_ONLY_OPEN_ATTEMPTS
+                        && matches!(
+                            engine_kind(&e),
+                            EngineErrorKind::Corruption | EngineErrorKind::Io
+                        ) =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(engine("open read-only")(e)),
+            }
+        };
         Ok(RocksBackend {
             db,
             cache: memory.cache,

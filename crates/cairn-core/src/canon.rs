@@ -95,12 +95,7 @@ const I64_MIN_DIGITS: &[u8] = b"9223372036854775808";
 /// (or, negative, in `i64`): such a number would be read as a double and
 /// rounded. Text with no run of 19 digits is passed at once.
 pub fn check_integers(text: &[u8]) -> Result<(), IntegerTooLarge> {
-    let mut run = 0usize;
-    let long_run = text.iter().any(|b| {
-        run = if b.is_ascii_digit() { run + 1 } else { 0 };
-        run >= I64_MIN_DIGITS.len()
-    });
-    if !long_run {
+    if !has_digit_word(text) {
         return Ok(());
     }
     let mut i = 0;
@@ -123,6 +118,63 @@ pub fn check_integers(text: &[u8]) -> Result<(), IntegerTooLarge> {
         }
     }
     Ok(())
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Whether some 8-byte word of `text` at an offset that is a multiple of 8 is
+/// all ASCII digits. A run of 19 digits always holds such a word (it starts
+/// at most 7 bytes into the run and ends at most 15 bytes into it), so text
+/// without one has no integer too large to keep, and is passed 8 bytes at a
+/// time.
+fn has_digit_word(text: &[u8]) -> bool {
+    text.chunks_exact(8).any(|w| {
+        let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // Every byte's high nibble is 3, and adding 6 keeps it 3 (no byte
+        // above `9`; no carry crosses bytes once every high nibble is 3).
+        let nibbles = u64::from_ne_bytes([0xf0; 8]);
+        let threes = u64::from_ne_bytes([0x30; 8]);
+        x & nibbles == threes && x.wrapping_add(6 * ONES) & nibbles == threes
+    })
+}
+
+/// Whether any byte of `x` is zero (exact for the word as a whole).
+fn has_zero_byte(x: u64) -> bool {
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// Whether `s` is written in JSON as it is, between quotes: it holds no
+/// quote, no backslash and no control character, the only bytes `serde_json`
+/// escapes. Checks 8 bytes at a time.
+fn needs_no_escape(s: &[u8]) -> bool {
+    let mut words = s.chunks_exact(8);
+    let clean = words.by_ref().all(|w| {
+        let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGHS != 0;
+        !below_space
+            && !has_zero_byte(x ^ (u64::from(b'"') * ONES))
+            && !has_zero_byte(x ^ (u64::from(b'\\') * ONES))
+    });
+    clean
+        && words
+            .remainder()
+            .iter()
+            .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// Write a string as `serde_json` writes it: as it is between quotes when
+/// nothing in it needs escaping, which is nearly always.
+fn write_str<E: de::Error>(out: &mut Vec<u8>, v: &str) -> Result<(), E> {
+    if needs_no_escape(v.as_bytes()) {
+        out.reserve(v.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        write_scalar(out, v)
+    }
 }
 
 /// The index just past the string whose contents start at `i`.
@@ -238,7 +290,7 @@ fn object<'de, A: MapAccess<'de>>(out: &mut Vec<u8>, mut map: A) -> Result<(), A
             out.push(b',');
         }
         let at = out.len();
-        write_scalar(out, key.as_ref())?;
+        write_str(out, key.as_ref())?;
         out.push(b':');
         map.next_value_seed(ValueSeed(out))?;
         members.push((key, at..out.len()));
@@ -295,7 +347,7 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        write_scalar(self.0, v)
+        write_str(self.0, v)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<(), E> {
@@ -551,6 +603,28 @@ mod tests {
             } else {
                 prop_assert!(canonical(text.as_bytes()).is_err(), "{}", text);
             }
+        }
+
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(
+            s in "[\\x00-\\x7f\"\\\\é\u{2028}\u{1f600}]{0,40}",
+        ) {
+            let mut out = Vec::new();
+            write_str::<serde_json::Error>(&mut out, &s).unwrap();
+            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+
+        #[test]
+        fn the_word_test_finds_every_run_of_19_digits(
+            text in "[0-9a\"]{0,80}",
+        ) {
+            let mut run = 0usize;
+            let long_run = text.bytes().any(|b| {
+                run = if b.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 19
+            });
+            // The word test may see a shorter run, never miss a long one.
+            prop_assert!(!long_run || has_digit_word(text.as_bytes()), "{}", text);
         }
     }
 }

@@ -162,6 +162,16 @@ const ENTRY_FRAME_BYTES: usize = 1 + 8 + 32 + 8 + 4;
 /// The length of the entry a body of this kind makes, version byte included,
 /// counted without writing it: every entry of one body has the same length,
 /// whatever its seq, prev_hash and time.
+/// Appends bincode's output to a `Vec` (without `std::io`'s indirection).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 fn entry_len_of<T: Encode>(body: &T) -> usize {
     let mut size = bincode::enc::write::SizeWriter::default();
     // Counting cannot fail below the limit; past it the count is the limit's.
@@ -327,11 +337,12 @@ pub enum DecodeError {
 impl Entry {
     /// The canonical bytes: format version, then the fixed bincode encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        // Most decision entries are 400–900 bytes: one allocation for them.
+        let mut out = Vec::with_capacity(1024);
         out.push(FORMAT_VERSION);
         // Encoding into a Vec cannot fail except past the size limit, which the
         // validated inputs (each string capped) cannot reach.
-        if let Err(e) = bincode::encode_into_std_write(self, &mut out, config()) {
+        if let Err(e) = bincode::encode_into_writer(self, VecWriter(&mut out), config()) {
             unreachable!("encoding an entry into memory failed: {e}");
         }
         out

@@ -86,7 +86,7 @@ pub fn encode_entries<'a>(
     count: usize,
 ) -> Vec<u8> {
     let elide = records.clone().all(|r| r.entry.len() >= CHAIN_END);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4 + records.clone().map(|r| 4 + r.entry.len()).sum::<usize>());
     let word = count as u32 | if elide { CHAIN_ELIDED } else { 0 };
     out.extend_from_slice(&word.to_le_bytes());
     for r in records {
@@ -106,8 +106,12 @@ pub fn encode_entries<'a>(
 /// The raw payload piece: count (u32 LE), then per entry its input and output
 /// slots, each a tag byte: 0 none; 1 stored, then length (u32 LE) and
 /// `salt ‖ payload`; 2 erased, then the redaction's seq (u64 LE).
-pub fn encode_payloads<'a>(records: impl Iterator<Item = &'a Record>, count: usize) -> Vec<u8> {
-    let mut out = Vec::new();
+pub fn encode_payloads<'a>(
+    records: impl Iterator<Item = &'a Record> + Clone,
+    count: usize,
+) -> Vec<u8> {
+    let slots = |r: &Record| r.raw_len() - 4 - r.entry.len();
+    let mut out = Vec::with_capacity(4 + records.clone().map(slots).sum::<usize>());
     out.extend_from_slice(&(count as u32).to_le_bytes());
     for r in records {
         for slot in &r.payloads {

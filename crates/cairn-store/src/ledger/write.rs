@@ -3,6 +3,7 @@
 //! idempotency keys and the new size. Secondary indexes are not on this path
 //! (see `index`).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -514,13 +515,15 @@ impl<B: Backend> Ledger<B> {
             let end = to.min(window + BUNDLE_ENTRIES);
             let new = &st.records[(first - committed) as usize..(end - committed) as usize];
             if sealing && window == open.start && first == committed {
-                let old: Vec<Record> = open
+                // The open window's records, copied only where an erasure of
+                // this batch changes them.
+                let old: Vec<Cow<'_, Record>> = open
                     .records
                     .iter()
                     .enumerate()
                     .map(|(i, r)| erased(r, window + i as u64, &st.erasures))
                     .collect();
-                let all: Vec<&Record> = old.iter().chain(new).collect();
+                let all: Vec<&Record> = old.iter().map(|r| r.as_ref()).chain(new).collect();
                 self.piece_jobs(&mut jobs, window, &all);
                 for f in open.fragments.iter().filter(|&&f| f != window) {
                     st.batch.delete(Cf::Bundles, keys::seq_key(*f));
@@ -570,11 +573,11 @@ impl<B: Backend> Ledger<B> {
 }
 
 /// `r` (at `seq`) with the staged erasures applied.
-fn erased(r: &Record, seq: u64, erasures: &[Erasure]) -> Record {
-    let mut r = r.clone();
+fn erased<'a>(r: &'a Record, seq: u64, erasures: &[Erasure]) -> Cow<'a, Record> {
+    let mut r = Cow::Borrowed(r);
     for (target, slot, by) in erasures {
         if *target == seq {
-            r.payloads[slot.as_byte() as usize] = Slot::Erased(*by);
+            r.to_mut().payloads[slot.as_byte() as usize] = Slot::Erased(*by);
         }
     }
     r

@@ -348,7 +348,14 @@ fn ident(field: &'static str, value: &str, non_empty: bool) -> Result<(), InputE
             reason: format!("at most {FIELD_BYTES_MAX} bytes, got {}", value.len()),
         });
     }
-    if value.chars().any(char::is_control) {
+    // ASCII (nearly always) is checked byte by byte; control characters
+    // beyond it (U+0080..U+009F) only by decoding.
+    let control = if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    };
+    if control {
         return Err(InputError::Field {
             field,
             reason: "must not contain control characters".into(),
@@ -468,6 +475,18 @@ mod tests {
             (
                 r#"{"stream":"","model":{"name":"m","version":"1"},"input":1,"output":1}"#,
                 "field `stream`: must not be empty",
+            ),
+            (
+                r#"{"stream":"a\tb","model":{"name":"m","version":"1"},"input":1,"output":1}"#,
+                "field `stream`: must not contain control characters",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1\u007f"},"input":1,"output":1}"#,
+                "field `model.version`: must not contain control characters",
+            ),
+            (
+                r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":1,"subject":"é\u0085"}"#,
+                "field `subject`: must not contain control characters",
             ),
             (
                 r#"{"stream":"s","model":{"name":"m"},"input":1,"output":1}"#,

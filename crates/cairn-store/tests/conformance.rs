@@ -510,6 +510,45 @@ fn payload_state_tells_stored_erased_and_missing_apart<H: Harness>() {
     );
 }
 
+fn payload_states_of_many_answer_as_one_by_one<H: Harness>() {
+    let h = H::new();
+    // Sealed windows, then an open window held as fragments.
+    let l = new_ledger(&h, 600);
+    for d in decisions(2, 20) {
+        l.append(vec![d], 2_000).unwrap();
+    }
+    let erase = |target_seq, slots| {
+        Append::Redaction(RedactionV1 {
+            target_seq,
+            slots,
+            reason: "test".into(),
+            actor: "dpo@example.com".into(),
+        })
+    };
+    l.append(
+        vec![
+            erase(5, vec![PayloadSlot::Input]),
+            erase(300, vec![PayloadSlot::Input, PayloadSlot::Output]),
+            erase(610, vec![PayloadSlot::Output]),
+        ],
+        3_000,
+    )
+    .unwrap();
+    tamper::set_payload(&l, 7, PayloadSlot::Output, Slot::None).unwrap();
+    // Scattered, out of order, repeated, and a redaction entry (no payloads).
+    let seqs = [619, 5, 300, 0, 255, 256, 7, 610, 5, 620, 511, 12, 600, 599];
+    let many = l.payload_states(&seqs).unwrap();
+    let one_by_one: Vec<[PayloadState; 2]> = seqs
+        .iter()
+        .map(|&seq| PayloadSlot::ALL.map(|slot| l.payload_state(seq, slot).unwrap()))
+        .collect();
+    assert_eq!(many, one_by_one);
+    assert_eq!(many[1][0], PayloadState::Erased { by: vec![620] });
+    assert_eq!(many[6][1], PayloadState::Missing);
+    assert_eq!(many[9], [PayloadState::Missing, PayloadState::Missing]);
+    assert!(matches!(many[0][0], PayloadState::Stored(_)));
+}
+
 fn the_indexer_catches_up_and_its_check_finds_a_lost_posting<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 700);
@@ -987,6 +1026,10 @@ macro_rules! conformance {
             #[test]
             fn packed_decisions_are_stored_like_plain_ones() {
                 super::packed_decisions_are_stored_like_plain_ones::<$harness>();
+            }
+            #[test]
+            fn payload_states_of_many_answer_as_one_by_one() {
+                super::payload_states_of_many_answer_as_one_by_one::<$harness>();
             }
             #[test]
             fn payload_state_tells_stored_erased_and_missing_apart() {

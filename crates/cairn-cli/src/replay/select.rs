@@ -48,6 +48,7 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
     let mut records = Vec::new();
     let mut not_replayable = Vec::new();
     let mut seqs = Vec::new();
+    let mut chosen = Vec::new();
     let query = c.query();
     let (candidates, _) = ledger
         .candidates(&query, size)
@@ -76,7 +77,14 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
             continue;
         }
         seqs.push(seq);
-        match load(ledger, seq, d)? {
+        chosen.push((seq, d.clone()));
+    }
+    // The payloads of all of them at once: read window by window, in parallel.
+    let states = ledger
+        .payload_states(&seqs)
+        .context("reading the selected decisions' payloads")?;
+    for ((seq, d), states) in chosen.into_iter().zip(states) {
+        match load(seq, &d, states) {
             Ok(r) => records.push(r),
             Err(reason) => not_replayable.push(NotReplayable { seq, reason }),
         }
@@ -120,31 +128,32 @@ impl Criteria {
     }
 }
 
-/// The record of decision `seq`, or why it cannot be replayed.
-fn load<B: Backend>(
-    ledger: &Ledger<B>,
+/// The record of decision `seq` with its payloads' `states`, or why it
+/// cannot be replayed.
+fn load(
     seq: u64,
     d: &DecisionV1,
-) -> Result<std::result::Result<Record, String>> {
+    states: [PayloadState; 2],
+) -> std::result::Result<Record, String> {
     let mut payloads = Vec::with_capacity(2);
     // Slots gone, with the redactions that erased them (none: damage).
     let mut gone: Vec<(&str, Vec<u64>)> = Vec::new();
-    for slot in PayloadSlot::ALL {
-        match ledger.payload_state(seq, slot)? {
+    for (slot, state) in PayloadSlot::ALL.into_iter().zip(states) {
+        match state {
             PayloadState::Stored(p) => match serde_json::from_slice::<Value>(&p.bytes) {
                 Ok(v) => payloads.push(v),
-                Err(e) => return Ok(Err(format!("{} payload is not JSON: {e}", slot.name()))),
+                Err(e) => return Err(format!("{} payload is not JSON: {e}", slot.name())),
             },
             PayloadState::Erased { by } => gone.push((slot.name(), by)),
             PayloadState::Missing => gone.push((slot.name(), Vec::new())),
         }
     }
     if !gone.is_empty() {
-        return Ok(Err(why_gone(&gone)));
+        return Err(why_gone(&gone));
     }
     let output = payloads.pop().unwrap_or(Value::Null);
     let input = payloads.pop().unwrap_or(Value::Null);
-    Ok(Ok(Record {
+    Ok(Record {
         seq,
         input,
         output,
@@ -157,7 +166,7 @@ fn load<B: Backend>(
         latency_ms: d.latency_ms,
         decision: d.decision.clone(),
         score: d.score,
-    }))
+    })
 }
 
 /// Why a decision cannot be replayed, e.g. `input and output erased by

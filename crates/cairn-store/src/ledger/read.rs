@@ -2,13 +2,14 @@
 //! cache of decoded pieces, since neighbours are usually read together),
 //! proofs and roots out of the tiles, and checkpoints.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cairn_core::decision::{Payload, SALT_LEN};
 use cairn_core::entry::{Entry, EntryBody, PayloadSlot};
 use cairn_core::hash::{Blake3Hasher, Hash, ZERO_HASH};
 use cairn_core::merkle::{self, NodeSource};
+use rayon::prelude::*;
 
 use super::{Ledger, PayloadState};
 use crate::backend::{Backend, Cf};
@@ -290,7 +291,64 @@ impl<B: Backend> Ledger<B> {
     /// redaction entry that names it, or missing with no redaction to explain
     /// it, which is damage.
     pub fn payload_state(&self, seq: u64, slot: PayloadSlot) -> Result<PayloadState> {
-        match self.payload_slot(seq, slot)? {
+        self.state_of(seq, slot, self.payload_slot(seq, slot)?)
+    }
+
+    /// [`Ledger::payload_state`] of both payloads of each of `seqs`, in the
+    /// order given. Each piece they lie in is read and decoded once, and the
+    /// windows are read in parallel: a selection scattered over the ledger
+    /// (one subject's decisions, say) costs a decompression per window, not
+    /// one per payload, spread over the cores.
+    pub fn payload_states(&self, seqs: &[u64]) -> Result<Vec<[PayloadState; 2]>> {
+        let mut windows: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, &seq) in seqs.iter().enumerate() {
+            windows
+                .entry(pieces::window_start(seq))
+                .or_default()
+                .push(i);
+        }
+        let windows: Vec<Vec<usize>> = windows.into_values().collect();
+        let read: Vec<Vec<(usize, [PayloadState; 2])>> = windows
+            .par_iter()
+            .map(|at| {
+                let mut held: Option<(u64, PayloadPiece)> = None;
+                at.iter()
+                    .map(|&i| {
+                        let seq = seqs[i];
+                        let fits = |(first, p): &(u64, PayloadPiece)| {
+                            *first <= seq && seq < first + p.len() as u64
+                        };
+                        if !held.as_ref().is_some_and(fits) {
+                            held = self.payload_piece(seq)?;
+                        }
+                        let stored = |slot: PayloadSlot| {
+                            held.as_ref().filter(|h| fits(h)).and_then(|(first, p)| {
+                                p.get((seq - first) as usize)
+                                    .map(|s| s[slot.as_byte() as usize].clone())
+                            })
+                        };
+                        let [a, b] = PayloadSlot::ALL;
+                        Ok((
+                            i,
+                            [
+                                self.state_of(seq, a, stored(a))?,
+                                self.state_of(seq, b, stored(b))?,
+                            ],
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        let mut out: Vec<Option<[PayloadState; 2]>> = vec![None; seqs.len()];
+        for (i, states) in read.into_iter().flatten() {
+            out[i] = Some(states);
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// What `stored` (slot `slot` of `seq` as its piece holds it) is to a reader.
+    fn state_of(&self, seq: u64, slot: PayloadSlot, stored: Option<Slot>) -> Result<PayloadState> {
+        match stored {
             Some(Slot::Stored(raw)) => match self.erased_by(seq, slot)? {
                 Some(by) => Ok(PayloadState::Erased { by: vec![by] }),
                 None => Ok(PayloadState::Stored(split_payload(seq, slot, &raw)?)),

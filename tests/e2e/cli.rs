@@ -98,6 +98,28 @@ fn appended_decisions_verify_and_prove_against_a_signed_checkpoint() {
 }
 
 #[test]
+fn every_decision_gets_salts_of_its_own() {
+    // The same payloads three times in one file: each commitment must differ,
+    // or a commitment would tell which decisions share a payload.
+    let l = TestLedger::new("e2e.example/salts");
+    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":{"amount":12.5},"output":"approve"}"#;
+    let file = l.path("three.ndjson");
+    std::fs::write(&file, format!("{line}\n{line}\n{line}\n")).unwrap();
+    l.cairn(&["append"], &[file.to_str().unwrap()]).ok();
+    let mut commitments = std::collections::BTreeSet::new();
+    for seq in ["0", "1", "2"] {
+        let e = l.cairn(&["get"], &["--seq", seq, "--json"]).ok().json();
+        assert_eq!(e["input"]["amount"], 12.5);
+        for slot in ["input_commitment", "output_commitment"] {
+            let c = e[slot]["commitment"].as_str().unwrap().to_owned();
+            assert_eq!(c.len(), 64, "{e}");
+            commitments.insert(c);
+        }
+    }
+    assert_eq!(commitments.len(), 6, "{commitments:?}");
+}
+
+#[test]
 fn get_shows_the_decision_its_payloads_and_receipt() {
     let l = TestLedger::new("e2e.example/get");
     let line = r#"{"stream":"payments.fraud","model":{"name":"fraud","version":"7"},"input":{"amount":12.5},"output":{"decision":"approve"},"subject":"cust-1","decision":"approve","score":0.25,"event_time":"2026-11-20T10:00:00Z"}"#;

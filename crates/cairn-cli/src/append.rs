@@ -82,14 +82,15 @@ fn read_chunk(reader: &mut dyn BufRead, number: &mut u64, max: usize) -> Result<
 
 /// Parse and salt a batch of lines, in parallel, in order.
 fn prepare(lines: &Lines) -> Result<Vec<Append>> {
+    // Every salt of the batch from one call for randomness, not one per line.
+    let mut salts = vec![0u8; lines.len() * 2 * SALT_LEN];
+    getrandom::fill(&mut salts).map_err(|e| anyhow::anyhow!("no randomness for salts: {e}"))?;
     lines
         .par_iter()
-        .map(|(n, line)| {
+        .zip(salts.par_chunks_exact(2 * SALT_LEN))
+        .map(|((n, line), salts)| {
             let decision = DecisionInput::parse(line)
                 .with_context(|| format!("line {n} changed while appending"))?;
-            let mut salts = [0u8; 2 * SALT_LEN];
-            getrandom::fill(&mut salts)
-                .map_err(|e| anyhow::anyhow!("no randomness for salts: {e}"))?;
             let (a, b) = salts.split_at(SALT_LEN);
             Ok(Append::Decision(
                 decision.prepare(a.try_into()?, b.try_into()?),

@@ -35,6 +35,14 @@ const BUNDLES_WRITE_BUFFER_BYTES: usize = 16 << 20;
 /// Memtable size of the index column family.
 const INDEX_WRITE_BUFFER_BYTES: usize = 8 << 20;
 
+/// Sorted runs of the index family before universal compaction merges them
+/// (RocksDB's default is 4).
+const INDEX_SORTED_RUNS_BEFORE_MERGE: i32 = 8;
+
+/// How much larger than the last sorted run the runs above it may grow before
+/// the index family is rewritten whole (RocksDB's default is 200).
+const INDEX_SIZE_AMPLIFICATION_PERCENT: i32 = 400;
+
 /// A ledger's RocksDB database.
 pub struct RocksBackend {
     db: DB,
@@ -157,6 +165,18 @@ fn cf_options(cf: Cf, memory: &Memory) -> Options {
         // decision at 650k decisions). Universal compaction merges sorted runs of
         // similar size instead: 8 us there, and the cost grows as a logarithm.
         opts.set_compaction_style(DBCompactionStyle::Universal);
+        // Still, compacting the index was the largest background cost of
+        // ingest, and it grows with the ledger: about five small keys per
+        // decision, each rewritten several times (at 1 M decisions, 8.2 s of
+        // compaction CPU against 0.9 s for both bundle families). Merging
+        // only once 8 sorted runs wait, and rewriting everything only once
+        // the runs above the last hold 4 times its size, cut the daemon's
+        // compaction CPU from 9.8 to 6.3 µs per decision over 1 M decisions;
+        // a query seeks in a few more runs.
+        let mut universal = rocksdb::UniversalCompactOptions::default();
+        universal.set_max_size_amplification_percent(INDEX_SIZE_AMPLIFICATION_PERCENT);
+        opts.set_universal_compaction_options(&universal);
+        opts.set_level_zero_file_num_compaction_trigger(INDEX_SORTED_RUNS_BEFORE_MERGE);
     }
     opts.set_block_based_table_factory(&table);
     opts

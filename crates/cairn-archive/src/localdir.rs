@@ -38,6 +38,8 @@ pub fn open(dir: &Path) -> Result<Ledger<DirStore>, DataDirError> {
     // A redaction whose purge a crash interrupted is purged now, before
     // anything else is written.
     ledger.finish_purges().map_err(store_error(dir))?;
+    // Indexes of an older format are dropped, to be built again.
+    ledger.upgrade_indexes().map_err(store_error(dir))?;
     Ok(ledger)
 }
 

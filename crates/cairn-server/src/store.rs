@@ -60,6 +60,8 @@ pub fn open(dir: &Path, archive: Option<&ArchiveConfig>) -> Result<Opened, DataD
     let ledger = Ledger::open(Box::new(layered) as AnyStore).map_err(store)?;
     // A redaction whose purge a crash interrupted is purged before serving.
     ledger.finish_purges().map_err(store)?;
+    // Indexes of an older format are dropped, to be built again.
+    ledger.upgrade_indexes().map_err(store)?;
     Ok(Opened {
         ledger,
         signer: signer(dir)?,

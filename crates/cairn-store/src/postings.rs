@@ -38,6 +38,24 @@ pub const SESSION_TAG: u8 = b'E';
 /// Tag of time posting lists.
 pub const TIME_TAG: u8 = b'T';
 
+/// Tag of request id lists (hashed buckets).
+pub const REQUEST_TAG: u8 = b'R';
+/// Tag of trace id lists (hashed buckets).
+pub const TRACE_TAG: u8 = b'X';
+
+/// The bucket and fingerprint of an id: the first byte of its BLAKE3 hash,
+/// and the next four as a u32 (big-endian).
+pub fn id_hash(value: &str) -> (u8, u32) {
+    let h = blake3::hash(value.as_bytes());
+    let b = h.as_bytes();
+    (b[0], u32::from_be_bytes([b[1], b[2], b[3], b[4]]))
+}
+
+/// The key prefix of an id's bucket: `tag ‖ bucket`.
+pub fn id_prefix(tag: u8, value: &str) -> [u8; 2] {
+    [tag, id_hash(value).0]
+}
+
 /// The bucket (second) of a time and its offset into it.
 pub fn time_bucket(time_us: i64) -> (i64, u64) {
     // rem_euclid of a positive divisor is in [0, divisor): never negative.
@@ -157,6 +175,15 @@ impl Builder {
         self.push(seq, None);
     }
 
+    /// Add `seq` under id `value` in the hashed lists tagged `tag`: the
+    /// list of the id's bucket, with the id's fingerprint after the seq.
+    pub fn add_id(&mut self, tag: u8, value: &str, seq: u64) {
+        let (bucket, fingerprint) = id_hash(value);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&[tag, bucket]);
+        self.push(seq, Some(u64::from(fingerprint)));
+    }
+
     /// Add `seq` at `time_us`.
     pub fn add_time(&mut self, time_us: i64, seq: u64) {
         let (bucket, offset) = time_bucket(time_us);
@@ -197,6 +224,23 @@ pub fn decode_seqs(key: &[u8], prefix_len: usize, value: &[u8], out: &mut Vec<u6
             .checked_add(delta)
             .ok_or_else(|| corrupt("seq overflow"))?;
         out.push(seq);
+    }
+    Ok(())
+}
+
+/// Append the (seq, fingerprint) pairs of one id list to `out`.
+pub fn decode_ids(key: &[u8], value: &[u8], out: &mut Vec<(u64, u32)>) -> Result<()> {
+    let mut seq = first_seq(key, 2)?;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let delta = take_varint(&mut rest).ok_or_else(|| corrupt("bad seq delta"))?;
+        let fingerprint = take_varint(&mut rest)
+            .and_then(|f| u32::try_from(f).ok())
+            .ok_or_else(|| corrupt("bad id fingerprint"))?;
+        seq = seq
+            .checked_add(delta)
+            .ok_or_else(|| corrupt("seq overflow"))?;
+        out.push((seq, fingerprint));
     }
     Ok(())
 }

@@ -596,6 +596,131 @@ fn the_indexer_catches_up_and_its_check_finds_a_lost_posting<H: Harness>() {
     answers_match(&l, &before);
 }
 
+fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
+    use cairn_store::postings::{self, REQUEST_TAG};
+    let h = H::new();
+    let l = new_ledger(&h, 600);
+    // Two decisions with one request id (a retry without an idempotency key).
+    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"request_id":"req-shared","trace_id":"trace-shared"}"#;
+    l.append(vec![one(line), one(line)], 5_000).unwrap();
+    let ids = |seq: u64| match l.entry(seq).unwrap().body {
+        EntryBody::DecisionV1(d) => (d.request_id, d.trace_id),
+        _ => (None, None),
+    };
+    let scan = |kind: IndexKind, id: &str| -> Vec<u64> {
+        (0..l.size())
+            .filter(|&s| {
+                let (r, t) = ids(s);
+                let v = if kind == IndexKind::Request { r } else { t };
+                v.as_deref() == Some(id)
+            })
+            .collect()
+    };
+    for indexed in [false, true] {
+        if indexed {
+            l.index_all().unwrap();
+            assert_eq!(l.indexed_through().unwrap(), l.size());
+        }
+        for seq in (0..l.size()).step_by(37).chain([600, 601]) {
+            let (r, t) = ids(seq);
+            for (kind, id) in [(IndexKind::Request, r), (IndexKind::Trace, t)] {
+                let Some(id) = id else { continue };
+                let got = l.index_seqs(kind, &id, usize::MAX).unwrap();
+                assert_eq!(got, scan(kind, &id), "{kind:?} {id} indexed: {indexed}");
+            }
+        }
+        let shared = l.index_seqs(IndexKind::Request, "req-shared", usize::MAX);
+        assert_eq!(shared.unwrap(), [600, 601]);
+        let none = l.index_seqs(IndexKind::Trace, "no-such-trace", usize::MAX);
+        assert_eq!(none.unwrap(), Vec::<u64>::new());
+    }
+    // About one list per bucket per indexing pass, not one key per id.
+    let lists = l
+        .backend()
+        .scan(Cf::Index, &[REQUEST_TAG], &[REQUEST_TAG + 1])
+        .count();
+    assert!(lists <= 256, "{lists} request id lists for 602 decisions");
+    assert_eq!(l.check_indexes().unwrap(), vec![]);
+    // A seq dropped from its bucket below the API: the check names it.
+    let prefix = postings::id_prefix(REQUEST_TAG, "req-shared");
+    let (key, value) = l
+        .backend()
+        .scan(Cf::Index, &prefix, &keys::prefix_end(&prefix))
+        .find(|row| {
+            let (k, v) = row.as_ref().unwrap();
+            let mut pairs = Vec::new();
+            postings::decode_ids(k, v, &mut pairs).unwrap();
+            pairs.iter().any(|p| p.0 == 601)
+        })
+        .unwrap()
+        .unwrap();
+    let mut pairs = Vec::new();
+    postings::decode_ids(&key, &value, &mut pairs).unwrap();
+    let mut builder = postings::Builder::default();
+    for (seq, _) in pairs.iter().filter(|p| p.0 != 601) {
+        // Rebuilt from the ids themselves, so only seq 601 is gone.
+        let (r, _) = ids(*seq);
+        builder.add_id(REQUEST_TAG, &r.unwrap(), *seq);
+    }
+    let mut batch = WriteBatch::default();
+    batch.delete(Cf::Index, key.clone());
+    for (k, v) in builder.finish() {
+        batch.put(Cf::Index, k, v);
+    }
+    l.backend().write(batch).unwrap();
+    let problems = l.check_indexes().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].kind, IndexKind::Request);
+    assert_eq!(
+        (problems[0].missing.clone(), problems[0].extra.clone()),
+        (vec![601], vec![])
+    );
+    l.reindex(|_, _| {}).unwrap();
+    assert_eq!(l.check_indexes().unwrap(), vec![]);
+}
+
+fn indexes_of_the_older_format_are_dropped_and_built_again<H: Harness>() {
+    use cairn_store::keys::meta;
+    let h = H::new();
+    let l = new_ledger(&h, 300);
+    l.index_all().unwrap();
+    let before = expected(&l);
+    // Made to look like format 1: its watermark, and a key per request id.
+    let (r, _) = match l.entry(7).unwrap().body {
+        EntryBody::DecisionV1(d) => (d.request_id.unwrap(), ()),
+        _ => unreachable!(),
+    };
+    let mut batch = WriteBatch::default();
+    batch.delete(Cf::Meta, meta::INDEXED);
+    batch.put(Cf::Meta, meta::INDEXED_V1, 300u64.to_be_bytes());
+    let mut old_key = vec![b'r'];
+    old_key.extend_from_slice(r.as_bytes());
+    old_key.push(0);
+    old_key.extend_from_slice(&7u64.to_be_bytes());
+    batch.put(Cf::Index, old_key.clone(), []);
+    l.backend().write(batch).unwrap();
+    // Readers see no watermark of this format and read the entries.
+    assert_eq!(l.indexed_through().unwrap(), 0);
+    answers_match(&l, &before);
+    assert_eq!(
+        l.index_seqs(IndexKind::Request, &r, usize::MAX).unwrap(),
+        [7]
+    );
+    // A writer drops the old indexes, once, and they are built again.
+    assert!(l.upgrade_indexes().unwrap());
+    assert!(!l.upgrade_indexes().unwrap());
+    assert_eq!(l.backend().get(Cf::Index, &old_key).unwrap(), None);
+    assert_eq!(l.backend().get(Cf::Meta, meta::INDEXED_V1).unwrap(), None);
+    l.index_all().unwrap();
+    assert_eq!(l.indexed_through().unwrap(), 300);
+    assert_eq!(l.check_indexes().unwrap(), vec![]);
+    answers_match(&l, &before);
+    assert_eq!(
+        l.index_seqs(IndexKind::Request, &r, usize::MAX).unwrap(),
+        [7]
+    );
+}
+
 fn a_query_answers_alike_before_and_after_indexing<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 600);
@@ -1026,6 +1151,14 @@ macro_rules! conformance {
             #[test]
             fn packed_decisions_are_stored_like_plain_ones() {
                 super::packed_decisions_are_stored_like_plain_ones::<$harness>();
+            }
+            #[test]
+            fn request_and_trace_ids_are_found_through_their_buckets() {
+                super::request_and_trace_ids_are_found_through_their_buckets::<$harness>();
+            }
+            #[test]
+            fn indexes_of_the_older_format_are_dropped_and_built_again() {
+                super::indexes_of_the_older_format_are_dropped_and_built_again::<$harness>();
             }
             #[test]
             fn payload_states_of_many_answer_as_one_by_one() {

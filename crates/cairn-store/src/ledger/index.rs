@@ -28,7 +28,7 @@ pub const INDEX_BATCH_ENTRIES: u64 = 16_384;
 const INDEX_PART_ENTRIES: u64 = 4096;
 
 /// Tags of every derived index key (the idempotency keys, `k`, are not derived).
-const DERIVED_TAGS: &[u8] = b"CMSETrxcmsetd";
+const DERIVED_TAGS: &[u8] = b"CMSETRXrxcmsetd";
 
 impl<B: Backend> Ledger<B> {
     /// Entries `[0, n)` are in the indexes: the watermark.
@@ -96,6 +96,28 @@ impl<B: Backend> Ledger<B> {
         Ok(())
     }
 
+    /// Drop the indexes of an older format (a key per request and trace id,
+    /// with the watermark `meta/indexed`), so that they are built again in
+    /// this format; returns whether there were any. Writers call this when
+    /// they open the ledger; until then readers find no watermark of this
+    /// format and read every entry, so no answer is ever incomplete. One batch:
+    /// a ledger opened again after a crash here is upgraded then.
+    pub fn upgrade_indexes(&self) -> Result<bool> {
+        if self.backend.get(Cf::Meta, meta::INDEXED_V1)?.is_none() {
+            return Ok(false);
+        }
+        let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = WriteBatch::default();
+        for tag in DERIVED_TAGS {
+            batch.delete_range(Cf::Index, [*tag], [*tag + 1]);
+        }
+        batch.delete(Cf::Meta, meta::INDEXED_V1);
+        batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
+        self.backend.write(batch)?;
+        self.cache.forget_redactions();
+        Ok(true)
+    }
+
     /// Drop every derived index key and build the indexes again from the
     /// entries (`cairn reindex`). The idempotency keys are kept. The drop and
     /// the watermark's reset to 0 are one batch (a range deletion per index),
@@ -141,9 +163,10 @@ impl<B: Backend> Ledger<B> {
     /// the watermark and the entries above it.
     pub fn index_seqs(&self, kind: IndexKind, value: &str, limit: usize) -> Result<Vec<u64>> {
         let through = self.indexed_through()?;
-        let mut out = match kind.posting_tag() {
-            Some(tag) => self.posting_seqs(&postings::value_prefix(tag, value), limit)?,
-            None => self.seqs_under(&kind.prefix(value), limit)?,
+        let mut out = match (kind.posting_tag(), kind.id_tag()) {
+            (Some(tag), _) => self.posting_seqs(&postings::value_prefix(tag, value), limit)?,
+            (None, Some(tag)) => self.id_seqs(tag, kind, value, through, limit)?,
+            (None, None) => self.seqs_under(&kind.prefix(value), limit)?,
         };
         out.retain(|&s| s < through);
         if out.len() < limit {
@@ -166,6 +189,45 @@ impl<B: Backend> Ledger<B> {
             through,
             |e| matches!(&e.body, BodyView::DecisionV1(d) if d.model.name == name),
         )?);
+        Ok(out)
+    }
+
+    /// Seqs below `through` whose `kind` id is `value`, at most `limit`: the
+    /// bucket's lists give the seqs whose fingerprint matches, and each of
+    /// those entries is read to drop the rare one whose id only shares it.
+    fn id_seqs(
+        &self,
+        tag: u8,
+        kind: IndexKind,
+        value: &str,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
+        let (bucket, fingerprint) = postings::id_hash(value);
+        let prefix = [tag, bucket];
+        let mut pairs = Vec::new();
+        for row in self
+            .backend
+            .scan(Cf::Index, &prefix, &keys::prefix_end(&prefix))
+        {
+            let (k, v) = row?;
+            postings::decode_ids(&k, &v, &mut pairs)?;
+        }
+        let mut out = Vec::new();
+        for (seq, _) in pairs
+            .into_iter()
+            .filter(|&(s, f)| f == fingerprint && s < through)
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let bytes = self
+                .entry_bytes(seq)?
+                .ok_or_else(|| StoreError::corrupt(format!("entry {seq}"), "missing"))?;
+            if matches(&decode(seq, &bytes)?, kind, value) {
+                out.push(seq);
+            }
+        }
         Ok(out)
     }
 
@@ -270,18 +332,27 @@ impl<B: Backend> Ledger<B> {
         let through = self.indexed_through()?;
         let mut want: BTreeMap<(u8, String), Vec<u64>> = BTreeMap::new();
         let mut times = Vec::new();
+        // (tag, bucket, seq, fingerprint) of every request and trace id.
+        let mut ids: Vec<(u8, u8, u64, u32)> = Vec::new();
         let kinds = [
             IndexKind::Stream,
             IndexKind::Model,
             IndexKind::Subject,
             IndexKind::Session,
-            IndexKind::Request,
-            IndexKind::Trace,
         ];
         self.for_each_entry(0, through, |seq, bytes| {
             let entry = decode(seq, bytes)?;
             times.push((view_time(&entry), seq));
             if let BodyView::DecisionV1(d) = &entry.body {
+                for (tag, id) in [
+                    (postings::REQUEST_TAG, d.request_id),
+                    (postings::TRACE_TAG, d.trace_id),
+                ] {
+                    if let Some(id) = id {
+                        let (bucket, fingerprint) = postings::id_hash(id);
+                        ids.push((tag, bucket, seq, fingerprint));
+                    }
+                }
                 let model = format!("{}\0{}", d.model.name, d.model.version);
                 let own = |v: Option<&str>| v.map(str::to_owned);
                 let values = [
@@ -289,8 +360,6 @@ impl<B: Backend> Ledger<B> {
                     Some(model),
                     own(d.subject),
                     own(d.session),
-                    own(d.request_id),
-                    own(d.trace_id),
                 ];
                 for (i, v) in values.into_iter().enumerate() {
                     if let Some(v) = v {
@@ -321,6 +390,7 @@ impl<B: Backend> Ledger<B> {
                 });
             }
         }
+        out.extend(self.check_ids(ids, through)?);
         times.sort_unstable();
         let mut listed = Vec::new();
         let start = [postings::TIME_TAG];
@@ -354,6 +424,62 @@ impl<B: Backend> Ledger<B> {
                     .collect(),
             });
         }
+        Ok(out)
+    }
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Compare the hashed request and trace id lists below `through` with
+    /// `want`, the (tag, bucket, seq, fingerprint) of every id the entries hold.
+    fn check_ids(
+        &self,
+        mut want: Vec<(u8, u8, u64, u32)>,
+        through: u64,
+    ) -> Result<Vec<IndexProblem>> {
+        let mut out = Vec::new();
+        for (tag, kind) in [
+            (postings::REQUEST_TAG, IndexKind::Request),
+            (postings::TRACE_TAG, IndexKind::Trace),
+        ] {
+            let mut listed = Vec::new();
+            let mut pairs = Vec::new();
+            for row in self.backend.scan(Cf::Index, &[tag], &[tag + 1]) {
+                let (k, v) = row?;
+                let bucket = *k
+                    .get(1)
+                    .ok_or_else(|| StoreError::corrupt("index posting list", "id key too short"))?;
+                pairs.clear();
+                postings::decode_ids(&k, &v, &mut pairs)?;
+                listed.extend(
+                    pairs
+                        .iter()
+                        .filter(|(seq, _)| *seq < through)
+                        .map(|&(seq, f)| (tag, bucket, seq, f)),
+                );
+            }
+            listed.sort_unstable();
+            let mut should: Vec<_> = want.iter().copied().filter(|w| w.0 == tag).collect();
+            should.sort_unstable();
+            if listed != should {
+                let have: HashSet<_> = listed.iter().copied().collect();
+                let need: HashSet<_> = should.iter().copied().collect();
+                out.push(IndexProblem {
+                    kind,
+                    value: String::new(),
+                    missing: should
+                        .iter()
+                        .filter(|w| !have.contains(w))
+                        .map(|w| w.2)
+                        .collect(),
+                    extra: listed
+                        .iter()
+                        .filter(|w| !need.contains(w))
+                        .map(|w| w.2)
+                        .collect(),
+                });
+            }
+        }
+        want.clear();
         Ok(out)
     }
 }
@@ -417,13 +543,12 @@ fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &EntryV
     if let Some(v) = d.session {
         lists.add(postings::SESSION_TAG, &[v], seq);
     }
-    // Request and trace ids are nearly always unique to one decision.
-    for (kind, value) in [
-        (IndexKind::Request, &d.request_id),
-        (IndexKind::Trace, &d.trace_id),
-    ] {
-        if let Some(v) = value {
-            b.put(Cf::Index, kind.key(v, seq), []);
-        }
+    // Request and trace ids are nearly always unique to one decision: a key
+    // each would be most of the index's keys, so they go into hashed buckets.
+    if let Some(v) = d.request_id {
+        lists.add_id(postings::REQUEST_TAG, v, seq);
+    }
+    if let Some(v) = d.trace_id {
+        lists.add_id(postings::TRACE_TAG, v, seq);
     }
 }

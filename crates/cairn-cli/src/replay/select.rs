@@ -69,15 +69,15 @@ pub fn select<B: Backend>(ledger: &Ledger<B>, c: &Criteria) -> Result<Selected> 
         let entry = ledger
             .entry(seq)
             .with_context(|| format!("reading entry {seq}"))?;
-        let EntryBody::DecisionV1(d) = &entry.body else {
+        let EntryBody::DecisionV1(d) = entry.body else {
             continue;
         };
         let time = d.event_time_us.unwrap_or(entry.recorded_at_us);
-        if !query.matches(d, time) {
+        if !query.matches(&d, time) {
             continue;
         }
         seqs.push(seq);
-        chosen.push((seq, d.clone()));
+        chosen.push((seq, d));
     }
     // The payloads of all of them at once: read window by window, in parallel.
     let states = ledger

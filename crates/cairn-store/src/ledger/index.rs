@@ -107,12 +107,8 @@ impl<B: Backend> Ledger<B> {
             return Ok(false);
         }
         let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = WriteBatch::default();
-        for tag in DERIVED_TAGS {
-            batch.delete_range(Cf::Index, [*tag], [*tag + 1]);
-        }
+        let mut batch = reset_batch();
         batch.delete(Cf::Meta, meta::INDEXED_V1);
-        batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
         self.backend.write(batch)?;
         self.cache.forget_redactions();
         Ok(true)
@@ -126,12 +122,7 @@ impl<B: Backend> Ledger<B> {
     pub fn reindex(&self, mut progress: impl FnMut(u64, u64)) -> Result<()> {
         {
             let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
-            let mut batch = WriteBatch::default();
-            for tag in DERIVED_TAGS {
-                batch.delete_range(Cf::Index, [*tag], [*tag + 1]);
-            }
-            batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
-            self.backend.write(batch)?;
+            self.backend.write(reset_batch())?;
             self.cache.forget_redactions();
         }
         crate::failpoint::hit("reindex-after-reset");
@@ -378,14 +369,11 @@ impl<B: Backend> Ledger<B> {
             };
             found.retain(|&s| s < through);
             if found != seqs {
-                let (have, should): (HashSet<u64>, HashSet<u64>) = (
-                    found.iter().copied().collect(),
-                    seqs.iter().copied().collect(),
-                );
+                let (missing, extra) = differences(&found, &seqs, |s| *s);
                 out.push(IndexProblem {
                     kind,
-                    missing: seqs.into_iter().filter(|s| !have.contains(s)).collect(),
-                    extra: found.into_iter().filter(|s| !should.contains(s)).collect(),
+                    missing,
+                    extra,
                     value,
                 });
             }
@@ -404,24 +392,12 @@ impl<B: Backend> Ledger<B> {
         listed.retain(|(_, s)| *s < through);
         listed.sort_unstable();
         if listed != times {
-            type Times = HashSet<(i64, u64)>;
-            let (have, should): (Times, Times) = (
-                listed.iter().copied().collect(),
-                times.iter().copied().collect(),
-            );
+            let (missing, extra) = differences(&listed, &times, |t| t.1);
             out.push(IndexProblem {
                 kind: IndexKind::Time,
                 value: String::new(),
-                missing: times
-                    .iter()
-                    .filter(|t| !have.contains(t))
-                    .map(|t| t.1)
-                    .collect(),
-                extra: listed
-                    .iter()
-                    .filter(|t| !should.contains(t))
-                    .map(|t| t.1)
-                    .collect(),
+                missing,
+                extra,
             });
         }
         Ok(out)
@@ -431,11 +407,7 @@ impl<B: Backend> Ledger<B> {
 impl<B: Backend> Ledger<B> {
     /// Compare the hashed request and trace id lists below `through` with
     /// `want`, the (tag, bucket, seq, fingerprint) of every id the entries hold.
-    fn check_ids(
-        &self,
-        mut want: Vec<(u8, u8, u64, u32)>,
-        through: u64,
-    ) -> Result<Vec<IndexProblem>> {
+    fn check_ids(&self, want: Vec<(u8, u8, u64, u32)>, through: u64) -> Result<Vec<IndexProblem>> {
         let mut out = Vec::new();
         for (tag, kind) in [
             (postings::REQUEST_TAG, IndexKind::Request),
@@ -461,27 +433,50 @@ impl<B: Backend> Ledger<B> {
             let mut should: Vec<_> = want.iter().copied().filter(|w| w.0 == tag).collect();
             should.sort_unstable();
             if listed != should {
-                let have: HashSet<_> = listed.iter().copied().collect();
-                let need: HashSet<_> = should.iter().copied().collect();
+                let (missing, extra) = differences(&listed, &should, |w| w.2);
                 out.push(IndexProblem {
                     kind,
                     value: String::new(),
-                    missing: should
-                        .iter()
-                        .filter(|w| !have.contains(w))
-                        .map(|w| w.2)
-                        .collect(),
-                    extra: listed
-                        .iter()
-                        .filter(|w| !need.contains(w))
-                        .map(|w| w.2)
-                        .collect(),
+                    missing,
+                    extra,
                 });
             }
         }
-        want.clear();
         Ok(out)
     }
+}
+
+/// A batch that drops every derived index key (one range deletion per tag)
+/// and sets the watermark to 0: what `reindex` and an index upgrade write.
+fn reset_batch() -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for tag in DERIVED_TAGS {
+        batch.delete_range(Cf::Index, [*tag], [*tag + 1]);
+    }
+    batch.put(Cf::Meta, meta::INDEXED, 0u64.to_be_bytes());
+    batch
+}
+
+/// The seqs of what `should` holds and `listed` lacks (missing), and of what
+/// `listed` holds and `should` does not (extra).
+fn differences<T: Copy + Eq + std::hash::Hash>(
+    listed: &[T],
+    should: &[T],
+    seq: impl Fn(&T) -> u64,
+) -> (Vec<u64>, Vec<u64>) {
+    let have: HashSet<T> = listed.iter().copied().collect();
+    let need: HashSet<T> = should.iter().copied().collect();
+    let missing = should
+        .iter()
+        .filter(|t| !have.contains(t))
+        .map(&seq)
+        .collect();
+    let extra = listed
+        .iter()
+        .filter(|t| !need.contains(t))
+        .map(&seq)
+        .collect();
+    (missing, extra)
 }
 
 /// Entry `seq`'s canonical bytes, decoded (borrowed: an indexing pass keeps

@@ -96,9 +96,7 @@ fn build_ledger(dir: &Path, n: u64) {
     for (i, v) in synth.enumerate() {
         let d =
             DecisionInput::parse(v.to_string().as_bytes()).expect("synthetic decisions are valid");
-        let mut salt = [0u8; 32];
-        salt[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        batch.push(Append::Decision(d.prepare(salt, salt)));
+        batch.push(Append::Unsalted(d.unsalted()));
         if batch.len() == 1024 {
             ledger
                 .append(std::mem::take(&mut batch), 1)

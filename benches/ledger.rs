@@ -66,7 +66,7 @@ fn append(c: &mut Criterion) {
                     let mut chunk = items[start..start + batch].to_vec();
                     if pass > 0 {
                         for item in &mut chunk {
-                            if let Append::Decision(d) = item {
+                            if let Append::Unsalted(d) = item {
                                 if let Some(key) = &mut d.body.idempotency_key {
                                     key.push_str(&format!("~{pass}"));
                                 }

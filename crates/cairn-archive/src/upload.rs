@@ -305,7 +305,7 @@ impl<B: Backend> Run<'_, B> {
         records.truncate(width as usize);
         let raw = match cf {
             Cf::Bundles => pieces::encode_entries(records.iter(), records.len()),
-            _ => pieces::encode_payloads(records.iter(), records.len()),
+            _ => pieces::encode_payloads(records.iter(), records.len(), start, None),
         };
         Ok(Codec::new().compress_at(&raw, Some(LEVEL)))
     }

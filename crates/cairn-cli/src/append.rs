@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use cairn_core::decision::{DecisionInput, SALT_LEN};
+use cairn_core::decision::DecisionInput;
 use cairn_store::Append;
 use cairn_store::Backend as _;
 use rayon::prelude::*;
@@ -80,21 +80,14 @@ fn read_chunk(reader: &mut dyn BufRead, number: &mut u64, max: usize) -> Result<
     Ok(out)
 }
 
-/// Parse and salt a batch of lines, in parallel, in order.
+/// Parse a batch of lines, in parallel, in order; the ledger salts them.
 fn prepare(lines: &Lines) -> Result<Vec<Append>> {
-    // Every salt of the batch from one call for randomness, not one per line.
-    let mut salts = vec![0u8; lines.len() * 2 * SALT_LEN];
-    getrandom::fill(&mut salts).map_err(|e| anyhow::anyhow!("no randomness for salts: {e}"))?;
     lines
         .par_iter()
-        .zip(salts.par_chunks_exact(2 * SALT_LEN))
-        .map(|((n, line), salts)| {
+        .map(|(n, line)| {
             let decision = DecisionInput::parse(line)
                 .with_context(|| format!("line {n} changed while appending"))?;
-            let (a, b) = salts.split_at(SALT_LEN);
-            Ok(Append::Decision(
-                decision.prepare(a.try_into()?, b.try_into()?),
-            ))
+            Ok(Append::Unsalted(decision.unsalted()))
         })
         .collect()
 }

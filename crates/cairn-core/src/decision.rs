@@ -249,14 +249,15 @@ impl DecisionInput {
         input_salt: [u8; SALT_LEN],
         output_salt: [u8; SALT_LEN],
     ) -> PreparedDecision {
-        let input = Payload {
-            salt: input_salt,
-            bytes: self.input.into_bytes(),
-        };
-        let output = Payload {
-            salt: output_salt,
-            bytes: self.output.into_bytes(),
-        };
+        self.unsalted().salt(input_salt, output_salt)
+    }
+
+    /// The entry body and the payloads' bytes, not yet salted: the ledger
+    /// chooses the salts (and so the commitments) when it sequences the
+    /// decision (`schemas/storage-v2.md`, "Payload piece").
+    pub fn unsalted(self) -> UnsaltedDecision {
+        let input = self.input.into_bytes();
+        let output = self.output.into_bytes();
         let event_time_us = self
             .event_time
             .as_deref()
@@ -266,6 +267,12 @@ impl DecisionInput {
             String::from_utf8(p.into_bytes())
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
         });
+        // The commitments are placeholders until `salt`; the lengths are
+        // final, so the entry's encoded length already is.
+        let unsalted = |bytes: &[u8]| PayloadRef {
+            len: bytes.len() as u64,
+            commitment: [0; 32],
+        };
         let body = DecisionV1 {
             stream: self.stream,
             model: ModelRef {
@@ -286,14 +293,54 @@ impl DecisionInput {
             latency_ms: self.latency_ms,
             attributes: self.attributes.unwrap_or_default().into_iter().collect(),
             idempotency_key: self.idempotency_key,
-            input: input.reference(),
-            output: output.reference(),
+            input: unsalted(&input),
+            output: unsalted(&output),
         };
+        UnsaltedDecision {
+            body,
+            input,
+            output,
+        }
+    }
+}
+
+/// A validated decision whose payloads are not salted yet: its entry body
+/// (payload commitments still zero) and the two payloads' canonical bytes.
+#[derive(Debug, Clone)]
+pub struct UnsaltedDecision {
+    /// The entry body; `input.commitment` and `output.commitment` are zero
+    /// until [`UnsaltedDecision::salt`].
+    pub body: DecisionV1,
+    /// The input payload's canonical bytes.
+    pub input: Vec<u8>,
+    /// The output payload's canonical bytes.
+    pub output: Vec<u8>,
+}
+
+impl UnsaltedDecision {
+    /// Commit the payloads with the given salts.
+    pub fn salt(self, input_salt: [u8; SALT_LEN], output_salt: [u8; SALT_LEN]) -> PreparedDecision {
+        let input = Payload {
+            salt: input_salt,
+            bytes: self.input,
+        };
+        let output = Payload {
+            salt: output_salt,
+            bytes: self.output,
+        };
+        let mut body = self.body;
+        body.input = input.reference();
+        body.output = output.reference();
         PreparedDecision {
             body,
             input,
             output,
         }
+    }
+
+    /// Bytes this decision holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.body.heap_bytes() + self.input.capacity() + self.output.capacity()
     }
 }
 

@@ -411,6 +411,7 @@ fn admissible(job: Job) -> Option<Job> {
         let len = match item {
             Append::Packed(p) => p.body().entry_len(),
             Append::Decision(d) => d.body.entry_len(),
+            Append::Unsalted(d) => d.body.entry_len(),
             Append::Replay(r) => r.entry_len(),
             Append::Alert(a) => a.entry_len(),
             Append::Redaction(_) => return None,

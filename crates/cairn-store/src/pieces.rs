@@ -67,6 +67,36 @@ pub fn window_start(seq: u64) -> u64 {
 const SLOT_NONE: u8 = 0;
 const SLOT_STORED: u8 = 1;
 const SLOT_ERASED: u8 = 2;
+const SLOT_DERIVED: u8 = 3;
+
+/// The secret from which a window's payload salts are derived (form 2 of
+/// the payload piece, `schemas/storage-v2.md`).
+pub type WindowKey = [u8; 32];
+
+/// The salt of the payload in `slot` (0 input, 1 output) of the entry at
+/// `seq`, derived from its window's key: BLAKE3 keyed with the window key,
+/// over `seq (u64 LE) ‖ slot (u8)`.
+pub fn derive_salt(key: &WindowKey, seq: u64, slot: u8) -> [u8; 32] {
+    let mut msg = [0u8; 9];
+    msg[..8].copy_from_slice(&seq.to_le_bytes());
+    msg[8] = slot;
+    *blake3::keyed_hash(key, &msg).as_bytes()
+}
+
+/// A new window key, from the operating system's randomness.
+pub fn new_window_key() -> Result<WindowKey> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| StoreError::Backend {
+        op: "draw a window key",
+        kind: crate::error::EngineErrorKind::Other,
+        reason: format!("no randomness: {e}"),
+    })?;
+    Ok(key)
+}
+
+/// Set in the count word of a payload piece that carries a window key
+/// (form 2).
+const KEYED: u32 = 1 << 31;
 
 /// Bytes of an entry before its `prev_hash`: the version byte and the seq.
 pub const CHAIN_AT: usize = 9;
@@ -103,19 +133,43 @@ pub fn encode_entries<'a>(
     out
 }
 
-/// The raw payload piece: count (u32 LE), then per entry its input and output
-/// slots, each a tag byte: 0 none; 1 stored, then length (u32 LE) and
-/// `salt ‖ payload`; 2 erased, then the redaction's seq (u64 LE).
+/// The raw payload piece of the records at seqs `first…`. Form 1 (`key`
+/// `None`): count (u32 LE), then per entry its input and output slots, each
+/// a tag byte: 0 none; 1 stored, then length (u32 LE) and `salt ‖ payload`;
+/// 2 erased, then the redaction's seq (u64 LE). Form 2 (a window key given):
+/// count with [`KEYED`] set, the key, then the slots, where tag 3 is a
+/// payload whose salt is [`derive_salt`]'s, followed by its length (u32 LE)
+/// and the payload alone (a stored salt that is not the derived one keeps
+/// tag 1).
 pub fn encode_payloads<'a>(
     records: impl Iterator<Item = &'a Record> + Clone,
     count: usize,
+    first: u64,
+    key: Option<&WindowKey>,
 ) -> Vec<u8> {
     let slots = |r: &Record| r.raw_len() - 4 - r.entry.len();
-    let mut out = Vec::with_capacity(4 + records.clone().map(slots).sum::<usize>());
-    out.extend_from_slice(&(count as u32).to_le_bytes());
-    for r in records {
-        for slot in &r.payloads {
-            encode_slot(&mut out, slot);
+    let mut out = Vec::with_capacity(36 + records.clone().map(slots).sum::<usize>());
+    let Some(key) = key else {
+        out.extend_from_slice(&(count as u32).to_le_bytes());
+        for r in records {
+            for slot in &r.payloads {
+                encode_slot(&mut out, slot);
+            }
+        }
+        return out;
+    };
+    out.extend_from_slice(&(count as u32 | KEYED).to_le_bytes());
+    out.extend_from_slice(key);
+    for (seq, r) in (first..).zip(records) {
+        for (side, slot) in (0u8..).zip(&r.payloads) {
+            match slot {
+                Slot::Stored(b) if b.len() >= 32 && b[..32] == derive_salt(key, seq, side) => {
+                    out.push(SLOT_DERIVED);
+                    out.extend_from_slice(&((b.len() - 32) as u32).to_le_bytes());
+                    out.extend_from_slice(&b[32..]);
+                }
+                other => encode_slot(&mut out, other),
+            }
         }
     }
     out
@@ -155,11 +209,6 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn count(&mut self) -> Result<usize> {
-        let n = self.u32()?;
-        count_of(n, self.what)
     }
 
     fn done(&self) -> Result<()> {
@@ -226,19 +275,36 @@ fn count_of(n: u32, what: &dyn Fn() -> String) -> Result<usize> {
     Ok(n as usize)
 }
 
-/// The slots of a raw payload piece, two per entry.
-pub fn decode_payloads(raw: &[u8], what: &dyn Fn() -> String) -> Result<Vec<[Slot; 2]>> {
+/// The slots of a raw payload piece whose first seq is `first`, two per
+/// entry, every salt in place (derived ones put back), and the piece's window
+/// key if it has one (form 2).
+pub fn decode_payloads(
+    raw: &[u8],
+    first: u64,
+    what: &dyn Fn() -> String,
+) -> Result<(Option<WindowKey>, Vec<[Slot; 2]>)> {
     let mut r = Reader { bytes: raw, what };
-    let n = r.count()?;
+    let word = r.u32()?;
+    let n = count_of(word & !KEYED, what)?;
+    let key = if word & KEYED != 0 {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(r.take(32)?);
+        Some(k)
+    } else {
+        None
+    };
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push([decode_slot(&mut r)?, decode_slot(&mut r)?]);
+    for seq in (first..).take(n) {
+        out.push([
+            decode_slot(&mut r, key.as_ref(), seq, 0)?,
+            decode_slot(&mut r, key.as_ref(), seq, 1)?,
+        ]);
     }
     r.done()?;
-    Ok(out)
+    Ok((key, out))
 }
 
-fn decode_slot(r: &mut Reader<'_>) -> Result<Slot> {
+fn decode_slot(r: &mut Reader<'_>, key: Option<&WindowKey>, seq: u64, side: u8) -> Result<Slot> {
     match r.take(1)?[0] {
         SLOT_NONE => Ok(Slot::None),
         SLOT_STORED => {
@@ -250,6 +316,17 @@ fn decode_slot(r: &mut Reader<'_>) -> Result<Slot> {
             let mut s = [0u8; 8];
             s.copy_from_slice(b);
             Ok(Slot::Erased(u64::from_le_bytes(s)))
+        }
+        SLOT_DERIVED => {
+            let key = key.ok_or_else(|| {
+                StoreError::corrupt((r.what)(), "a derived salt in a piece without a window key")
+            })?;
+            let len = r.u32()? as usize;
+            let payload = r.take(len)?;
+            let mut b = Vec::with_capacity(32 + len);
+            b.extend_from_slice(&derive_salt(key, seq, side));
+            b.extend_from_slice(payload);
+            Ok(Slot::Stored(b))
         }
         other => Err(StoreError::corrupt((r.what)(), format!("slot tag {other}"))),
     }
@@ -296,14 +373,98 @@ mod tests {
         (records, prevs)
     }
 
+    const KEY: WindowKey = {
+        let mut k = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            k[i] = i as u8;
+            i += 1;
+        }
+        k
+    };
+
+    /// Records at seqs `first…`: a derived input salt, a chosen output salt,
+    /// and one entry with no payloads.
+    fn keyed_records(first: u64) -> Vec<Record> {
+        let stored = |salt: [u8; 32], body: &[u8]| {
+            let mut b = salt.to_vec();
+            b.extend_from_slice(body);
+            Slot::Stored(b)
+        };
+        vec![
+            Record {
+                entry: b"a".to_vec(),
+                payloads: [
+                    stored(derive_salt(&KEY, first, 0), b"{\"in\":1}"),
+                    stored([5; 32], b"{\"out\":1}"),
+                ],
+            },
+            Record {
+                entry: b"b".to_vec(),
+                payloads: [Slot::None, Slot::None],
+            },
+            Record {
+                entry: b"c".to_vec(),
+                payloads: [
+                    stored(derive_salt(&KEY, first + 2, 0), b"2"),
+                    stored(derive_salt(&KEY, first + 2, 1), b"3"),
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn derived_salts_match_independent_vectors() {
+        // BLAKE3 keyed with bytes 0..32, over seq (u64 LE) ‖ slot, as computed
+        // by the reference implementation's Python binding.
+        let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(derive_salt(&KEY, 0, 0)),
+            "c00cb58d0b0d562c834c5be83464648e41da88c83d48736de8ab6419f42e70f5"
+        );
+        assert_eq!(
+            hex(derive_salt(&KEY, 257, 1)),
+            "11bbde039a00bc5d9b52b4cc7aaa73ac6350120072f181c985419f46d30e76d7"
+        );
+        assert_eq!(
+            hex(derive_salt(&KEY, (1 << 40) + 3, 0)),
+            "692595e297e5c2f700467b7665b60fff83f59bac4944fbd1d4d29d334f10201d"
+        );
+    }
+
+    #[test]
+    fn keyed_pieces_store_derived_salts_as_nothing_and_put_them_back() {
+        let what = || "piece".to_string();
+        let rs = keyed_records(300);
+        let plain = encode_payloads(rs.iter(), rs.len(), 300, None);
+        let keyed = encode_payloads(rs.iter(), rs.len(), 300, Some(&KEY));
+        // Three derived salts are not stored; the key is, once.
+        assert_eq!(keyed.len(), plain.len() + 32 - 3 * 32);
+        let Slot::Stored(derived) = &rs[0].payloads[0] else {
+            unreachable!()
+        };
+        assert!(!keyed.windows(32).any(|w| w == &derived[..32]));
+        assert_eq!(&keyed[4..36], &KEY);
+        let (key, slots) = decode_payloads(&keyed, 300, &what).unwrap();
+        assert_eq!(key, Some(KEY));
+        let want: Vec<[Slot; 2]> = rs.iter().map(|r| r.payloads.clone()).collect();
+        assert_eq!(slots, want);
+        // Read as if at other seqs, the salts come out different: they are
+        // bound to their seq, and the commitments would not match.
+        let (_, moved) = decode_payloads(&keyed, 301, &what).unwrap();
+        assert_ne!(moved[0], want[0]);
+        assert_eq!(moved[0][1], want[0][1], "a chosen salt is stored as it is");
+    }
+
     #[test]
     fn pieces_round_trip() {
         let rs = records();
         let what = || "piece".to_string();
         let e = encode_entries(rs.iter(), rs.len());
-        let p = encode_payloads(rs.iter(), rs.len());
+        let p = encode_payloads(rs.iter(), rs.len(), 0, None);
         let entries = decode_entries(&e, &what, &mut no_chain).unwrap();
-        let slots = decode_payloads(&p, &what).unwrap();
+        let (key, slots) = decode_payloads(&p, 0, &what).unwrap();
+        assert_eq!(key, None);
         assert_eq!(entries, vec![b"first".to_vec(), b"second entry".to_vec()]);
         assert_eq!(slots[0], rs[0].payloads);
         assert_eq!(slots[1], rs[1].payloads);
@@ -341,7 +502,16 @@ mod tests {
         let (chained, prevs) = chained();
         let e = encode_entries(rs.iter(), rs.len());
         let c = encode_entries(chained.iter(), chained.len());
-        let p = encode_payloads(rs.iter(), rs.len());
+        let p = encode_payloads(rs.iter(), rs.len(), 0, None);
+        let k = keyed_records(40);
+        let pk = encode_payloads(k.iter(), k.len(), 40, Some(&KEY));
+        for cut in 0..pk.len() {
+            assert!(decode_payloads(&pk[..cut], 40, &what).is_err());
+        }
+        // A derived payload in a piece that has no key to derive it from.
+        let mut keyless = pk.clone();
+        keyless[3] &= 0x7f;
+        assert!(decode_payloads(&keyless, 40, &what).is_err());
         for cut in 0..e.len() {
             assert!(decode_entries(&e[..cut], &what, &mut no_chain).is_err());
         }
@@ -349,14 +519,14 @@ mod tests {
             assert!(decode_entries(&c[..cut], &what, &mut |n| Ok(prevs[..n].to_vec())).is_err());
         }
         for cut in 0..p.len() {
-            assert!(decode_payloads(&p[..cut], &what).is_err());
+            assert!(decode_payloads(&p[..cut], 0, &what).is_err());
         }
         let mut long = e.clone();
         long.push(0);
         assert!(decode_entries(&long, &what, &mut no_chain).is_err());
         let mut bad = p.clone();
         bad[4] = 7;
-        assert!(decode_payloads(&bad, &what).is_err());
+        assert!(decode_payloads(&bad, 0, &what).is_err());
         assert!(
             decode_entries(&[0, 0, 0, 0], &what, &mut no_chain).is_err(),
             "an empty piece"

@@ -50,7 +50,7 @@ fn put_piece(batch: &mut WriteBatch, first: u64, records: &[Record]) {
     let codec = Codec::new();
     let n = records.len();
     let e = pieces::encode_entries(records.iter(), n);
-    let p = pieces::encode_payloads(records.iter(), n);
+    let p = pieces::encode_payloads(records.iter(), n, first, None);
     batch.put(
         Cf::Bundles,
         keys::seq_key(first),

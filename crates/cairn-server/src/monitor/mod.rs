@@ -141,11 +141,7 @@ pub fn extract(items: &[Append]) -> Vec<Option<Observation>> {
     items
         .iter()
         .map(|item| {
-            let d = match item {
-                Append::Packed(p) => p.body(),
-                Append::Decision(d) => &d.body,
-                _ => return None,
-            };
+            let d = item.decision()?;
             Some(Observation {
                 stream: d.stream.clone(),
                 model: Version {

@@ -18,7 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use cairn_core::decision::{DecisionInput, SALT_LEN};
+use cairn_core::decision::DecisionInput;
 use cairn_core::entry::ENTRY_WRITE_BYTES_MAX;
 use cairn_store::{Append, Receipt};
 use http_body_util::BodyExt;
@@ -34,7 +34,6 @@ use crate::config::Limits;
 use crate::error::{ApiError, ErrorCode, LineError};
 use crate::health::NotReady;
 use crate::sequencer::SubmitError;
-use crate::store::ServedLedger;
 
 /// Bodies up to this size are parsed on the request's task; larger ones on the
 /// blocking pool, so a big batch does not stall other connections.
@@ -119,11 +118,8 @@ pub async fn decisions(
     // What preparing will hold, now that the parsed decisions are known: an
     // unusual body (many tiny values) may hold more than it was expected to.
     hold(&app, &held, parsed_cost(&parsed))?;
-    let ledger = Arc::clone(&app.ledger);
-    let items = match pieces {
-        1 => off_thread(len, &held, move || prepare(&ledger, parsed, framing)).await??,
-        n => prepare_in_pieces(ledger, parsed, n, &held).await?,
-    };
+    // Cheap now that salting and commitments are the ledger's: one thread.
+    let items = off_thread(len, &held, move || prepare(parsed, framing)).await??;
     // What waits for the sequencer and its write: the prepared appends only.
     if !held.resize(queued_cost(&items)) {
         return Err(queue_full(&app));
@@ -389,65 +385,24 @@ fn authorize(access: &Access<'_>, parsed: &[Numbered], framing: Framing) -> Resu
     })
 }
 
-/// Salt, commit, check and compress every decision (compression here, on the
-/// request's thread, keeps it off the sequencer).
-fn prepare(
-    ledger: &ServedLedger,
-    parsed: Vec<Numbered>,
-    framing: Framing,
-) -> Result<Vec<Append>, ApiError> {
+/// Check every decision's entry length and turn it into an append (the
+/// ledger salts and commits the payloads when it sequences them).
+fn prepare(parsed: Vec<Numbered>, framing: Framing) -> Result<Vec<Append>, ApiError> {
     let count = parsed.len();
-    let (items, bad) = prepare_part(ledger, parsed)?;
+    let (items, bad) = prepare_part(parsed)?;
     finish_prepare(items, bad, count, framing)
-}
-
-/// [`prepare`] on several blocking threads, for a large batch.
-async fn prepare_in_pieces(
-    ledger: Arc<ServedLedger>,
-    mut parsed: Vec<Numbered>,
-    n: usize,
-    held: &Arc<Reservation>,
-) -> Result<Vec<Append>, ApiError> {
-    let count = parsed.len();
-    let size = count.div_ceil(n).max(1);
-    let mut parts = Vec::with_capacity(n);
-    while !parsed.is_empty() {
-        let rest = parsed.split_off(size.min(parsed.len()));
-        parts.push(std::mem::replace(&mut parsed, rest));
-    }
-    let tasks: Vec<_> = parts
-        .into_iter()
-        .map(|part| {
-            let ledger = Arc::clone(&ledger);
-            spawn_holding(held, move || prepare_part(&ledger, part))
-        })
-        .collect();
-    let (mut items, mut bad) = (Vec::with_capacity(count), Vec::new());
-    for task in tasks {
-        let (i, b) = task
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("preparing failed: {e}")))??;
-        items.extend(i);
-        bad.extend(b);
-    }
-    finish_prepare(items, bad, count, Framing::Batch)
 }
 
 /// The decisions that could be prepared, and the lines that could not.
 pub(super) fn prepare_part(
-    ledger: &ServedLedger,
     parsed: Vec<Numbered>,
 ) -> Result<(Vec<Append>, Vec<LineError>), ApiError> {
-    let mut salts = vec![0u8; parsed.len() * 2 * SALT_LEN];
-    getrandom::fill(&mut salts)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("no randomness for salts: {e}")))?;
     let mut items = Vec::with_capacity(parsed.len());
     let mut bad = Vec::new();
-    for (n, salt) in parsed.into_iter().zip(salts.chunks_exact(2 * SALT_LEN)) {
-        let (mut input_salt, mut output_salt) = ([0u8; SALT_LEN], [0u8; SALT_LEN]);
-        input_salt.copy_from_slice(&salt[..SALT_LEN]);
-        output_salt.copy_from_slice(&salt[SALT_LEN..]);
-        let prepared = n.decision.prepare(input_salt, output_salt);
+    for n in parsed {
+        // The ledger salts the payloads when it sequences them (from the key
+        // of the window each lands in); the entry's length is final already.
+        let prepared = n.decision.unsalted();
         let len = prepared.body.entry_len();
         if len > ENTRY_WRITE_BYTES_MAX {
             bad.push(LineError {
@@ -458,7 +413,7 @@ pub(super) fn prepare_part(
                 ),
             });
         } else {
-            items.push(ledger.pack(prepared));
+            items.push(Append::Unsalted(prepared));
         }
     }
     Ok((items, bad))
@@ -540,10 +495,7 @@ mod tests {
         })
         .to_string();
         let mut parsed = parse_single(line.as_bytes(), &Limits::default()).unwrap();
-        let d = parsed
-            .remove(0)
-            .decision
-            .prepare([0; SALT_LEN], [0; SALT_LEN]);
+        let d = parsed.remove(0).decision.prepare([0; 32], [0; 32]);
         let entry = cairn_core::entry::Entry {
             seq: u64::MAX,
             prev_hash: [0; 32],
@@ -561,13 +513,8 @@ mod tests {
         let line = format!(
             r#"{{"stream":"s","model":{{"name":"m","version":"1"}},"input":1,"output":2,"params":{{"p":[{params}]}}}}"#
         );
-        let ledger: ServedLedger = cairn_store::Ledger::create(
-            Box::new(cairn_store::MemoryBackend::default()) as crate::store::AnyStore,
-            "test",
-        )
-        .unwrap();
         let err = parse_single(line.as_bytes(), &Limits::default())
-            .and_then(|parsed| prepare(&ledger, parsed, Framing::Single).map(|_| ()))
+            .and_then(|parsed| prepare(parsed, Framing::Single).map(|_| ()))
             .unwrap_err();
         assert!(err.message().contains("params"), "{}", err.message());
     }

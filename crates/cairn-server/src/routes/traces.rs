@@ -118,9 +118,8 @@ async fn export(
         }
     }
     hold(app, &held, parsed_cost(&allowed))?;
-    let ledger = Arc::clone(&app.ledger);
     let (items, bad) = off_thread(prepare_bytes_hint(&allowed), &held, move || {
-        prepare_part(&ledger, allowed)
+        prepare_part(allowed)
     })
     .await??;
     if !held.resize(queued_cost(&items)) {

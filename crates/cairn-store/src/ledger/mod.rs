@@ -6,12 +6,13 @@
 mod index;
 mod read;
 mod retain;
+mod salt;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use cairn_core::decision::{Payload, PreparedDecision};
+use cairn_core::decision::{Payload, PreparedDecision, UnsaltedDecision};
 use cairn_core::entry::{AlertV1, DecisionV1, Entry, PayloadSlot, RedactionV1, ReplayV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher, Hash, ZERO_HASH};
 use cairn_core::merkle::{NodeSource, TreeEdge};
@@ -56,12 +57,17 @@ pub enum Append {
     Replay(ReplayV1),
     /// The live monitor's breaker opened.
     Alert(AlertV1),
-    /// A decision prepared by [`Ledger::pack`], off the appending thread.
+    /// A validated decision whose payloads the ledger salts: their salts are
+    /// derived from the key of the window the decision lands in, so that
+    /// they take no room on disk (`schemas/storage-v2.md`, "Payload piece").
+    Unsalted(UnsaltedDecision),
+    /// A decision whose payloads are laid out as stored (`salt ‖ bytes`):
+    /// made by [`Ledger::append`] itself, on the pool, from the other two.
     Packed(PackedDecision),
 }
 
 /// A decision ready to append, its payloads laid out as stored
-/// (`salt ‖ bytes`). Made only by [`Ledger::pack`].
+/// (`salt ‖ bytes`). Made only by the ledger.
 #[derive(Debug, Clone)]
 pub struct PackedDecision {
     body: DecisionV1,
@@ -76,6 +82,23 @@ impl PackedDecision {
 }
 
 impl Append {
+    /// The decision's entry body, for the appends that are decisions.
+    pub fn decision(&self) -> Option<&DecisionV1> {
+        match self {
+            Append::Decision(d) => Some(&d.body),
+            Append::Unsalted(d) => Some(&d.body),
+            Append::Packed(p) => Some(&p.body),
+            Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => None,
+        }
+    }
+
+    /// The key under which a decision's idempotency key is indexed.
+    fn idempotency_key(&self) -> Option<Vec<u8>> {
+        let d = self.decision()?;
+        let key = d.idempotency_key.as_ref()?;
+        Some(keys::idempotency_key(&d.stream, key))
+    }
+
     /// Bytes this append holds in memory (itself and what it owns on the
     /// heap), for a caller that bounds what queued appends cost.
     pub fn memory_bytes(&self) -> usize {
@@ -86,6 +109,7 @@ impl Append {
             Append::Decision(d) => {
                 d.body.heap_bytes() + d.input.bytes.capacity() + d.output.bytes.capacity()
             }
+            Append::Unsalted(d) => d.heap_bytes(),
             // Made by the daemon itself or by a replay's report, one at a time:
             // their size is their encoding's, about.
             Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => 0,
@@ -119,6 +143,9 @@ struct OpenWindow {
     start: u64,
     fragments: Vec<u64>,
     records: Vec<Record>,
+    /// The key its derived salts come from; none once a redaction erased a
+    /// payload of the window (its later salts are drawn at random).
+    key: Option<pieces::WindowKey>,
 }
 
 /// The ledger's mutable state: its head and whether appends are refused.
@@ -374,7 +401,11 @@ impl<B: Backend> Ledger<B> {
                             "does not match its entry bundle",
                         ));
                     }
-                    self.decode_payload_piece(first, &pv)?
+                    let (key, slots) = self.decode_payload_piece_keyed(first, &pv)?;
+                    // Every fragment of a window that has a key carries it;
+                    // one that does not predates it (or its redaction).
+                    open.key = open.key.or(key);
+                    slots
                 }
                 None => {
                     return Err(StoreError::corrupt(

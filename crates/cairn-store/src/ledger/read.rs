@@ -126,10 +126,20 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// Decode a stored payload piece whose first seq is `first`.
+    /// Every salt is in place, derived ones put back.
     pub fn decode_payload_piece(&self, first: u64, stored: &[u8]) -> Result<Vec<[Slot; 2]>> {
+        Ok(self.decode_payload_piece_keyed(first, stored)?.1)
+    }
+
+    /// [`Ledger::decode_payload_piece`], with the piece's window key if it has one.
+    pub(crate) fn decode_payload_piece_keyed(
+        &self,
+        first: u64,
+        stored: &[u8],
+    ) -> Result<(Option<pieces::WindowKey>, Vec<[Slot; 2]>)> {
         let what = || format!("payload bundle at {first}");
         let raw = Codec::new().decompress(stored, &what)?;
-        pieces::decode_payloads(&raw, &what)
+        pieces::decode_payloads(&raw, first, &what)
     }
 
     /// The stored piece of `cf` that may hold `seq`: the one with the greatest

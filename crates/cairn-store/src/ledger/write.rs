@@ -12,12 +12,13 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
-use super::{Append, Head, Ledger, OpenWindow, PackedDecision, Receipt, State};
+use super::salt::{key_of, packed, salted, Plan};
+use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
 use crate::codec::Codec;
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta};
-use crate::pieces::{self, Record, Slot, BUNDLE_ENTRIES, SEAL_BYTES_MAX};
+use crate::pieces::{self, Record, Slot, WindowKey, BUNDLE_ENTRIES, SEAL_BYTES_MAX};
 use crate::tiles::TileEdge;
 
 /// An erasure staged by a redaction: (target seq, slot, redaction seq).
@@ -36,8 +37,12 @@ struct Staged {
     /// The batch's new records, seqs `committed..head.size`.
     records: Vec<Record>,
     erasures: Vec<Erasure>,
-    /// Payload pieces below the open window rewritten by erasures, by key.
+    /// Payload pieces rewritten by erasures, by key.
     rewrites: BTreeMap<u64, Vec<[Slot; 2]>>,
+    /// The salt keys of the windows this batch writes to, by window start:
+    /// the open window's, and a new one for each window the batch starts.
+    /// `None` for a window whose salts are drawn at random.
+    keys: BTreeMap<u64, Option<WindowKey>>,
 }
 
 /// A value to compress and put.
@@ -118,13 +123,15 @@ impl<B: Backend> Ledger<B> {
         }
         self.check_free_space()?;
         let mut st = self.staged(&state);
+        let plan = self.plan(&items)?;
+        let items = self.pack_all(&mut st.keys, st.head.size, items, &plan)?;
         let mut receipts = Vec::with_capacity(items.len());
         let mut early = Early::new(st.committed);
         // A redaction may change records of the windows before it, so a batch
         // that holds one lays its windows out only once it is staged whole.
         let overlap = !items.iter().any(|i| matches!(i, Append::Redaction(_)));
-        for item in items {
-            receipts.push(self.stage(&mut st, item, recorded_at_us)?);
+        for (item, plan) in items.into_iter().zip(plan) {
+            receipts.push(self.stage(&mut st, item, plan, recorded_at_us)?);
             let size = st.head.size;
             if overlap && size.is_multiple_of(BUNDLE_ENTRIES) && size > early.laid_out {
                 let jobs = self.window_jobs(&state.open, &mut st, early.laid_out, size);
@@ -263,6 +270,11 @@ impl<B: Backend> Ledger<B> {
             records: Vec::new(),
             erasures: Vec::new(),
             rewrites: BTreeMap::new(),
+            keys: if state.open.records.is_empty() {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(state.open.start, state.open.key)])
+            },
         }
     }
 
@@ -321,57 +333,36 @@ impl<B: Backend> Ledger<B> {
         self.backend.write(done)
     }
 
-    /// Lay a decision's payloads out as they are stored, so that an append of
-    /// it only sequences: request handlers call this on their own threads.
-    pub fn pack(&self, d: cairn_core::decision::PreparedDecision) -> Append {
-        let stored = [&d.input, &d.output].map(|p| {
-            let mut raw = Vec::with_capacity(p.salt.len() + p.bytes.len());
-            raw.extend_from_slice(&p.salt);
-            raw.extend_from_slice(&p.bytes);
-            raw
-        });
-        Append::Packed(PackedDecision {
-            body: d.body,
-            stored,
-        })
-    }
-
-    fn stage(&self, st: &mut Staged, item: Append, recorded_at_us: i64) -> Result<Receipt> {
-        let decision = match &item {
-            Append::Decision(d) => Some(&d.body),
-            Append::Packed(p) => Some(&p.body),
-            Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => None,
-        };
-        if let Some(d) = decision {
-            if let Some(key) = &d.idempotency_key {
-                let ik = keys::idempotency_key(&d.stream, key);
-                if let Some(r) = st.seen_keys.get(&ik) {
-                    return Ok(Receipt {
-                        duplicate: true,
-                        ..*r
-                    });
-                }
-                if let Some(seq) = self.backend.get(Cf::Index, &ik)? {
-                    let seq = keys::parse_seq(&seq)
-                        .ok_or_else(|| StoreError::corrupt("idempotency index", "bad seq"))?;
-                    let leaf = self.leaf(seq)?;
-                    return Ok(Receipt {
-                        seq,
-                        leaf_hash: leaf,
-                        duplicate: true,
-                    });
-                }
+    fn stage(
+        &self,
+        st: &mut Staged,
+        item: Append,
+        plan: Plan,
+        recorded_at_us: i64,
+    ) -> Result<Receipt> {
+        match plan {
+            Plan::Fresh => {}
+            Plan::Stored(r) => return Ok(r),
+            Plan::InBatch(ik) => {
+                let r = st.seen_keys.get(&ik).ok_or_else(|| {
+                    StoreError::corrupt("idempotency keys", "a repeat before its first")
+                })?;
+                return Ok(Receipt {
+                    duplicate: true,
+                    ..*r
+                });
             }
         }
         let seq = st.head.size;
+        // `pack_all` packed every decision; these two arms are for safety.
+        let item = match item {
+            Append::Unsalted(d) => packed(salted(d, seq, &st.keys)?),
+            Append::Decision(d) => packed(d),
+            other => other,
+        };
         let (body, payloads) = match item {
-            Append::Decision(d) => {
-                let stored = [&d.input, &d.output].map(|p| {
-                    let mut raw = p.salt.to_vec();
-                    raw.extend_from_slice(&p.bytes);
-                    Slot::Stored(raw)
-                });
-                (EntryBody::DecisionV1(d.body), stored)
+            Append::Decision(_) | Append::Unsalted(_) => {
+                return Err(StoreError::Invalid("a decision was not packed".into()))
             }
             Append::Packed(p) => (EntryBody::DecisionV1(p.body), p.stored.map(Slot::Stored)),
             Append::Redaction(r) => {
@@ -435,18 +426,28 @@ impl<B: Backend> Ledger<B> {
             ));
         }
         let target = r.target_seq;
-        // The piece on disk that holds the target's payloads, read once per batch.
+        // The piece on disk that holds the target's payloads.
         let (first, _) = self
             .payload_piece(target)?
             .ok_or_else(|| StoreError::corrupt(format!("payloads of entry {target}"), "missing"))?;
-        if let std::collections::btree_map::Entry::Vacant(v) = st.rewrites.entry(first) {
-            let raw = self
-                .backend
-                .get(Cf::PayloadBundles, &keys::seq_key(first))?
-                .ok_or_else(|| {
-                    StoreError::corrupt(format!("payload bundle at {first}"), "missing")
-                })?;
-            v.insert(self.decode_payload_piece(first, &raw)?);
+        // Every piece of its window is rewritten with its salts stored, not
+        // derived, so that the window's key (from which the erased salt could
+        // be derived again) is left nowhere; each is read once per batch.
+        let window = pieces::window_start(target);
+        let (from, to) = (
+            keys::seq_key(window),
+            keys::seq_key((window + BUNDLE_ENTRIES).min(st.committed)),
+        );
+        for row in self.backend.scan(Cf::PayloadBundles, &from, &to) {
+            let (k, raw) = row?;
+            let piece = keys::parse_seq(&k)
+                .ok_or_else(|| StoreError::corrupt("payload bundles", "key is not a seq"))?;
+            if let std::collections::btree_map::Entry::Vacant(v) = st.rewrites.entry(piece) {
+                v.insert(self.decode_payload_piece(piece, &raw)?);
+            }
+        }
+        if let Some(key) = st.keys.get_mut(&window) {
+            *key = None;
         }
         let slots = st
             .rewrites
@@ -494,7 +495,7 @@ impl<B: Backend> Ledger<B> {
             jobs.push(Job {
                 cf: Cf::PayloadBundles,
                 key: first,
-                raw: encode_slots(&slots),
+                raw: encode_slots(first, &slots),
                 level: self.payload_level,
             });
         }
@@ -524,21 +525,27 @@ impl<B: Backend> Ledger<B> {
                     .map(|(i, r)| erased(r, window + i as u64, &st.erasures))
                     .collect();
                 let all: Vec<&Record> = old.iter().map(|r| r.as_ref()).chain(new).collect();
-                self.piece_jobs(&mut jobs, window, &all);
+                self.piece_jobs(&mut jobs, window, &all, key_of(&st.keys, window));
                 for f in open.fragments.iter().filter(|&&f| f != window) {
                     st.batch.delete(Cf::Bundles, keys::seq_key(*f));
                     st.batch.delete(Cf::PayloadBundles, keys::seq_key(*f));
                 }
             } else {
                 let all: Vec<&Record> = new.iter().collect();
-                self.piece_jobs(&mut jobs, first, &all);
+                self.piece_jobs(&mut jobs, first, &all, key_of(&st.keys, window));
             }
             first = end;
         }
         jobs
     }
 
-    fn piece_jobs(&self, jobs: &mut Vec<Job>, first: u64, records: &[&Record]) {
+    fn piece_jobs(
+        &self,
+        jobs: &mut Vec<Job>,
+        first: u64,
+        records: &[&Record],
+        key: Option<WindowKey>,
+    ) {
         let n = records.len();
         jobs.push(Job {
             cf: Cf::Bundles,
@@ -549,7 +556,7 @@ impl<B: Backend> Ledger<B> {
         jobs.push(Job {
             cf: Cf::PayloadBundles,
             key: first,
-            raw: pieces::encode_payloads(records.iter().copied(), n),
+            raw: pieces::encode_payloads(records.iter().copied(), n, first, key.as_ref()),
             level: self.payload_level,
         });
     }
@@ -583,7 +590,8 @@ fn erased<'a>(r: &'a Record, seq: u64, erasures: &[Erasure]) -> Cow<'a, Record> 
     r
 }
 
-fn encode_slots(slots: &[[Slot; 2]]) -> Vec<u8> {
+/// A rewritten payload piece: every salt stored (form 1, no window key).
+fn encode_slots(first: u64, slots: &[[Slot; 2]]) -> Vec<u8> {
     let records: Vec<Record> = slots
         .iter()
         .map(|s| Record {
@@ -591,7 +599,7 @@ fn encode_slots(slots: &[[Slot; 2]]) -> Vec<u8> {
             payloads: s.clone(),
         })
         .collect();
-    pieces::encode_payloads(records.iter(), records.len())
+    pieces::encode_payloads(records.iter(), records.len(), first, None)
 }
 
 /// Take a written batch's state as the ledger's.
@@ -618,14 +626,17 @@ fn adopt(state: &mut State, st: Staged) {
         let fresh = (window.max(st.committed) - st.committed) as usize;
         let mut records = st.records;
         let tail = records.split_off(fresh);
+        let key = key_of(&st.keys, window);
         if st.committed > window {
             state.open.fragments.push(st.committed);
             state.open.records.extend(tail);
+            state.open.key = key;
         } else {
             state.open = OpenWindow {
                 start: window,
                 fragments: vec![window],
                 records: tail,
+                key,
             };
         }
     }

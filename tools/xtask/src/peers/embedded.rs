@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use cairn_core::decision::{DecisionInput, SALT_LEN};
+use cairn_core::decision::DecisionInput;
 use cairn_store::{Append, Ledger, RocksBackend};
 
 use super::ledger::{catch_up, fetch, settled_size, verify_whole};
@@ -74,25 +74,16 @@ fn ingest(w: &Workload, ledger: &Ledger<RocksBackend>) -> Result<(Ingest, [Durat
     ))
 }
 
-/// Parse and validate every line, and commit its payloads with fresh random
-/// salts, as the daemon does.
+/// Parse and validate every line; the ledger salts the payloads, as it
+/// does for the daemon.
 fn prepare(batch: &[u8]) -> Result<Vec<Append>> {
-    let parsed = lines(batch)
+    lines(batch)
         .enumerate()
-        .map(|(i, l)| DecisionInput::parse(l).with_context(|| format!("line {}", i + 1)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut salts = vec![0u8; parsed.len() * 2 * SALT_LEN];
-    getrandom::fill(&mut salts).map_err(|e| anyhow::anyhow!("no randomness for salts: {e}"))?;
-    Ok(parsed
-        .into_iter()
-        .zip(salts.chunks_exact(2 * SALT_LEN))
-        .map(|(d, s)| {
-            let (mut input, mut output) = ([0u8; SALT_LEN], [0u8; SALT_LEN]);
-            input.copy_from_slice(&s[..SALT_LEN]);
-            output.copy_from_slice(&s[SALT_LEN..]);
-            Append::Decision(d.prepare(input, output))
+        .map(|(i, l)| {
+            let d = DecisionInput::parse(l).with_context(|| format!("line {}", i + 1))?;
+            Ok(Append::Unsalted(d.unsalted()))
         })
-        .collect())
+        .collect()
 }
 
 fn now_us() -> i64 {

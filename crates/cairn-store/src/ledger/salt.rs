@@ -1,0 +1,134 @@
+//! Before a batch is staged: which of its items are repeats of an
+//! idempotency key, and the salts of the decisions that are not, derived
+//! from the key of the window each lands in (`schemas/storage-v2.md`,
+//! "Derived salts") and laid out as stored, on the pool.
+
+use std::collections::{BTreeMap, HashSet};
+
+use cairn_core::decision::{PreparedDecision, UnsaltedDecision, SALT_LEN};
+use rayon::prelude::*;
+
+use super::{Append, Ledger, PackedDecision, Receipt};
+use crate::backend::{Backend, Cf};
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::pieces::{self, WindowKey};
+
+/// What the idempotency check decided for one item, before it is staged.
+pub(super) enum Plan {
+    /// Appended, at the next seq.
+    Fresh,
+    /// A repeat of an entry already stored: that entry's receipt.
+    Stored(Receipt),
+    /// A repeat of an earlier item of this batch (its idempotency key).
+    InBatch(Vec<u8>),
+}
+
+impl<B: Backend> Ledger<B> {
+    /// Which items are repeats (by idempotency key) and which are appended.
+    pub(super) fn plan(&self, items: &[Append]) -> Result<Vec<Plan>> {
+        let mut seen = HashSet::new();
+        let mut plan = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(ik) = item.idempotency_key() else {
+                plan.push(Plan::Fresh);
+                continue;
+            };
+            if seen.contains(&ik) {
+                plan.push(Plan::InBatch(ik));
+            } else if let Some(seq) = self.backend.get(Cf::Index, &ik)? {
+                let seq = keys::parse_seq(&seq)
+                    .ok_or_else(|| StoreError::corrupt("idempotency index", "bad seq"))?;
+                plan.push(Plan::Stored(Receipt {
+                    seq,
+                    leaf_hash: self.leaf(seq)?,
+                    duplicate: true,
+                }));
+            } else {
+                seen.insert(ik);
+                plan.push(Plan::Fresh);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Salt the decisions that will be appended and lay their payloads out
+    /// as stored, on the pool. A new window gets a new key here.
+    pub(super) fn pack_all(
+        &self,
+        keys: &mut BTreeMap<u64, Option<WindowKey>>,
+        mut next: u64,
+        items: Vec<Append>,
+        plan: &[Plan],
+    ) -> Result<Vec<Append>> {
+        let mut seqs = Vec::with_capacity(items.len());
+        for p in plan {
+            if !matches!(p, Plan::Fresh) {
+                seqs.push(None);
+                continue;
+            }
+            let window = pieces::window_start(next);
+            if let std::collections::btree_map::Entry::Vacant(v) = keys.entry(window) {
+                v.insert(Some(pieces::new_window_key()?));
+            }
+            seqs.push(Some(next));
+            next += 1;
+        }
+        let keys = &*keys;
+        items
+            .into_par_iter()
+            .zip(seqs)
+            .map(|(item, seq)| match (item, seq) {
+                (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
+                (Append::Decision(d), Some(_)) => Ok(packed(d)),
+                (other, _) => Ok(other),
+            })
+            .collect()
+    }
+}
+
+/// The salt key of `window`, if it has one.
+pub(super) fn key_of(keys: &BTreeMap<u64, Option<WindowKey>>, window: u64) -> Option<WindowKey> {
+    keys.get(&window).copied().flatten()
+}
+
+/// `d` salted for `seq`: salts derived from its window's key, or drawn at
+/// random where the window has none.
+pub(super) fn salted(
+    d: UnsaltedDecision,
+    seq: u64,
+    keys: &BTreeMap<u64, Option<WindowKey>>,
+) -> Result<PreparedDecision> {
+    let salts = match key_of(keys, pieces::window_start(seq)) {
+        Some(key) => [
+            pieces::derive_salt(&key, seq, 0),
+            pieces::derive_salt(&key, seq, 1),
+        ],
+        None => {
+            let mut s = [[0u8; SALT_LEN]; 2];
+            for salt in &mut s {
+                getrandom::fill(salt).map_err(|e| StoreError::Backend {
+                    op: "draw a salt",
+                    kind: crate::error::EngineErrorKind::Other,
+                    reason: format!("no randomness: {e}"),
+                })?;
+            }
+            s
+        }
+    };
+    Ok(d.salt(salts[0], salts[1]))
+}
+
+/// A decision with its payloads laid out as stored (`salt ‖ bytes`).
+pub(super) fn packed(d: PreparedDecision) -> Append {
+    let stored = [&d.input, &d.output].map(|p| {
+        let mut raw = Vec::with_capacity(p.salt.len() + p.bytes.len());
+        raw.extend_from_slice(&p.salt);
+        raw.extend_from_slice(&p.bytes);
+        raw
+    });
+    Append::Packed(PackedDecision {
+        body: d.body,
+        stored,
+    })
+}

@@ -29,9 +29,23 @@ fn main() {
         let bytes = dir_bytes(dir.path());
         for cf in Cf::ALL {
             let (mut n, mut kv) = (0u64, 0u64);
+            // The index family by key tag (its first byte).
+            let mut tags = std::collections::BTreeMap::<u8, (u64, u64)>::new();
             for (k, v) in l.backend().scan(cf, &[], &[0xff; 32]).flatten() {
                 n += 1;
                 kv += (k.len() + v.len()) as u64;
+                let t = tags.entry(k.first().copied().unwrap_or(0)).or_default();
+                t.0 += 1;
+                t.1 += (k.len() + v.len()) as u64;
+            }
+            if cf == Cf::Index {
+                for (tag, (keys, bytes)) in &tags {
+                    println!(
+                        "      tag {:<3} {keys:>9} keys {:>7.1} B/decision",
+                        char::from(*tag),
+                        *bytes as f64 / n_f
+                    );
+                }
             }
             println!(
                 "    {:<12} {n:>9} keys {:>7.1} B/decision (keys + values, before RocksDB)",

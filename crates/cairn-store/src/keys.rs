@@ -40,11 +40,14 @@ pub mod meta {
     /// The storage layout (one byte, `2`; absent in version 1 ledgers).
     pub const LAYOUT: &[u8] = b"layout";
     /// The index watermark: entries below it are in the indexes (u64 BE).
-    /// Indexes of format 2 (request and trace ids in hashed buckets).
-    pub const INDEXED: &[u8] = b"indexed2";
+    /// Indexes of format 3 (request, trace and session ids in hashed buckets).
+    pub const INDEXED: &[u8] = b"indexed3";
     /// The watermark of format 1 indexes (a key per request and trace id),
     /// which a writer drops and rebuilds ([`crate::Ledger::upgrade_indexes`]).
     pub const INDEXED_V1: &[u8] = b"indexed";
+    /// The watermark of format 2 indexes (sessions in posting lists), which
+    /// a writer drops and rebuilds too.
+    pub const INDEXED_V2: &[u8] = b"indexed2";
     /// Local retention: the entry and payload bundles of seqs below this
     /// (u64 BE, a multiple of 256) were dropped from the local store once
     /// archived, and are read from the archive named by [`ARCHIVE`].
@@ -114,17 +117,18 @@ impl IndexKind {
             IndexKind::Stream => Some(crate::postings::STREAM_TAG),
             IndexKind::Model => Some(crate::postings::MODEL_TAG),
             IndexKind::Subject => Some(crate::postings::SUBJECT_TAG),
-            IndexKind::Session => Some(crate::postings::SESSION_TAG),
             _ => None,
         }
     }
 
     /// The tag of this index's hashed id lists, for the indexes that have
-    /// them (request and trace ids, see [`crate::postings::Builder::add_id`]).
+    /// them (request, trace and session ids, see
+    /// [`crate::postings::Builder::add_id`]).
     pub fn id_tag(self) -> Option<u8> {
         match self {
             IndexKind::Request => Some(crate::postings::REQUEST_TAG),
             IndexKind::Trace => Some(crate::postings::TRACE_TAG),
+            IndexKind::Session => Some(crate::postings::SESSION_ID_TAG),
             _ => None,
         }
     }

@@ -33,7 +33,8 @@ pub const STREAM_TAG: u8 = b'C';
 pub const MODEL_TAG: u8 = b'M';
 /// Tag of subject posting lists.
 pub const SUBJECT_TAG: u8 = b'S';
-/// Tag of session posting lists.
+/// Tag of session posting lists (index format 2; format 3 puts sessions in
+/// hashed buckets, [`SESSION_ID_TAG`]).
 pub const SESSION_TAG: u8 = b'E';
 /// Tag of time posting lists.
 pub const TIME_TAG: u8 = b'T';
@@ -42,6 +43,9 @@ pub const TIME_TAG: u8 = b'T';
 pub const REQUEST_TAG: u8 = b'R';
 /// Tag of trace id lists (hashed buckets).
 pub const TRACE_TAG: u8 = b'X';
+/// Tag of session lists (hashed buckets): most sessions hold a decision or
+/// two, so a list per session per pass was nearly a key per decision.
+pub const SESSION_ID_TAG: u8 = b'N';
 
 /// The bucket and fingerprint of an id: the first byte of its BLAKE3 hash,
 /// and the next four as a u32 (big-endian).

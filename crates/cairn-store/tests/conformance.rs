@@ -621,19 +621,23 @@ fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
     let h = H::new();
     let l = new_ledger(&h, 600);
     // Two decisions with one request id (a retry without an idempotency key).
-    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"request_id":"req-shared","trace_id":"trace-shared"}"#;
+    let line = r#"{"stream":"s","model":{"name":"m","version":"1"},"input":1,"output":2,"request_id":"req-shared","trace_id":"trace-shared","session":"sess-shared"}"#;
     l.append(vec![one(line), one(line)], 5_000).unwrap();
     let ids = |seq: u64| match l.entry(seq).unwrap().body {
-        EntryBody::DecisionV1(d) => (d.request_id, d.trace_id),
-        _ => (None, None),
+        EntryBody::DecisionV1(d) => (d.request_id, d.trace_id, d.session),
+        _ => (None, None, None),
+    };
+    let id_of = |kind: IndexKind, seq: u64| {
+        let (r, t, e) = ids(seq);
+        match kind {
+            IndexKind::Request => r,
+            IndexKind::Trace => t,
+            _ => e,
+        }
     };
     let scan = |kind: IndexKind, id: &str| -> Vec<u64> {
         (0..l.size())
-            .filter(|&s| {
-                let (r, t) = ids(s);
-                let v = if kind == IndexKind::Request { r } else { t };
-                v.as_deref() == Some(id)
-            })
+            .filter(|&s| id_of(kind, s).as_deref() == Some(id))
             .collect()
     };
     for indexed in [false, true] {
@@ -642,15 +646,16 @@ fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
             assert_eq!(l.indexed_through().unwrap(), l.size());
         }
         for seq in (0..l.size()).step_by(37).chain([600, 601]) {
-            let (r, t) = ids(seq);
-            for (kind, id) in [(IndexKind::Request, r), (IndexKind::Trace, t)] {
-                let Some(id) = id else { continue };
+            for kind in [IndexKind::Request, IndexKind::Trace, IndexKind::Session] {
+                let Some(id) = id_of(kind, seq) else { continue };
                 let got = l.index_seqs(kind, &id, usize::MAX).unwrap();
                 assert_eq!(got, scan(kind, &id), "{kind:?} {id} indexed: {indexed}");
             }
         }
         let shared = l.index_seqs(IndexKind::Request, "req-shared", usize::MAX);
         assert_eq!(shared.unwrap(), [600, 601]);
+        let session = l.index_seqs(IndexKind::Session, "sess-shared", usize::MAX);
+        assert_eq!(session.unwrap(), [600, 601]);
         let none = l.index_seqs(IndexKind::Trace, "no-such-trace", usize::MAX);
         assert_eq!(none.unwrap(), Vec::<u64>::new());
     }
@@ -660,6 +665,18 @@ fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
         .scan(Cf::Index, &[REQUEST_TAG], &[REQUEST_TAG + 1])
         .count();
     assert!(lists <= 256, "{lists} request id lists for 602 decisions");
+    let sessions = l
+        .backend()
+        .scan(
+            Cf::Index,
+            &[postings::SESSION_ID_TAG],
+            &[postings::SESSION_ID_TAG + 1],
+        )
+        .count();
+    assert!(
+        sessions <= 256,
+        "{sessions} session lists for 602 decisions"
+    );
     assert_eq!(l.check_indexes().unwrap(), vec![]);
     // A seq dropped from its bucket below the API: the check names it.
     let prefix = postings::id_prefix(REQUEST_TAG, "req-shared");
@@ -679,7 +696,7 @@ fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
     let mut builder = postings::Builder::default();
     for (seq, _) in pairs.iter().filter(|p| p.0 != 601) {
         // Rebuilt from the ids themselves, so only seq 601 is gone.
-        let (r, _) = ids(*seq);
+        let (r, _, _) = ids(*seq);
         builder.add_id(REQUEST_TAG, &r.unwrap(), *seq);
     }
     let mut batch = WriteBatch::default();
@@ -701,19 +718,27 @@ fn request_and_trace_ids_are_found_through_their_buckets<H: Harness>() {
 
 fn indexes_of_the_older_format_are_dropped_and_built_again<H: Harness>() {
     use cairn_store::keys::meta;
+    older_indexes_are_dropped_and_built_again::<H>(meta::INDEXED_V1, b'r');
+    older_indexes_are_dropped_and_built_again::<H>(meta::INDEXED_V2, b'E');
+}
+
+/// A ledger made to look as if its indexes were of an older format: that
+/// format's watermark, and a key of the older kind (`tag`: `r` a request id
+/// key of format 1, `E` a session list of format 2).
+fn older_indexes_are_dropped_and_built_again<H: Harness>(watermark: &[u8], tag: u8) {
+    use cairn_store::keys::meta;
     let h = H::new();
     let l = new_ledger(&h, 300);
     l.index_all().unwrap();
     let before = expected(&l);
-    // Made to look like format 1: its watermark, and a key per request id.
     let (r, _) = match l.entry(7).unwrap().body {
         EntryBody::DecisionV1(d) => (d.request_id.unwrap(), ()),
         _ => unreachable!(),
     };
     let mut batch = WriteBatch::default();
     batch.delete(Cf::Meta, meta::INDEXED);
-    batch.put(Cf::Meta, meta::INDEXED_V1, 300u64.to_be_bytes());
-    let mut old_key = vec![b'r'];
+    batch.put(Cf::Meta, watermark, 300u64.to_be_bytes());
+    let mut old_key = vec![tag];
     old_key.extend_from_slice(r.as_bytes());
     old_key.push(0);
     old_key.extend_from_slice(&7u64.to_be_bytes());
@@ -730,7 +755,7 @@ fn indexes_of_the_older_format_are_dropped_and_built_again<H: Harness>() {
     assert!(l.upgrade_indexes().unwrap());
     assert!(!l.upgrade_indexes().unwrap());
     assert_eq!(l.backend().get(Cf::Index, &old_key).unwrap(), None);
-    assert_eq!(l.backend().get(Cf::Meta, meta::INDEXED_V1).unwrap(), None);
+    assert_eq!(l.backend().get(Cf::Meta, watermark).unwrap(), None);
     l.index_all().unwrap();
     assert_eq!(l.indexed_through().unwrap(), 300);
     assert_eq!(l.check_indexes().unwrap(), vec![]);

@@ -28,7 +28,8 @@ pub const INDEX_BATCH_ENTRIES: u64 = 16_384;
 const INDEX_PART_ENTRIES: u64 = 4096;
 
 /// Tags of every derived index key (the idempotency keys, `k`, are not derived).
-const DERIVED_TAGS: &[u8] = b"CMSETRXrxcmsetd";
+/// (`E` are the session lists of index format 2, dropped on upgrade.)
+const DERIVED_TAGS: &[u8] = b"CMSETRXNrxcmsetd";
 
 impl<B: Backend> Ledger<B> {
     /// Entries `[0, n)` are in the indexes: the watermark.
@@ -103,12 +104,17 @@ impl<B: Backend> Ledger<B> {
     /// format and read every entry, so no answer is ever incomplete. One batch:
     /// a ledger opened again after a crash here is upgraded then.
     pub fn upgrade_indexes(&self) -> Result<bool> {
-        if self.backend.get(Cf::Meta, meta::INDEXED_V1)?.is_none() {
+        let mut older = false;
+        for watermark in [meta::INDEXED_V1, meta::INDEXED_V2] {
+            older |= self.backend.get(Cf::Meta, watermark)?.is_some();
+        }
+        if !older {
             return Ok(false);
         }
         let _one = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = reset_batch();
         batch.delete(Cf::Meta, meta::INDEXED_V1);
+        batch.delete(Cf::Meta, meta::INDEXED_V2);
         self.backend.write(batch)?;
         self.cache.forget_redactions();
         Ok(true)
@@ -323,14 +329,9 @@ impl<B: Backend> Ledger<B> {
         let through = self.indexed_through()?;
         let mut want: BTreeMap<(u8, String), Vec<u64>> = BTreeMap::new();
         let mut times = Vec::new();
-        // (tag, bucket, seq, fingerprint) of every request and trace id.
+        // (tag, bucket, seq, fingerprint) of every request, trace and session id.
         let mut ids: Vec<(u8, u8, u64, u32)> = Vec::new();
-        let kinds = [
-            IndexKind::Stream,
-            IndexKind::Model,
-            IndexKind::Subject,
-            IndexKind::Session,
-        ];
+        let kinds = [IndexKind::Stream, IndexKind::Model, IndexKind::Subject];
         self.for_each_entry(0, through, |seq, bytes| {
             let entry = decode(seq, bytes)?;
             times.push((view_time(&entry), seq));
@@ -338,6 +339,7 @@ impl<B: Backend> Ledger<B> {
                 for (tag, id) in [
                     (postings::REQUEST_TAG, d.request_id),
                     (postings::TRACE_TAG, d.trace_id),
+                    (postings::SESSION_ID_TAG, d.session),
                 ] {
                     if let Some(id) = id {
                         let (bucket, fingerprint) = postings::id_hash(id);
@@ -346,12 +348,7 @@ impl<B: Backend> Ledger<B> {
                 }
                 let model = format!("{}\0{}", d.model.name, d.model.version);
                 let own = |v: Option<&str>| v.map(str::to_owned);
-                let values = [
-                    Some(d.stream.to_owned()),
-                    Some(model),
-                    own(d.subject),
-                    own(d.session),
-                ];
+                let values = [Some(d.stream.to_owned()), Some(model), own(d.subject)];
                 for (i, v) in values.into_iter().enumerate() {
                     if let Some(v) = v {
                         want.entry((i as u8, v)).or_default().push(seq);
@@ -412,6 +409,7 @@ impl<B: Backend> Ledger<B> {
         for (tag, kind) in [
             (postings::REQUEST_TAG, IndexKind::Request),
             (postings::TRACE_TAG, IndexKind::Trace),
+            (postings::SESSION_ID_TAG, IndexKind::Session),
         ] {
             let mut listed = Vec::new();
             let mut pairs = Vec::new();
@@ -535,11 +533,12 @@ fn index_entry(b: &mut WriteBatch, lists: &mut postings::Builder, entry: &EntryV
     if let Some(v) = d.subject {
         lists.add(postings::SUBJECT_TAG, &[v], seq);
     }
+    // Request and trace ids are nearly always unique to one decision, and a
+    // session holds a few: a key each would be most of the index's keys, so
+    // they go into hashed buckets.
     if let Some(v) = d.session {
-        lists.add(postings::SESSION_TAG, &[v], seq);
+        lists.add_id(postings::SESSION_ID_TAG, v, seq);
     }
-    // Request and trace ids are nearly always unique to one decision: a key
-    // each would be most of the index's keys, so they go into hashed buckets.
     if let Some(v) = d.request_id {
         lists.add_id(postings::REQUEST_TAG, v, seq);
     }

@@ -222,7 +222,9 @@ class Walk:
             self.damage(lo, "payload-missing", f"{pname} is absent")
         else:
             try:
-                slots = layout.decode_payload_piece(layout.decode_stored_value(pdata))
+                slots = layout.decode_payload_piece(
+                    layout.decode_stored_value(pdata), window * layout.WINDOW
+                )
             except layout.LayoutError as e:
                 self.damage(lo, "payload-missing", f"{pname} does not decode: {e}")
         if slots is not None and len(slots) != width:

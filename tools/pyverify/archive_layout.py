@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import zstandard
 
+from hashing import blake3_keyed
+
 WINDOW = 256
 """Entries per window, hashes per tile (archive-v1 "Objects")."""
 
@@ -30,7 +32,17 @@ PREV_HASH_AT = 9
 SLOT_NONE = 0x00
 SLOT_STORED = 0x01
 SLOT_ERASED = 0x02
+SLOT_DERIVED = 0x03
 SALT_BYTES = 32
+KEYED = 1 << 31
+"""Bit 31 of a payload piece's count: form 2, a window key follows (storage-v2
+"Payload piece")."""
+
+
+def derive_salt(key: bytes, seq: int, slot: int) -> bytes:
+    """storage-v2 "Derived salts": BLAKE3 keyed with the window key, over
+    seq (u64 LE) || slot (u8: 0 input, 1 output)."""
+    return blake3_keyed(key, struct.pack("<QB", seq, slot))
 
 
 class LayoutError(Exception):
@@ -174,25 +186,36 @@ class Slot:
     """One payload slot of a payload piece."""
 
     state: int
-    """SLOT_NONE, SLOT_STORED or SLOT_ERASED."""
+    """SLOT_NONE, SLOT_STORED or SLOT_ERASED (SLOT_DERIVED only inside the decoder)."""
     salt: bytes = b""
     payload: bytes = b""
     redaction_seq: int = 0
 
 
-def decode_payload_piece(raw: bytes) -> list[tuple[Slot, Slot]]:
-    """A payload piece to its (input, output) slot pairs, in seq order."""
+def decode_payload_piece(raw: bytes, first_seq: int = 0) -> list[tuple[Slot, Slot]]:
+    """A payload piece whose first entry is `first_seq` to its (input, output) slot
+    pairs, in seq order, every salt in place (derived ones put back from the key)."""
     if len(raw) < 4:
         raise LayoutError("payload piece shorter than its 4-byte count")
-    (count,) = struct.unpack_from("<I", raw, 0)
+    (word,) = struct.unpack_from("<I", raw, 0)
+    count = word & ~KEYED
     if count > WINDOW:
         raise LayoutError(f"payload piece count {count} is over 256")
     pos = 4
+    key: bytes | None = None
+    if word & KEYED:
+        if len(raw) < 36:
+            raise LayoutError("payload piece ends in its window key")
+        key, pos = raw[4:36], 36
     out: list[tuple[Slot, Slot]] = []
     for i in range(count):
         pair = []
-        for which in ("input", "output"):
+        for side, which in enumerate(("input", "output")):
             slot, pos = _read_slot(raw, pos, f"the {which} slot of record {i}")
+            if slot.state == SLOT_DERIVED:
+                if key is None:
+                    raise LayoutError(f"{which} slot of record {i} derives its salt, no key")
+                slot = Slot(SLOT_STORED, derive_salt(key, first_seq + i, side), slot.payload)
             pair.append(slot)
         out.append((pair[0], pair[1]))
     if pos != len(raw):
@@ -221,7 +244,15 @@ def _read_slot(raw: bytes, pos: int, what: str) -> tuple[Slot, int]:
             raise LayoutError(f"payload piece ends in the redaction seq of {what}")
         (seq,) = struct.unpack_from("<Q", raw, pos)
         return Slot(SLOT_ERASED, redaction_seq=seq), pos + 8
-    raise LayoutError(f"unknown tag {tag} of {what} (0 none, 1 stored, 2 erased)")
+    if tag == SLOT_DERIVED:
+        if len(raw) - pos < 4:
+            raise LayoutError(f"payload piece ends in the length of {what}")
+        (n,) = struct.unpack_from("<I", raw, pos)
+        pos += 4
+        if n > len(raw) - pos:
+            raise LayoutError(f"{what} declares {n} bytes ({len(raw) - pos} left)")
+        return Slot(SLOT_DERIVED, payload=raw[pos : pos + n]), pos + n
+    raise LayoutError(f"unknown tag {tag} of {what} (0 none, 1 stored, 2 erased, 3 derived)")
 
 
 def split_hashes(raw: bytes, expected: int) -> list[bytes]:

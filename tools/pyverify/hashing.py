@@ -25,5 +25,11 @@ def blake3(data: bytes) -> bytes:
     return digest
 
 
+def blake3_keyed(key: bytes, data: bytes) -> bytes:
+    """BLAKE3 in keyed-hash mode (a 32-byte key)."""
+    digest: bytes = _blake3.blake3(data, key=key).digest()
+    return digest
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()

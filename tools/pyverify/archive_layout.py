@@ -231,10 +231,7 @@ def _read_slot(raw: bytes, pos: int, what: str) -> tuple[Slot, int]:
     if tag == SLOT_NONE:
         return Slot(SLOT_NONE), pos
     if tag == SLOT_STORED:
-        if len(raw) - pos < 4:
-            raise LayoutError(f"payload piece ends in the length of {what}")
-        (n,) = struct.unpack_from("<I", raw, pos)
-        pos += 4
+        n, pos = _read_len(raw, pos, what)
         if n < SALT_BYTES or n > len(raw) - pos:
             raise LayoutError(f"{what} declares {n} bytes ({len(raw) - pos} left, salt is 32)")
         salt, payload = raw[pos : pos + SALT_BYTES], raw[pos + SALT_BYTES : pos + n]
@@ -245,14 +242,19 @@ def _read_slot(raw: bytes, pos: int, what: str) -> tuple[Slot, int]:
         (seq,) = struct.unpack_from("<Q", raw, pos)
         return Slot(SLOT_ERASED, redaction_seq=seq), pos + 8
     if tag == SLOT_DERIVED:
-        if len(raw) - pos < 4:
-            raise LayoutError(f"payload piece ends in the length of {what}")
-        (n,) = struct.unpack_from("<I", raw, pos)
-        pos += 4
+        n, pos = _read_len(raw, pos, what)
         if n > len(raw) - pos:
             raise LayoutError(f"{what} declares {n} bytes ({len(raw) - pos} left)")
         return Slot(SLOT_DERIVED, payload=raw[pos : pos + n]), pos + n
     raise LayoutError(f"unknown tag {tag} of {what} (0 none, 1 stored, 2 erased, 3 derived)")
+
+
+def _read_len(raw: bytes, pos: int, what: str) -> tuple[int, int]:
+    """The u32 LE length of a slot at `pos`, and the position after it."""
+    if len(raw) - pos < 4:
+        raise LayoutError(f"payload piece ends in the length of {what}")
+    (n,) = struct.unpack_from("<I", raw, pos)
+    return n, pos + 4
 
 
 def split_hashes(raw: bytes, expected: int) -> list[bytes]:

@@ -12,7 +12,7 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
-use super::salt::{key_of, packed, salted, Plan};
+use super::salt::{key_of, Plan};
 use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
 use crate::codec::Codec;
@@ -354,13 +354,8 @@ impl<B: Backend> Ledger<B> {
             }
         }
         let seq = st.head.size;
-        // `pack_all` packed every decision; these two arms are for safety.
-        let item = match item {
-            Append::Unsalted(d) => packed(salted(d, seq, &st.keys)?),
-            Append::Decision(d) => packed(d),
-            other => other,
-        };
         let (body, payloads) = match item {
+            // `pack_all` packed every decision that is appended.
             Append::Decision(_) | Append::Unsalted(_) => {
                 return Err(StoreError::Invalid("a decision was not packed".into()))
             }
@@ -426,34 +421,41 @@ impl<B: Backend> Ledger<B> {
             ));
         }
         let target = r.target_seq;
-        // The piece on disk that holds the target's payloads.
-        let (first, _) = self
-            .payload_piece(target)?
-            .ok_or_else(|| StoreError::corrupt(format!("payloads of entry {target}"), "missing"))?;
         // Every piece of its window is rewritten with its salts stored, not
         // derived, so that the window's key (from which the erased salt could
-        // be derived again) is left nowhere; each is read once per batch.
+        // be derived again) is left nowhere; the window is read once per batch.
         let window = pieces::window_start(target);
-        let (from, to) = (
-            keys::seq_key(window),
-            keys::seq_key((window + BUNDLE_ENTRIES).min(st.committed)),
-        );
-        for row in self.backend.scan(Cf::PayloadBundles, &from, &to) {
-            let (k, raw) = row?;
-            let piece = keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("payload bundles", "key is not a seq"))?;
-            if let std::collections::btree_map::Entry::Vacant(v) = st.rewrites.entry(piece) {
-                v.insert(self.decode_payload_piece(piece, &raw)?);
+        if st
+            .rewrites
+            .range(window..window + BUNDLE_ENTRIES)
+            .next()
+            .is_none()
+        {
+            let (from, to) = (
+                keys::seq_key(window),
+                keys::seq_key((window + BUNDLE_ENTRIES).min(st.committed)),
+            );
+            for row in self.backend.scan(Cf::PayloadBundles, &from, &to) {
+                let (k, raw) = row?;
+                let piece = keys::parse_seq(&k)
+                    .ok_or_else(|| StoreError::corrupt("payload bundles", "key is not a seq"))?;
+                st.rewrites
+                    .insert(piece, self.decode_payload_piece(piece, &raw)?);
             }
         }
         if let Some(key) = st.keys.get_mut(&window) {
             *key = None;
         }
-        let slots = st
+        // The piece that holds the target: the last of its window at or before it.
+        let missing = || StoreError::corrupt(format!("payloads of entry {target}"), "missing");
+        let (first, slots) = st
             .rewrites
-            .get_mut(&first)
-            .and_then(|p| p.get_mut((target - first) as usize))
-            .ok_or_else(|| StoreError::corrupt(format!("payloads of entry {target}"), "missing"))?;
+            .range_mut(window..=target)
+            .next_back()
+            .ok_or_else(missing)?;
+        let slots = slots
+            .get_mut((target - *first) as usize)
+            .ok_or_else(missing)?;
         for slot in &r.slots {
             let held = &mut slots[slot.as_byte() as usize];
             if !matches!(held, Slot::Stored(_)) {

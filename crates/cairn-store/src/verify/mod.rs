@@ -43,6 +43,12 @@ const WINDOW: u64 = 512;
 const PARALLEL_MIN: u64 = 4096;
 #[cfg(test)]
 const PARALLEL_MIN: u64 = 256;
+/// Entries per chunk of a longer window, about: enough chunks that both cores
+/// stay busy and the tree pass after the last one is short.
+#[cfg(not(test))]
+const CHUNK_ENTRIES: u64 = 1 << 15;
+#[cfg(test)]
+const CHUNK_ENTRIES: u64 = 128;
 
 /// The sequential part of a verification: checkpoints, the tree, the report.
 struct Walk<'l, B: Backend> {
@@ -307,14 +313,16 @@ impl<B: Backend> Walk<'_, B> {
         Ok(cp)
     }
 
-    /// Check entries `[from, to)` (in parallel chunks), then their links and the
-    /// tree; returns the last leaf.
+    /// Check entries `[from, to)` in chunks on the pool, and put each chunk's
+    /// leaves into the tree on this thread as soon as it and every chunk
+    /// before it are checked, so that hashing the tree overlaps checking the
+    /// entries; returns the last leaf.
     fn window(&mut self, from: u64, to: u64, prev: Hash) -> Result<Hash> {
-        use rayon::prelude::*;
+        use rayon::iter::{ParallelBridge, ParallelIterator};
         let parts = if to - from < PARALLEL_MIN {
             1
         } else {
-            rayon::current_num_threads().clamp(1, 8) as u64
+            (to - from).div_ceil(CHUNK_ENTRIES)
         };
         // Chunks end on bundle boundaries, so that no bundle is read twice.
         let step = (to - from)
@@ -327,40 +335,69 @@ impl<B: Backend> Walk<'_, B> {
         let ledger = self.ledger;
         let anchoring = self.edge.is_none() && self.anchor.is_some();
         let mut window_leaves = Vec::new();
-        let chunks: Vec<Result<ChunkReport>> = bounds
-            .par_iter()
-            .enumerate()
-            .map(|(i, &(a, b))| check_chunk(ledger, a, b, (i == 0).then_some(prev)))
-            .collect();
         let mut last = prev;
-        for ((a, _), chunk) in bounds.iter().zip(chunks) {
-            let chunk = chunk?;
-            if let Some(first_prev) = chunk.first_prev {
-                if first_prev != last && *a > 0 {
-                    let detail = format!(
-                        "entry {} was altered: entry {a} records a different hash for it",
-                        a - 1
-                    );
-                    self.damage(Some(a - 1), DamageKind::Altered, detail);
+        let (sent, done) = std::sync::mpsc::channel();
+        std::thread::scope(|s| -> Result<()> {
+            let done = done;
+            let chunks = &bounds;
+            // `par_bridge` hands the chunks out in order, so they finish
+            // nearly in order and few wait for the tree.
+            s.spawn(move || {
+                chunks
+                    .iter()
+                    .enumerate()
+                    .par_bridge()
+                    .for_each_with(sent, |sent, (i, &(a, b))| {
+                        let chunk = check_chunk(ledger, a, b, (i == 0).then_some(prev));
+                        // A send fails only once the walk stopped on an error.
+                        drop(sent.send((i, chunk)));
+                    });
+            });
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            for (i, chunk) in done.iter() {
+                waiting.insert(i, chunk);
+                while let Some(chunk) = waiting.remove(&next) {
+                    let chunk = chunk?;
+                    let a = bounds[next].0;
+                    next += 1;
+                    let leaves = self.adopt_chunk(a, chunk, last);
+                    last = leaves.last().copied().unwrap_or(last);
+                    if anchoring {
+                        window_leaves.extend_from_slice(&leaves);
+                    }
                 }
             }
-            self.report.entries_checked += chunk.entries;
-            self.report.payloads_checked += chunk.payloads;
-            self.report.payload_bytes += chunk.payload_bytes;
-            self.report.erased.extend(chunk.erased);
-            for d in chunk.damage {
-                self.damage(d.seq, d.kind, d.detail);
-            }
-            self.tree_pass(*a, &chunk.leaves);
-            last = chunk.leaves.last().copied().unwrap_or(last);
-            if anchoring {
-                window_leaves.extend_from_slice(&chunk.leaves);
-            }
-        }
+            Ok(())
+        })?;
         if anchoring {
             self.anchor_window(from, &window_leaves);
         }
         Ok(last)
+    }
+
+    /// Take in what checking the chunk starting at `a` found, and put its
+    /// leaves into the tree; `last` is the leaf before the chunk. Returns
+    /// the chunk's leaves.
+    fn adopt_chunk(&mut self, a: u64, chunk: ChunkReport, last: Hash) -> Vec<Hash> {
+        if let Some(first_prev) = chunk.first_prev {
+            if first_prev != last && a > 0 {
+                let detail = format!(
+                    "entry {} was altered: entry {a} records a different hash for it",
+                    a - 1
+                );
+                self.damage(Some(a - 1), DamageKind::Altered, detail);
+            }
+        }
+        self.report.entries_checked += chunk.entries;
+        self.report.payloads_checked += chunk.payloads;
+        self.report.payload_bytes += chunk.payload_bytes;
+        self.report.erased.extend(chunk.erased);
+        for d in chunk.damage {
+            self.damage(d.seq, d.kind, d.detail);
+        }
+        self.tree_pass(a, &chunk.leaves);
+        chunk.leaves
     }
 
     /// Push leaves `from..` into the recomputed tree, comparing every completed

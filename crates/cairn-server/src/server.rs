@@ -62,6 +62,9 @@ impl Daemon {
         let opened = store::open(&config.data, config.archive.as_ref())?;
         let mut ledger = opened.ledger;
         ledger.set_disk_reserve(config.limits.disk_reserve_bytes);
+        // Both cores are busy parsing requests: small groups (single-decision
+        // traffic) are cheaper salted and compressed on the sequencer itself.
+        ledger.set_small_groups_inline(true);
         let mut daemon = Daemon::new(config, ledger, opened.signer);
         daemon.archive_reads = opened.archive;
         Ok(daemon)

@@ -224,6 +224,44 @@ fn unsalted(seed: u64, count: u64) -> Vec<Append> {
         .collect()
 }
 
+fn small_groups_inline_are_stored_as_on_the_pool<H: Harness>() {
+    let (h, h2) = (H::new(), H::new());
+    let pooled = Ledger::create(h.create(), "t").unwrap();
+    let mut inline = Ledger::create(h2.create(), "t").unwrap();
+    inline.set_small_groups_inline(true);
+    // Groups below and above the size kept off the pool, ending inside
+    // windows and crossing them.
+    let bare = unsalted(5, 1000);
+    for group in [1usize, 90, 255, 256, 300, 98] {
+        let start = pooled.size() as usize;
+        let items = bare[start..start + group].to_vec();
+        let want = pooled.append(items.clone(), 7).unwrap();
+        let got = inline.append(items, 7).unwrap();
+        let seqs = |r: &[cairn_store::Receipt]| r.iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&got), seqs(&want));
+    }
+    assert_eq!(inline.size(), 1000);
+    let mut salts = std::collections::HashSet::new();
+    for seq in 0..inline.size() {
+        for slot in PayloadSlot::ALL {
+            let (PayloadState::Stored(a), PayloadState::Stored(b)) = (
+                pooled.payload_state(seq, slot).unwrap(),
+                inline.payload_state(seq, slot).unwrap(),
+            ) else {
+                panic!("seq {seq} {slot:?} is not stored");
+            };
+            assert_eq!(a.bytes, b.bytes, "seq {seq} {slot:?}");
+            assert!(
+                salts.insert(b.salt),
+                "seq {seq} {slot:?}: a salt seen before"
+            );
+        }
+    }
+    let report = verify_all(&inline);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.payloads_checked, 2 * inline.size());
+}
+
 fn unsalted_decisions_are_stored_like_salted_ones<H: Harness>() {
     let (h, h2) = (H::new(), H::new());
     let salted = Ledger::create(h.create(), "t").unwrap();
@@ -1202,6 +1240,10 @@ macro_rules! conformance {
             #[test]
             fn single_appends_are_sealed_into_one_bundle_per_window() {
                 super::single_appends_are_sealed_into_one_bundle_per_window::<$harness>();
+            }
+            #[test]
+            fn small_groups_inline_are_stored_as_on_the_pool() {
+                super::small_groups_inline_are_stored_as_on_the_pool::<$harness>();
             }
             #[test]
             fn unsalted_decisions_are_stored_like_salted_ones() {

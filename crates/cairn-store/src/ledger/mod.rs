@@ -43,6 +43,9 @@ pub const DISK_RESERVE: u64 = 256 << 20;
 /// A write that fails with fewer bytes than this free (or than the reserve,
 /// if larger) is taken as failed for want of space.
 const DISK_FULL_BELOW: u64 = 64 << 20;
+/// What [`Ledger::set_small_groups_inline`] keeps off the pool: groups of
+/// fewer items than this.
+pub const SMALL_GROUP_ITEMS: usize = 256;
 
 /// Something to append.
 #[derive(Debug, Clone)]
@@ -207,6 +210,9 @@ pub struct Ledger<B: Backend> {
     payload_level: Option<i32>,
     /// Appends are refused while fewer bytes than this are free on the disk.
     disk_reserve: u64,
+    /// Groups of fewer items are salted and compressed on the appending
+    /// thread, not on the rayon pool (0: every group on the pool).
+    pool_min_items: usize,
     cache: PieceCache,
     /// Held by the one indexing pass that may run at a time.
     indexing: Mutex<()>,
@@ -301,6 +307,7 @@ impl<B: Backend> Ledger<B> {
             entry_level: Some(BUNDLE_LEVEL),
             payload_level: Some(BUNDLE_LEVEL),
             disk_reserve: DISK_RESERVE,
+            pool_min_items: 0,
             cache: PieceCache::default(),
             indexing: Mutex::new(()),
         })
@@ -495,6 +502,17 @@ impl<B: Backend> Ledger<B> {
     /// turns the check off. Applies to later appends.
     pub fn set_disk_reserve(&mut self, bytes: u64) {
         self.disk_reserve = bytes;
+    }
+
+    /// Salt and compress groups of fewer than [`SMALL_GROUP_ITEMS`] items on
+    /// the appending thread instead of the rayon pool. For a process whose
+    /// cores are already busy with other work (a daemon parsing requests),
+    /// waking the pool's workers for a small group (they spin before they
+    /// sleep again) costs more CPU than the parallel work saves; a caller that
+    /// appends alone, with cores to spare, is better served by the pool (the
+    /// default). Applies to later appends.
+    pub fn set_small_groups_inline(&mut self, inline: bool) {
+        self.pool_min_items = if inline { SMALL_GROUP_ITEMS } else { 0 };
     }
 
     /// The reserve [`Ledger::set_disk_reserve`] set.

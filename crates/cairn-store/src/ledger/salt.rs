@@ -75,15 +75,17 @@ impl<B: Backend> Ledger<B> {
             next += 1;
         }
         let keys = &*keys;
-        items
-            .into_par_iter()
-            .zip(seqs)
-            .map(|(item, seq)| match (item, seq) {
-                (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
-                (Append::Decision(d), Some(_)) => Ok(packed(d)),
-                (other, _) => Ok(other),
-            })
-            .collect()
+        let pack = |(item, seq): (Append, Option<u64>)| match (item, seq) {
+            (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
+            (Append::Decision(d), Some(_)) => Ok(packed(d)),
+            (other, _) => Ok(other),
+        };
+        // A small group may be packed on this thread
+        // (`Ledger::set_small_groups_inline`).
+        if items.len() < self.pool_min_items {
+            return items.into_iter().zip(seqs).map(pack).collect();
+        }
+        items.into_par_iter().zip(seqs).map(pack).collect()
     }
 }
 

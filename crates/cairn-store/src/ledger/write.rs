@@ -153,7 +153,13 @@ impl<B: Backend> Ledger<B> {
         // A merge: this commit seals a window whose earlier fragments it deletes.
         let merge = Self::sealing(&state.open, &st) && !state.open.fragments.is_empty();
         let jobs = self.bundle_jobs(&state.open, &mut st, early.laid_out);
-        let rest: Vec<(Cf, u64, Vec<u8>)> = jobs.into_par_iter().map(Job::run).collect();
+        // A small group's pieces may be compressed on this thread
+        // (`Ledger::set_small_groups_inline`).
+        let rest: Vec<(Cf, u64, Vec<u8>)> = if st.records.len() < self.pool_min_items {
+            jobs.into_iter().map(Job::run).collect()
+        } else {
+            jobs.into_par_iter().map(Job::run).collect()
+        };
         let mut stored = early.collect()?;
         stored.extend(rest);
         for (cf, key, value) in stored {

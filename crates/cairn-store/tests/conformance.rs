@@ -224,6 +224,32 @@ fn unsalted(seed: u64, count: u64) -> Vec<Append> {
         .collect()
 }
 
+/// The seqs of receipts, in order.
+fn seqs(receipts: &[cairn_store::Receipt]) -> Vec<u64> {
+    receipts.iter().map(|r| r.seq).collect()
+}
+
+/// Seqs `0..n` of `got` store the payload bytes `want` stores, each under a
+/// salt seen nowhere else in `got`.
+fn same_payloads_new_salts<A: Backend, B: Backend>(want: &Ledger<A>, got: &Ledger<B>, n: u64) {
+    let mut salts = std::collections::HashSet::new();
+    for seq in 0..n {
+        for slot in PayloadSlot::ALL {
+            let (PayloadState::Stored(a), PayloadState::Stored(b)) = (
+                want.payload_state(seq, slot).unwrap(),
+                got.payload_state(seq, slot).unwrap(),
+            ) else {
+                panic!("seq {seq} {slot:?} is not stored");
+            };
+            assert_eq!(a.bytes, b.bytes, "seq {seq} {slot:?}");
+            assert!(
+                salts.insert(b.salt),
+                "seq {seq} {slot:?}: a salt seen before"
+            );
+        }
+    }
+}
+
 fn small_groups_inline_are_stored_as_on_the_pool<H: Harness>() {
     let (h, h2) = (H::new(), H::new());
     let pooled = Ledger::create(h.create(), "t").unwrap();
@@ -237,26 +263,10 @@ fn small_groups_inline_are_stored_as_on_the_pool<H: Harness>() {
         let items = bare[start..start + group].to_vec();
         let want = pooled.append(items.clone(), 7).unwrap();
         let got = inline.append(items, 7).unwrap();
-        let seqs = |r: &[cairn_store::Receipt]| r.iter().map(|r| r.seq).collect::<Vec<_>>();
         assert_eq!(seqs(&got), seqs(&want));
     }
     assert_eq!(inline.size(), 1000);
-    let mut salts = std::collections::HashSet::new();
-    for seq in 0..inline.size() {
-        for slot in PayloadSlot::ALL {
-            let (PayloadState::Stored(a), PayloadState::Stored(b)) = (
-                pooled.payload_state(seq, slot).unwrap(),
-                inline.payload_state(seq, slot).unwrap(),
-            ) else {
-                panic!("seq {seq} {slot:?} is not stored");
-            };
-            assert_eq!(a.bytes, b.bytes, "seq {seq} {slot:?}");
-            assert!(
-                salts.insert(b.salt),
-                "seq {seq} {slot:?}: a salt seen before"
-            );
-        }
-    }
+    same_payloads_new_salts(&pooled, &inline, inline.size());
     let report = verify_all(&inline);
     assert!(report.intact(), "{:?}", report.damage);
     assert_eq!(report.payloads_checked, 2 * inline.size());
@@ -272,7 +282,6 @@ fn unsalted_decisions_are_stored_like_salted_ones<H: Harness>() {
     for (a, b) in plain.chunks(90).zip(bare.chunks(90)) {
         let want = salted.append(a.to_vec(), 7).unwrap();
         let got = derived.append(b.to_vec(), 7).unwrap();
-        let seqs = |r: &[cairn_store::Receipt]| r.iter().map(|r| r.seq).collect::<Vec<_>>();
         assert_eq!(seqs(&got), seqs(&want));
     }
     // A repeat of an idempotency key, unsalted, in the batch and after it.
@@ -284,22 +293,7 @@ fn unsalted_decisions_are_stored_like_salted_ones<H: Harness>() {
     let again = derived.append(vec![bare_one()], 9).unwrap();
     assert_eq!(again[0], first[1], "the first receipt, marked a repeat");
     assert_eq!(derived.size(), salted.size() + 1);
-    let mut salts = std::collections::HashSet::new();
-    for seq in 0..salted.size() {
-        for slot in PayloadSlot::ALL {
-            let (PayloadState::Stored(a), PayloadState::Stored(b)) = (
-                salted.payload_state(seq, slot).unwrap(),
-                derived.payload_state(seq, slot).unwrap(),
-            ) else {
-                panic!("seq {seq} {slot:?} is not stored");
-            };
-            assert_eq!(a.bytes, b.bytes, "seq {seq} {slot:?}");
-            assert!(
-                salts.insert(b.salt),
-                "seq {seq} {slot:?}: a salt seen before"
-            );
-        }
-    }
+    same_payloads_new_salts(&salted, &derived, salted.size());
     let derived = Ledger::open(h2.reopen(derived.into_backend())).unwrap();
     // Reopened inside a window: later decisions there still get salts.
     derived.append(unsalted(6, 30), 10).unwrap();

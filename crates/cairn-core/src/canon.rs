@@ -23,6 +23,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 
+pub(crate) mod scan;
+
 /// Any JSON value, as canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalJson(Vec<u8>);
@@ -32,6 +34,11 @@ pub struct CanonicalJson(Vec<u8>);
 pub struct CanonicalObject(Vec<u8>);
 
 impl CanonicalJson {
+    /// Bytes already canonical (written by `scan`).
+    pub(crate) fn from_canonical(bytes: Vec<u8>) -> CanonicalJson {
+        CanonicalJson(bytes)
+    }
+
     /// The canonical bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -44,6 +51,11 @@ impl CanonicalJson {
 }
 
 impl CanonicalObject {
+    /// Bytes already canonical (written by `scan`).
+    pub(crate) fn from_canonical(bytes: Vec<u8>) -> CanonicalObject {
+        CanonicalObject(bytes)
+    }
+
     /// The canonical bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -69,6 +81,9 @@ pub enum CanonError {
 
 /// The canonical bytes of a JSON text.
 pub fn canonical(text: &[u8]) -> Result<Vec<u8>, CanonError> {
+    if let Some(out) = std::str::from_utf8(text).ok().and_then(scan::document) {
+        return Ok(out);
+    }
     let out = serde_json::from_slice::<CanonicalJson>(text).map(CanonicalJson::into_bytes)?;
     check_integers(text)?;
     Ok(out)
@@ -421,13 +436,20 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
 
     fn via_value(text: &str) -> Vec<u8> {
         serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(text).unwrap()).unwrap()
+    }
+
+    /// The serde path alone (what reads a text the scanner gives up on).
+    pub(crate) fn serde_path(text: &str) -> Result<Vec<u8>, CanonError> {
+        let out = serde_json::from_str::<CanonicalJson>(text)?;
+        check_integers(text.as_bytes())?;
+        Ok(out.into_bytes())
     }
 
     #[test]
@@ -541,7 +563,7 @@ mod tests {
         }
     }
 
-    fn json() -> impl Strategy<Value = serde_json::Value> {
+    pub(crate) fn json() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::Bool),
@@ -567,7 +589,7 @@ mod tests {
     }
 
     /// `v` as JSON text with every object's members in a shuffled order.
-    fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
+    pub(crate) fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
         match v {
             serde_json::Value::Array(items) => {
                 let items: Vec<String> = items.iter().map(|i| shuffled(i, rng)).collect();
@@ -597,6 +619,7 @@ mod tests {
                 serde_json::to_string(&v).unwrap()
             };
             prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text));
+            prop_assert_eq!(serde_path(&text).unwrap(), via_value(&text));
         }
 
         #[test]
@@ -604,6 +627,7 @@ mod tests {
             let mut rng = seed | 1;
             let text = shuffled(&v, &mut rng);
             prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text), "{}", text);
+            prop_assert_eq!(serde_path(&text).unwrap(), via_value(&text), "{}", text);
         }
 
         #[test]
@@ -617,8 +641,10 @@ mod tests {
             let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
             if distinct.len() == keys.len() {
                 prop_assert_eq!(canonical(text.as_bytes()).unwrap(), via_value(&text));
+                prop_assert_eq!(serde_path(&text).unwrap(), via_value(&text));
             } else {
                 prop_assert!(canonical(text.as_bytes()).is_err(), "{}", text);
+                prop_assert!(serde_path(&text).is_err(), "{}", text);
             }
         }
 

@@ -12,6 +12,8 @@ use crate::hash::payload_commitment;
 
 mod fast;
 
+pub use fast::fuzz_parse;
+
 /// Longest accepted identifier-like string (stream, model name, ids, labels), in bytes.
 pub const FIELD_BYTES_MAX: usize = 1024;
 /// Most attributes accepted on one decision.

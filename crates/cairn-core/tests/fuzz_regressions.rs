@@ -36,3 +36,8 @@ fn proof_verify_regressions() {
 fn bundle_verify_regressions() {
     assert!(replay("bundle_verify", cairn_core::bundle::fuzz_verify) >= 2);
 }
+
+#[test]
+fn decision_parse_regressions() {
+    assert!(replay("decision_parse", cairn_core::decision::fuzz_parse) >= 4);
+}

@@ -15,6 +15,37 @@ use crate::canon::{CanonicalJson, CanonicalObject};
 /// First capacity of a payload's buffer, as on the serde path.
 const FIRST_CAPACITY: usize = 256;
 
+/// Read arbitrary bytes as a decision and as one JSON document, by the
+/// scanner and by serde alone; for fuzzing. Must never panic, and wherever the
+/// scanner answers, its answer must be serde's.
+pub fn fuzz_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        assert!(
+            DecisionInput::parse(data).is_err(),
+            "bytes that are not UTF-8 were accepted"
+        );
+        return;
+    };
+    if let Some(fast) = decision(text) {
+        assert_eq!(
+            Ok(&fast),
+            DecisionInput::parse_serde(text).as_ref(),
+            "the scanner reads a decision otherwise than serde"
+        );
+    }
+    let _ = DecisionInput::parse_str(text);
+    if let Some(doc) = crate::canon::scan::document(text) {
+        let serde = serde_json::from_str::<CanonicalJson>(text)
+            .ok()
+            .filter(|_| crate::canon::check_integers(data).is_ok());
+        assert_eq!(
+            Some(doc),
+            serde.map(CanonicalJson::into_bytes),
+            "the scanner writes a document otherwise than serde"
+        );
+    }
+}
+
 /// The decision in `text`, or `None` where serde must decide.
 pub(super) fn decision(text: &str) -> Option<DecisionInput> {
     let mut s = Scanner::new(text);

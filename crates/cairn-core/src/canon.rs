@@ -178,21 +178,31 @@ fn has_zero_byte(x: u64) -> bool {
 
 /// Whether `s` is written in JSON as it is, between quotes: it holds no
 /// quote, no backslash and no control character, the only bytes `serde_json`
-/// escapes. Checks 8 bytes at a time.
+/// escapes.
 fn needs_no_escape(s: &[u8]) -> bool {
-    let mut words = s.chunks_exact(8);
-    let clean = words.by_ref().all(|w| {
+    special_at(s, 0) == s.len()
+}
+
+/// The index of the first quote, backslash or control character at or after
+/// `i` (or the end), 8 bytes at a time.
+pub(crate) fn special_at(s: &[u8], mut i: usize) -> usize {
+    let quotes = u64::from(b'"') * ONES;
+    let backslashes = u64::from(b'\\') * ONES;
+    while let Some(w) = s.get(i..i + 8) {
         let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
         let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGHS != 0;
-        !below_space
-            && !has_zero_byte(x ^ (u64::from(b'"') * ONES))
-            && !has_zero_byte(x ^ (u64::from(b'\\') * ONES))
-    });
-    clean
-        && words
-            .remainder()
-            .iter()
-            .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+        if below_space || has_zero_byte(x ^ quotes) || has_zero_byte(x ^ backslashes) {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = s.get(i) {
+        if c < 0x20 || c == b'"' || c == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Write a string as `serde_json` writes it: as it is between quotes when
@@ -589,6 +599,21 @@ pub(crate) mod tests {
     }
 
     /// `v` as JSON text with every object's members in a shuffled order.
+    /// `text` with one edit at `at`: a character dropped, or one of JSON's
+    /// meaningful characters put in or over it.
+    pub(crate) fn edited(text: &str, at: usize, op: u8, c: char) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        let at = at % chars.len().max(1);
+        match op % 3 {
+            0 if !chars.is_empty() => {
+                chars.remove(at);
+            }
+            2 if !chars.is_empty() => chars[at] = c,
+            _ => chars.insert(at, c),
+        }
+        chars.into_iter().collect()
+    }
+
     pub(crate) fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
         match v {
             serde_json::Value::Array(items) => {

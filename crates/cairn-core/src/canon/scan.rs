@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{has_zero_byte, integer_fits, HIGHS, ONES};
+use super::{integer_fits, special_at};
 
 /// Deepest nesting the scanner follows; deeper documents go to serde (whose
 /// own limit, 128, then decides).
@@ -420,28 +420,6 @@ fn digits_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index of the first quote, backslash or control character at or after
-/// `i` (or the end), 8 bytes at a time.
-fn special_at(s: &[u8], mut i: usize) -> usize {
-    let quotes = u64::from(b'"') * ONES;
-    let backslashes = u64::from(b'\\') * ONES;
-    while let Some(w) = s.get(i..i + 8) {
-        let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGHS != 0;
-        if below_space || has_zero_byte(x ^ quotes) || has_zero_byte(x ^ backslashes) {
-            break;
-        }
-        i += 8;
-    }
-    while let Some(&c) = s.get(i) {
-        if c < 0x20 || c == b'"' || c == b'\\' {
-            break;
-        }
-        i += 1;
-    }
-    i
-}
-
 /// A string read by [`Scanner::string`], as `serde_json` writes it: one
 /// borrowed from the text held no escape, quote or control character, so it
 /// is written as it is; a decoded one is escaped again where it needs to be.
@@ -463,7 +441,7 @@ fn write_string(out: &mut Vec<u8>, s: &Cow<'_, str>) -> Option<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::canon::tests::{json, serde_path, shuffled};
+    use crate::canon::tests::{edited, json, serde_path, shuffled};
     use proptest::prelude::*;
 
     /// The scanner's bytes, or `None` where it gives up.
@@ -568,24 +546,6 @@ mod tests {
         assert!(passed("0.6633") && passed("-0.0") && passed("5.0") && passed("-1352.4"));
         assert!(!passed("0.50") && !passed("0.0000001") && !passed("0.00") && !passed("1.5e3"));
         assert!(!passed("1234567890123456.0") && !passed("0.1234567890123456"));
-    }
-
-    /// `text` with one edit at `at`: a byte dropped, or one of JSON's
-    /// meaningful characters put in or over it.
-    fn edited(text: &str, at: usize, op: u8, c: char) -> String {
-        let mut chars: Vec<char> = text.chars().collect();
-        if chars.is_empty() {
-            return c.to_string();
-        }
-        let at = at % chars.len();
-        match op % 3 {
-            0 => {
-                chars.remove(at);
-            }
-            1 => chars.insert(at, c),
-            _ => chars[at] = c,
-        }
-        chars.into_iter().collect()
     }
 
     proptest! {

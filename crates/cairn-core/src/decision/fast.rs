@@ -5,7 +5,6 @@
 //! line again and gives its answer and its message. Where it answers, the
 //! result is the one serde gives (see the tests beside `DecisionInput::parse`).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::{DecisionInput, ModelInput};
@@ -101,7 +100,7 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 impl Fields {
     fn field(&mut self, s: &mut Scanner<'_>, key: &str) -> Option<()> {
         match key {
-            "stream" => once(&mut self.stream, owned(s.string()?)),
+            "stream" => once(&mut self.stream, s.string()?.into_owned()),
             "model" => once(&mut self.model, model(s)?),
             "input" => once(&mut self.input, payload(s)?),
             "output" => once(&mut self.output, payload(s)?),
@@ -145,15 +144,11 @@ impl Fields {
     }
 }
 
-fn owned(s: Cow<'_, str>) -> String {
-    s.into_owned()
-}
-
 fn opt_string(s: &mut Scanner<'_>) -> Option<Option<String>> {
     if s.null()? {
         return Some(None);
     }
-    s.string().map(|v| Some(owned(v)))
+    s.string().map(|v| Some(v.into_owned()))
 }
 
 fn opt_f64(s: &mut Scanner<'_>) -> Option<Option<f64>> {
@@ -189,8 +184,8 @@ fn model(s: &mut Scanner<'_>) -> Option<ModelInput> {
             let key = s.string()?;
             s.eat(b':')?;
             match key.as_ref() {
-                "name" => once(&mut name, owned(s.string()?))?,
-                "version" => once(&mut version, owned(s.string()?))?,
+                "name" => once(&mut name, s.string()?.into_owned())?,
+                "version" => once(&mut version, s.string()?.into_owned())?,
                 "digest" => once(&mut digest, opt_string(s)?)?,
                 _ => return None,
             }
@@ -217,9 +212,9 @@ fn attributes(s: &mut Scanner<'_>) -> Option<Option<BTreeMap<String, String>>> {
     s.eat(b'{')?;
     if s.peek()? != b'}' {
         loop {
-            let key = owned(s.string()?);
+            let key = s.string()?.into_owned();
             s.eat(b':')?;
-            let value = owned(s.string()?);
+            let value = s.string()?.into_owned();
             if out.insert(key, value).is_some() {
                 return None;
             }
@@ -238,7 +233,7 @@ fn attributes(s: &mut Scanner<'_>) -> Option<Option<BTreeMap<String, String>>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::canon::tests::{json, shuffled};
+    use crate::canon::tests::{edited, json, shuffled};
     use proptest::prelude::*;
     use serde_json::{json, Map, Value};
 
@@ -328,19 +323,6 @@ mod tests {
                     Value::Object(d)
                 },
             )
-    }
-
-    fn edited(text: &str, at: usize, op: u8, c: char) -> String {
-        let mut chars: Vec<char> = text.chars().collect();
-        let at = at % chars.len().max(1);
-        match op % 3 {
-            0 if !chars.is_empty() => {
-                chars.remove(at);
-            }
-            2 if !chars.is_empty() => chars[at] = c,
-            _ => chars.insert(at, c),
-        }
-        chars.into_iter().collect()
     }
 
     proptest! {

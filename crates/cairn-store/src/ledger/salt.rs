@@ -1,12 +1,11 @@
 //! Before a batch is staged: which of its items are repeats of an
 //! idempotency key, and the salts of the decisions that are not, derived
 //! from the key of the window each lands in (`schemas/storage-v2.md`,
-//! "Derived salts") and laid out as stored, on the pool.
+//! "Derived salts") and laid out as stored.
 
 use std::collections::{BTreeMap, HashSet};
 
 use cairn_core::decision::{PreparedDecision, UnsaltedDecision, SALT_LEN};
-use rayon::prelude::*;
 
 use super::{Append, Ledger, PackedDecision, Receipt};
 use crate::backend::{Backend, Cf};
@@ -52,16 +51,15 @@ impl<B: Backend> Ledger<B> {
         Ok(plan)
     }
 
-    /// Salt the decisions that will be appended and lay their payloads out
-    /// as stored, on the pool. A new window gets a new key here.
-    pub(super) fn pack_all(
+    /// The seq each item will be appended at (`None` for a repeat), from
+    /// `next` on. A window the batch starts gets a new key here.
+    pub(super) fn seqs(
         &self,
         keys: &mut BTreeMap<u64, Option<WindowKey>>,
         mut next: u64,
-        items: Vec<Append>,
         plan: &[Plan],
-    ) -> Result<Vec<Append>> {
-        let mut seqs = Vec::with_capacity(items.len());
+    ) -> Result<Vec<Option<u64>>> {
+        let mut seqs = Vec::with_capacity(plan.len());
         for p in plan {
             if !matches!(p, Plan::Fresh) {
                 seqs.push(None);
@@ -74,18 +72,21 @@ impl<B: Backend> Ledger<B> {
             seqs.push(Some(next));
             next += 1;
         }
-        let keys = &*keys;
-        let pack = |(item, seq): (Append, Option<u64>)| match (item, seq) {
-            (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
-            (Append::Decision(d), Some(_)) => Ok(packed(d)),
-            (other, _) => Ok(other),
-        };
-        // A small group may be packed on this thread
-        // (`Ledger::set_small_groups_inline`).
-        if items.len() < self.pool_min_items {
-            return items.into_iter().zip(seqs).map(pack).collect();
-        }
-        items.into_par_iter().zip(seqs).map(pack).collect()
+        Ok(seqs)
+    }
+}
+
+/// Salt a decision that will be appended at `seq` and lay its payloads out
+/// as stored; anything else is returned as it is.
+pub(super) fn pack(
+    item: Append,
+    seq: Option<u64>,
+    keys: &BTreeMap<u64, Option<WindowKey>>,
+) -> Result<Append> {
+    match (item, seq) {
+        (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
+        (Append::Decision(d), Some(_)) => Ok(packed(d)),
+        (other, _) => Ok(other),
     }
 }
 

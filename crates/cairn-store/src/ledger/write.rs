@@ -12,7 +12,7 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
-use super::salt::{key_of, Plan};
+use super::salt::{key_of, pack, Plan};
 use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
 use crate::codec::Codec;
@@ -20,6 +20,10 @@ use crate::error::{Result, StoreError};
 use crate::keys::{self, meta};
 use crate::pieces::{self, Record, Slot, WindowKey, BUNDLE_ENTRIES, SEAL_BYTES_MAX};
 use crate::tiles::TileEdge;
+
+/// Decisions salted and laid out per task on the pool, while the appending
+/// thread stages the chunks before.
+const PACK_CHUNK_ITEMS: usize = 64;
 
 /// An erasure staged by a redaction: (target seq, slot, redaction seq).
 type Erasure = (u64, PayloadSlot, u64);
@@ -124,20 +128,78 @@ impl<B: Backend> Ledger<B> {
         self.check_free_space()?;
         let mut st = self.staged(&state);
         let plan = self.plan(&items)?;
-        let items = self.pack_all(&mut st.keys, st.head.size, items, &plan)?;
+        let seqs = self.seqs(&mut st.keys, st.head.size, &plan)?;
+        // The salts are drawn from the window keys as they are before staging
+        // (a redaction staged later drops its window's key from `st.keys`).
+        let keys = st.keys.clone();
         let mut receipts = Vec::with_capacity(items.len());
         let mut early = Early::new(st.committed);
         // A redaction may change records of the windows before it, so a batch
         // that holds one lays its windows out only once it is staged whole.
         let overlap = !items.iter().any(|i| matches!(i, Append::Redaction(_)));
-        for (item, plan) in items.into_iter().zip(plan) {
-            receipts.push(self.stage(&mut st, item, plan, recorded_at_us)?);
+        let mut plan = plan.into_iter();
+        let mut stage = |st: &mut Staged, item: Append| -> Result<()> {
+            let plan = plan.next().ok_or_else(|| {
+                StoreError::Invalid("more items than the batch was planned for".into())
+            })?;
+            receipts.push(self.stage(st, item, plan, recorded_at_us)?);
             let size = st.head.size;
             if overlap && size.is_multiple_of(BUNDLE_ENTRIES) && size > early.laid_out {
-                let jobs = self.window_jobs(&state.open, &mut st, early.laid_out, size);
+                let jobs = self.window_jobs(&state.open, st, early.laid_out, size);
                 early.spawn(jobs);
                 early.laid_out = size;
             }
+            Ok(())
+        };
+        if items.len() < self.pool_min_items.max(PACK_CHUNK_ITEMS) {
+            // A small group is packed on this thread
+            // (`Ledger::set_small_groups_inline`), or in one piece.
+            for (item, seq) in items.into_iter().zip(seqs) {
+                stage(&mut st, pack(item, seq, &keys)?)?;
+            }
+        } else {
+            // Salts, commitments and payload layout on the pool, a chunk at a
+            // time, while this thread stages the chunks already packed.
+            rayon::in_place_scope(|scope| -> Result<()> {
+                let (sent, done) = mpsc::channel();
+                let mut pairs = items.into_iter().zip(seqs);
+                let mut chunks = 0;
+                loop {
+                    let chunk: Vec<_> = pairs.by_ref().take(PACK_CHUNK_ITEMS).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let (sent, keys, at) = (sent.clone(), &keys, chunks);
+                    scope.spawn(move |_| {
+                        let packed: Result<Vec<Append>> = chunk
+                            .into_iter()
+                            .map(|(item, seq)| pack(item, seq, keys))
+                            .collect();
+                        // A send fails only once staging gave up.
+                        drop(sent.send((at, packed)));
+                    });
+                    chunks += 1;
+                }
+                drop(sent);
+                let mut arrived: BTreeMap<usize, Result<Vec<Append>>> = BTreeMap::new();
+                for at in 0..chunks {
+                    let packed = loop {
+                        if let Some(packed) = arrived.remove(&at) {
+                            break packed;
+                        }
+                        let (k, packed) = done.recv().map_err(|_| StoreError::Backend {
+                            op: "pack decisions",
+                            kind: crate::error::EngineErrorKind::Other,
+                            reason: format!("chunk {at} of {chunks} was never packed"),
+                        })?;
+                        arrived.insert(k, packed);
+                    };
+                    for item in packed? {
+                        stage(&mut st, item)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
         if st.head.size == state.head.size {
             state.last_append_sync = None;

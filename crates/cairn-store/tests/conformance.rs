@@ -1163,6 +1163,8 @@ fn a_batch_across_windows_stores_what_single_appends_store<H: Harness>() {
         let (sa, sb) = (stored(&a), stored(&b));
         let keys_a: Vec<u64> = sa.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys_a, vec![0, 256, 512, 768], "{cf:?}");
+        // The fragment (768..800) is compressed too, at a faster level.
+        assert_eq!(sa[3].1.first(), Some(&1), "{cf:?}: zstd codec");
         // The sealed windows are the same bytes however they were appended;
         // payload pieces hold the same slots (each ledger draws its own window
         // keys, so their bytes differ).

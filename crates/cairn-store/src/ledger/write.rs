@@ -25,6 +25,10 @@ use crate::tiles::TileEdge;
 /// thread stages the chunks before.
 const PACK_CHUNK_ITEMS: usize = 64;
 
+/// The zstd level of a fragment (a piece that leaves its window unfilled):
+/// the window's seal compresses its records again, at `BUNDLE_LEVEL`.
+const FRAGMENT_LEVEL: i32 = -5;
+
 /// An erasure staged by a redaction: (target seq, slot, redaction seq).
 type Erasure = (u64, PayloadSlot, u64);
 
@@ -595,14 +599,17 @@ impl<B: Backend> Ledger<B> {
                     .map(|(i, r)| erased(r, window + i as u64, &st.erasures))
                     .collect();
                 let all: Vec<&Record> = old.iter().map(|r| r.as_ref()).chain(new).collect();
-                self.piece_jobs(&mut jobs, window, &all, key_of(&st.keys, window));
+                self.piece_jobs(&mut jobs, window, &all, key_of(&st.keys, window), false);
                 for f in open.fragments.iter().filter(|&&f| f != window) {
                     st.batch.delete(Cf::Bundles, keys::seq_key(*f));
                     st.batch.delete(Cf::PayloadBundles, keys::seq_key(*f));
                 }
             } else {
                 let all: Vec<&Record> = new.iter().collect();
-                self.piece_jobs(&mut jobs, first, &all, key_of(&st.keys, window));
+                // A piece that leaves its window unfilled is a fragment, which
+                // the seal will compress again: a faster level for it.
+                let fragment = end < window + BUNDLE_ENTRIES;
+                self.piece_jobs(&mut jobs, first, &all, key_of(&st.keys, window), fragment);
             }
             first = end;
         }
@@ -615,19 +622,24 @@ impl<B: Backend> Ledger<B> {
         first: u64,
         records: &[&Record],
         key: Option<WindowKey>,
+        fragment: bool,
     ) {
         let n = records.len();
+        let level = |level: Option<i32>| match level {
+            Some(_) if fragment => Some(FRAGMENT_LEVEL),
+            level => level,
+        };
         jobs.push(Job {
             cf: Cf::Bundles,
             key: first,
             raw: pieces::encode_entries(records.iter().copied(), n),
-            level: self.entry_level,
+            level: level(self.entry_level),
         });
         jobs.push(Job {
             cf: Cf::PayloadBundles,
             key: first,
             raw: pieces::encode_payloads(records.iter().copied(), n, first, key.as_ref()),
-            level: self.payload_level,
+            level: level(self.payload_level),
         });
     }
 

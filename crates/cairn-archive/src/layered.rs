@@ -422,17 +422,6 @@ impl<B: Backend> Backend for Layered<B> {
         self.local.last_sync()
     }
 
-    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
-        if let Some(a) = &self.archive {
-            a.before_write(&batch);
-        }
-        self.local.write_unsynced(batch)
-    }
-
-    fn sync(&self) -> Result<()> {
-        self.local.sync()
-    }
-
     fn free_bytes(&self) -> Option<u64> {
         self.local.free_bytes()
     }

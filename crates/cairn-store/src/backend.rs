@@ -131,18 +131,6 @@ pub trait Backend: Send + Sync {
     /// Apply the batch atomically and durably (fsync) before returning.
     fn write(&self, batch: WriteBatch) -> Result<()>;
 
-    /// Apply the batch atomically, readable at once but durable only once a
-    /// later [`Backend::sync`] returns. A backend without a sync of its own
-    /// writes durably here.
-    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
-        self.write(batch)
-    }
-
-    /// Make every batch written so far durable (fsync).
-    fn sync(&self) -> Result<()> {
-        Ok(())
-    }
-
     /// The value of one key.
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
@@ -251,14 +239,6 @@ macro_rules! forward_backend {
 
             fn last_sync(&self) -> Option<Duration> {
                 (**self).last_sync()
-            }
-
-            fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
-                (**self).write_unsynced(batch)
-            }
-
-            fn sync(&self) -> Result<()> {
-                (**self).sync()
             }
 
             fn purge(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {

@@ -13,7 +13,6 @@ type Tables = BTreeMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>;
 pub struct MemoryBackend {
     tables: Mutex<Tables>,
     fail_writes: Mutex<Option<String>>,
-    fail_syncs: Mutex<Option<String>>,
 }
 
 impl MemoryBackend {
@@ -29,14 +28,6 @@ impl MemoryBackend {
         }
     }
 
-    /// Make every later sync (and so every durable write) fail with
-    /// `reason`, while unsynced writes still apply (to test a failed fsync).
-    pub fn fail_syncs(&self, reason: &str) {
-        if let Ok(mut f) = self.fail_syncs.lock() {
-            *f = Some(reason.to_owned());
-        }
-    }
-
     fn tables(&self) -> Result<MutexGuard<'_, Tables>> {
         self.tables.lock().map_err(|_| StoreError::Backend {
             kind: crate::error::EngineErrorKind::Other,
@@ -48,24 +39,6 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        self.write_unsynced(batch)?;
-        self.sync()
-    }
-
-    fn sync(&self) -> Result<()> {
-        if let Ok(f) = self.fail_syncs.lock() {
-            if let Some(reason) = f.as_ref() {
-                return Err(StoreError::Backend {
-                    kind: crate::error::EngineErrorKind::Other,
-                    op: "fsync",
-                    reason: reason.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
         if let Ok(f) = self.fail_writes.lock() {
             if let Some(reason) = f.as_ref() {
                 return Err(StoreError::Backend {

@@ -342,11 +342,6 @@ fn op_key(op: &Op) -> (Cf, &[u8]) {
 
 impl Backend for RocksBackend {
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        self.write_unsynced(batch)?;
-        self.sync()
-    }
-
-    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
         // Applied in key order within each column family: RocksDB's memtable
         // skip list reuses the position of the previous insert, so sorted keys
         // cost a short search each instead of a full one from the top. The ops
@@ -375,17 +370,13 @@ impl Backend for RocksBackend {
                 }
             }
         }
-        // Written to the WAL; `sync` fsyncs it in a call of its own (timed apart
-        // from the write). Until then the batch is readable but not yet durable,
-        // and nobody may be told it is stored.
+        // Written to the WAL, then the WAL fsynced in a call of its own, so that
+        // the fsync can be timed apart from the rest. Durable on return all the
+        // same; between the two calls the batch is readable but not yet durable,
+        // and nobody has been told it is stored.
         self.db
             .write_opt(wb, &WriteOptions::default())
-            .map_err(engine("write"))
-    }
-
-    fn sync(&self) -> Result<()> {
-        // Every write that returned before this call is in the WAL file, and
-        // is durable once it returns.
+            .map_err(engine("write"))?;
         let syncing = Instant::now();
         self.db.flush_wal(true).map_err(engine("fsync"))?;
         let ns = u64::try_from(syncing.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);

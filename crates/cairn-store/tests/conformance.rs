@@ -176,30 +176,6 @@ fn idempotency_keys_append_once<H: Harness>() {
     assert_eq!(l.size(), 2, "keys are per stream");
 }
 
-fn written_batches_are_seen_only_once_synced<H: Harness>() {
-    let h = H::new();
-    let l = Ledger::create(h.create(), "t").unwrap();
-    let first = l.append_written(decisions(1, 10), 1).unwrap();
-    assert_eq!(l.size(), 0, "written, not yet durable: readers see nothing");
-    assert!(l.entry(0).is_err());
-    assert!(
-        l.root_at(10).is_err(),
-        "no proof or checkpoint of it either"
-    );
-    // The next batch is staged on top of the written one, and one sync covers both.
-    let second = l.append_written(decisions(2, 5), 2).unwrap();
-    assert_eq!(second.first().map(|r| r.seq), Some(10));
-    assert_eq!(l.size(), 0);
-    l.sync().unwrap();
-    assert_eq!(l.size(), 15);
-    assert_eq!(l.leaf(9).unwrap(), first[9].leaf_hash);
-    assert_eq!(l.root_at(15).unwrap(), l.root());
-    assert_eq!(l.sync().unwrap(), None, "nothing left to sync");
-    let l = Ledger::open(h.reopen(l.into_backend())).unwrap();
-    assert_eq!(l.size(), 15);
-    assert!(verify_all(&l).intact());
-}
-
 fn single_appends_are_sealed_into_one_bundle_per_window<H: Harness>() {
     let h = H::new();
     let l = Ledger::create(h.create(), "t").unwrap();
@@ -1254,10 +1230,6 @@ macro_rules! conformance {
                 super::a_batch_appends_what_its_decisions_append_one_by_one::<$harness>();
             }
             #[test]
-            fn written_batches_are_seen_only_once_synced() {
-                super::written_batches_are_seen_only_once_synced::<$harness>();
-            }
-            #[test]
             fn idempotency_keys_append_once() {
                 super::idempotency_keys_append_once::<$harness>();
             }
@@ -1346,23 +1318,6 @@ fn a_failed_write_poisons_the_ledger_until_reopened() {
     let l = Ledger::open(l.into_backend()).unwrap();
     assert_eq!(l.size(), 3, "nothing half-written");
     assert!(verify_all(&l).intact());
-}
-
-#[test]
-fn a_failed_fsync_acknowledges_nothing_written_since_the_last_good_one() {
-    let l = Ledger::create(MemoryBackend::new(), "t").unwrap();
-    l.append(decisions(1, 3), 1).unwrap();
-    l.append_written(decisions(2, 2), 2).unwrap();
-    l.backend().fail_syncs("I/O error");
-    let err = l.sync().unwrap_err();
-    assert!(err.to_string().contains("I/O error"), "{err}");
-    assert_eq!(l.size(), 3, "the unsynced batch is never shown to readers");
-    // A later fsync that would succeed still acknowledges nothing.
-    let retry = l.sync().unwrap_err();
-    assert!(matches!(retry, StoreError::Poisoned { .. }), "{retry}");
-    let err = l.append_written(decisions(3, 1), 3).unwrap_err();
-    assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
-    assert_eq!(l.size(), 3);
 }
 
 #[test]

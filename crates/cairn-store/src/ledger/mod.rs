@@ -9,7 +9,7 @@ mod retain;
 mod salt;
 mod write;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use cairn_core::decision::{Payload, PreparedDecision, UnsaltedDecision};
@@ -158,6 +158,8 @@ struct State {
     tiles: TileEdge,
     open: OpenWindow,
     poisoned: Option<String>,
+    /// The fsync time of the last append that wrote, where the backend times it.
+    last_append_sync: Option<std::time::Duration>,
 }
 
 /// What became of one payload of a decision ([`Ledger::payload_state`]).
@@ -200,15 +202,8 @@ pub struct Ledger<B: Backend> {
     backend: B,
     origin: String,
     state: Mutex<State>,
-    /// The committed (durable) size, readable without waiting for an append
-    /// in progress: what readers, proofs and checkpoints see.
+    /// The committed size, readable without waiting for an append in progress.
     size: AtomicU64,
-    /// Entries written, durable or not (`Ledger::append_written`); the
-    /// next `Ledger::sync` makes them durable and moves `size` up to it.
-    written: AtomicU64,
-    /// An fsync failed: what was written since the last good one may be lost,
-    /// so no later sync may acknowledge it.
-    sync_failed: AtomicBool,
     /// zstd level of entry bundles (`None`: stored as they are).
     entry_level: Option<i32>,
     /// zstd level of payload bundles (`None`: stored as they are).
@@ -306,10 +301,9 @@ impl<B: Backend> Ledger<B> {
                 tiles: TileEdge::default(),
                 open: OpenWindow::default(),
                 poisoned: Some("ledger opened for reading only".into()),
+                last_append_sync: None,
             }),
             size: AtomicU64::new(size),
-            written: AtomicU64::new(size),
-            sync_failed: AtomicBool::new(false),
             entry_level: Some(BUNDLE_LEVEL),
             payload_level: Some(BUNDLE_LEVEL),
             disk_reserve: DISK_RESERVE,
@@ -379,8 +373,6 @@ impl<B: Backend> Ledger<B> {
         state.open = open;
         state.poisoned = None;
         self.size.store(size, Ordering::Release);
-        self.written.store(size, Ordering::Release);
-        self.sync_failed.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -483,8 +475,7 @@ impl<B: Backend> Ledger<B> {
         TileNodes::new(&self.backend)
     }
 
-    /// Root of the tree over all entries written (durable once the append
-    /// that wrote them, or the sync after it, returned).
+    /// Root of the tree over all entries.
     pub fn root(&self) -> Hash {
         self.state().head.edge.root(&Blake3Hasher)
     }
@@ -494,10 +485,10 @@ impl<B: Backend> Ledger<B> {
         self.state().head.last_leaf
     }
 
-    /// How long the last fsync took, where the backend times it apart from
-    /// the write (RocksDB does).
+    /// How long the fsync of the last append that wrote anything took, where
+    /// the backend times it apart from the write (RocksDB does).
     pub fn last_append_sync(&self) -> Option<std::time::Duration> {
-        self.backend.last_sync()
+        self.state().last_append_sync
     }
 
     /// Why appends are refused, if they are.

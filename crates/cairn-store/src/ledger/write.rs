@@ -123,17 +123,6 @@ impl<B: Backend> Ledger<B> {
     /// return one receipt per item in order. On a failed write nothing is stored
     /// and the ledger refuses appends until reopened.
     pub fn append(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
-        let receipts = self.append_written(items, recorded_at_us)?;
-        self.sync()?;
-        Ok(receipts)
-    }
-
-    /// [`Ledger::append`] without its fsync: the batch is written, and the
-    /// next append builds on it, but it is durable, and readers see it (the
-    /// size, proofs, checkpoints), only once [`Ledger::sync`] returns. Its
-    /// receipts must not be given out before then. A caller may write the
-    /// next batch while one thread syncs the one before.
-    pub fn append_written(&self, items: Vec<Append>, recorded_at_us: i64) -> Result<Vec<Receipt>> {
         let mut state = self.state();
         if let Some(reason) = &state.poisoned {
             return Err(StoreError::Poisoned {
@@ -217,6 +206,7 @@ impl<B: Backend> Ledger<B> {
             })?;
         }
         if st.head.size == state.head.size {
+            state.last_append_sync = None;
             return Ok(receipts);
         }
         self.commit(&mut state, st, early)?;
@@ -256,7 +246,7 @@ impl<B: Backend> Ledger<B> {
         if merge {
             crate::failpoint::hit("merge-before-write");
         }
-        if let Err(e) = self.backend.write_unsynced(std::mem::take(&mut st.batch)) {
+        if let Err(e) = self.backend.write(std::mem::take(&mut st.batch)) {
             let e = self.classify_failed_write(e);
             state.poisoned = Some(e.to_string());
             return Err(e);
@@ -264,39 +254,13 @@ impl<B: Backend> Ledger<B> {
         if merge {
             crate::failpoint::hit("merge-after-write");
         }
+        state.last_append_sync = self.backend.last_sync();
         if !st.erasures.is_empty() {
             self.cache.clear_payloads();
         }
         adopt(state, st);
-        self.written.store(state.head.size, Ordering::Release);
+        self.size.store(state.head.size, Ordering::Release);
         Ok(())
-    }
-
-    /// Make every batch written so far durable (one fsync), then let readers
-    /// see it: the size moves up to what was written. Returns how long the
-    /// fsync took (`None` when there was nothing to sync or the backend does
-    /// not time it). A failed fsync poisons the ledger, and every later sync
-    /// fails too: what was written may or may not survive, so nothing written
-    /// since the last good fsync may ever be acknowledged; reopen the ledger.
-    pub fn sync(&self) -> Result<Option<std::time::Duration>> {
-        if self.sync_failed.load(Ordering::Acquire) {
-            return Err(StoreError::Poisoned {
-                reason: "an earlier fsync failed; reopen the ledger".into(),
-            });
-        }
-        // Every write that returned before this load is covered by the fsync.
-        let written = self.written.load(Ordering::Acquire);
-        if written <= self.size() {
-            return Ok(None);
-        }
-        if let Err(e) = self.backend.sync() {
-            self.sync_failed.store(true, Ordering::Release);
-            let e = self.classify_failed_write(e);
-            self.state().poisoned = Some(e.to_string());
-            return Err(e);
-        }
-        self.size.fetch_max(written, Ordering::AcqRel);
-        Ok(self.backend.last_sync())
     }
 
     /// Append records whose entries are already encoded (a migration from an
@@ -334,9 +298,7 @@ impl<B: Backend> Ledger<B> {
             return Ok(());
         }
         let early = Early::new(st.committed);
-        self.commit(&mut state, st, early)?;
-        drop(state);
-        self.sync().map(drop)
+        self.commit(&mut state, st, early)
     }
 
     /// Refuse the append, writing nothing, while free space is below the reserve.

@@ -614,6 +614,15 @@ pub(crate) mod tests {
         chars.into_iter().collect()
     }
 
+    /// `v` as a producer might send it: pretty-printed, or compact with its
+    /// members shuffled (seeded by `seed`).
+    pub(crate) fn written(v: &serde_json::Value, seed: u64, pretty: bool) -> String {
+        if pretty {
+            return serde_json::to_string_pretty(v).unwrap();
+        }
+        shuffled(v, &mut (seed | 1))
+    }
+
     pub(crate) fn shuffled(v: &serde_json::Value, rng: &mut u64) -> String {
         match v {
             serde_json::Value::Array(items) => {

@@ -155,55 +155,16 @@ impl<B: Backend> Ledger<B> {
             }
             Ok(())
         };
-        if items.len() < self.pool_min_items.max(PACK_CHUNK_ITEMS) {
+        let inline = items.len() < self.pool_min_items.max(PACK_CHUNK_ITEMS);
+        let pairs = items.into_iter().zip(seqs);
+        if inline {
             // A small group is packed on this thread
             // (`Ledger::set_small_groups_inline`), or in one piece.
-            for (item, seq) in items.into_iter().zip(seqs) {
+            for (item, seq) in pairs {
                 stage(&mut st, pack(item, seq, &keys)?)?;
             }
         } else {
-            // Salts, commitments and payload layout on the pool, a chunk at a
-            // time, while this thread stages the chunks already packed.
-            rayon::in_place_scope(|scope| -> Result<()> {
-                let (sent, done) = mpsc::channel();
-                let mut pairs = items.into_iter().zip(seqs);
-                let mut chunks = 0;
-                loop {
-                    let chunk: Vec<_> = pairs.by_ref().take(PACK_CHUNK_ITEMS).collect();
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let (sent, keys, at) = (sent.clone(), &keys, chunks);
-                    scope.spawn(move |_| {
-                        let packed: Result<Vec<Append>> = chunk
-                            .into_iter()
-                            .map(|(item, seq)| pack(item, seq, keys))
-                            .collect();
-                        // A send fails only once staging gave up.
-                        drop(sent.send((at, packed)));
-                    });
-                    chunks += 1;
-                }
-                drop(sent);
-                let mut arrived: BTreeMap<usize, Result<Vec<Append>>> = BTreeMap::new();
-                for at in 0..chunks {
-                    let packed = loop {
-                        if let Some(packed) = arrived.remove(&at) {
-                            break packed;
-                        }
-                        let (k, packed) = done.recv().map_err(|_| StoreError::Backend {
-                            op: "pack decisions",
-                            kind: crate::error::EngineErrorKind::Other,
-                            reason: format!("chunk {at} of {chunks} was never packed"),
-                        })?;
-                        arrived.insert(k, packed);
-                    };
-                    for item in packed? {
-                        stage(&mut st, item)?;
-                    }
-                }
-                Ok(())
-            })?;
+            pack_on_pool(pairs, &keys, |item| stage(&mut st, item))?;
         }
         if st.head.size == state.head.size {
             state.last_append_sync = None;
@@ -659,6 +620,46 @@ impl<B: Backend> Ledger<B> {
             state.poisoned = Some(e.to_string());
         })
     }
+}
+
+/// Salt and lay out `pairs` on the pool, a chunk per task, and hand each
+/// packed item to `stage`, in order, as soon as its chunk is packed: this
+/// thread stages the chunks already packed while the pool packs the rest.
+fn pack_on_pool(
+    mut pairs: impl Iterator<Item = (Append, Option<u64>)>,
+    keys: &BTreeMap<u64, Option<WindowKey>>,
+    mut stage: impl FnMut(Append) -> Result<()>,
+) -> Result<()> {
+    rayon::in_place_scope(|scope| {
+        let mut chunks = Vec::new();
+        loop {
+            let chunk: Vec<_> = pairs.by_ref().take(PACK_CHUNK_ITEMS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let (sent, done) = mpsc::sync_channel(1);
+            scope.spawn(move |_| {
+                let packed: Result<Vec<Append>> = chunk
+                    .into_iter()
+                    .map(|(item, seq)| pack(item, seq, keys))
+                    .collect();
+                // A send fails only once staging gave up.
+                drop(sent.send(packed));
+            });
+            chunks.push(done);
+        }
+        for (at, done) in chunks.iter().enumerate() {
+            let packed = done.recv().map_err(|_| StoreError::Backend {
+                op: "pack decisions",
+                kind: crate::error::EngineErrorKind::Other,
+                reason: format!("chunk {at} of {} was never packed", chunks.len()),
+            })?;
+            for item in packed? {
+                stage(item)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// `r` (at `seq`) with the staged erasures applied.

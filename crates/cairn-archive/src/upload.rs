@@ -304,8 +304,15 @@ impl<B: Backend> Run<'_, B> {
         }
         records.truncate(width as usize);
         let raw = match cf {
-            Cf::Bundles => pieces::encode_entries(records.iter(), records.len()),
-            _ => pieces::encode_payloads(records.iter(), records.len(), start, None),
+            Cf::Bundles => {
+                pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), records.len())
+            }
+            _ => pieces::encode_payloads(
+                records.iter().map(|r| &r.payloads),
+                records.len(),
+                start,
+                None,
+            ),
         };
         Ok(Codec::new().compress_at(&raw, Some(LEVEL)))
     }

@@ -334,6 +334,31 @@ pub enum DecodeError {
     },
 }
 
+/// An entry body encoded on its own: the bytes that follow an entry's frame
+/// (version byte, seq, prev_hash, recorded_at_us), its variant index first.
+/// A writer encodes bodies ahead of time, in parallel, and frames each with
+/// [`Entry::encode_framed`] once its place in the chain is known; the result is
+/// byte for byte [`Entry::encode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBody(Vec<u8>);
+
+impl EncodedBody {
+    /// Encode `body`.
+    pub fn new(body: &EntryBody) -> EncodedBody {
+        let mut out = Vec::with_capacity(1024);
+        // As in `Entry::encode`: only a body past the size limit could fail.
+        if let Err(e) = bincode::encode_into_writer(body, VecWriter(&mut out), config()) {
+            unreachable!("encoding an entry body into memory failed: {e}");
+        }
+        EncodedBody(out)
+    }
+
+    /// The length of the entry it makes, version byte included.
+    pub fn entry_len(&self) -> usize {
+        ENTRY_FRAME_BYTES - 4 + self.0.len()
+    }
+}
+
 impl Entry {
     /// The canonical bytes: format version, then the fixed bincode encoding.
     pub fn encode(&self) -> Vec<u8> {
@@ -345,6 +370,23 @@ impl Entry {
         if let Err(e) = bincode::encode_into_writer(self, VecWriter(&mut out), config()) {
             unreachable!("encoding an entry into memory failed: {e}");
         }
+        out
+    }
+
+    /// The canonical bytes of the entry at `seq` after `prev_hash`, recorded
+    /// at `recorded_at_us`, whose body is already encoded.
+    pub fn encode_framed(
+        seq: u64,
+        prev_hash: &Hash,
+        recorded_at_us: i64,
+        body: &EncodedBody,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(body.entry_len());
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(prev_hash);
+        out.extend_from_slice(&recorded_at_us.to_le_bytes());
+        out.extend_from_slice(&body.0);
         out
     }
 
@@ -471,6 +513,58 @@ mod tests {
         // seq is the first field: 8 bytes little-endian right after the version byte.
         assert_eq!(&bytes[1..9], &7u64.to_le_bytes());
         assert_eq!(Entry::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn a_body_encoded_ahead_frames_into_the_same_bytes() {
+        let decision = sample();
+        let model = |version: &str| ModelRef {
+            name: "m".into(),
+            version: version.into(),
+            digest: Some("sha256:ab".into()),
+        };
+        let others = [
+            EntryBody::RedactionV1(RedactionV1 {
+                target_seq: 3,
+                slots: vec![PayloadSlot::Input],
+                reason: "erasure request 12".into(),
+                actor: "dpo".into(),
+            }),
+            EntryBody::ReplayV1(ReplayV1 {
+                candidate: "http://127.0.0.1:9/score".into(),
+                candidate_model: Some(model("3")),
+                selection: "{}".into(),
+                selected: 4,
+                replayed: 4,
+                errors: 0,
+                results_digest: [7; 32],
+            }),
+            EntryBody::AlertV1(AlertV1 {
+                stream: "pricing".into(),
+                check: "label_mix".into(),
+                statistic: 0.31,
+                threshold: 0.2,
+                p_value: None,
+                current: model("2"),
+                reference: model("1"),
+                samples: 41,
+                reference_samples: 100,
+                window_start_us: 1,
+                window_end_us: 9,
+            }),
+        ];
+        let entries = std::iter::once(decision).chain(others.into_iter().map(|body| Entry {
+            seq: u64::MAX - 1,
+            prev_hash: [0xa5; 32],
+            recorded_at_us: -3,
+            body,
+        }));
+        for e in entries {
+            let body = EncodedBody::new(&e.body);
+            let framed = Entry::encode_framed(e.seq, &e.prev_hash, e.recorded_at_us, &body);
+            assert_eq!(framed, e.encode(), "{}", e.kind());
+            assert_eq!(body.entry_len(), framed.len());
+        }
     }
 
     #[test]

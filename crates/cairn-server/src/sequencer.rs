@@ -409,7 +409,6 @@ impl Worker {
 fn admissible(job: Job) -> Option<Job> {
     let too_long = job.items.iter().find_map(|item| {
         let len = match item {
-            Append::Packed(p) => p.body().entry_len(),
             Append::Decision(d) => d.body.entry_len(),
             Append::Unsalted(d) => d.body.entry_len(),
             Append::Replay(r) => r.entry_len(),

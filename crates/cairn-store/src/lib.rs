@@ -24,6 +24,6 @@ pub mod verify;
 
 pub use backend::{Backend, Cf, EngineMemory, WriteBatch};
 pub use error::{Result, StoreError};
-pub use ledger::{Append, Ledger, PackedDecision, PayloadState, Receipt, DISK_RESERVE};
+pub use ledger::{Append, Ledger, PayloadState, Receipt, DISK_RESERVE};
 pub use memory::MemoryBackend;
 pub use rocks::RocksBackend;

@@ -46,17 +46,20 @@ pub struct Record {
 impl Record {
     /// Raw bytes this record adds to its two pieces.
     pub fn raw_len(&self) -> usize {
-        let slots: usize = self
-            .payloads
-            .iter()
-            .map(|s| match s {
-                Slot::None => 1,
-                Slot::Stored(b) => 5 + b.len(),
-                Slot::Erased(_) => 9,
-            })
-            .sum();
-        4 + self.entry.len() + slots
+        4 + self.entry.len() + slots_len(&self.payloads)
     }
+}
+
+/// Raw bytes two slots take in a payload piece (form 1).
+fn slots_len(slots: &[Slot; 2]) -> usize {
+    slots
+        .iter()
+        .map(|s| match s {
+            Slot::None => 1,
+            Slot::Stored(b) => 5 + b.len(),
+            Slot::Erased(_) => 9,
+        })
+        .sum()
 }
 
 /// The window (its first seq) that `seq` belongs to.
@@ -112,22 +115,22 @@ const CHAIN_ELIDED: u32 = 1 << 31;
 /// already in the level-0 tile. Falls back to form 1 (every byte stored) if an
 /// entry is too short to hold a `prev_hash`.
 pub fn encode_entries<'a>(
-    records: impl Iterator<Item = &'a Record> + Clone,
+    entries: impl Iterator<Item = &'a [u8]> + Clone,
     count: usize,
 ) -> Vec<u8> {
-    let elide = records.clone().all(|r| r.entry.len() >= CHAIN_END);
-    let mut out = Vec::with_capacity(4 + records.clone().map(|r| 4 + r.entry.len()).sum::<usize>());
+    let elide = entries.clone().all(|e| e.len() >= CHAIN_END);
+    let mut out = Vec::with_capacity(4 + entries.clone().map(|e| 4 + e.len()).sum::<usize>());
     let word = count as u32 | if elide { CHAIN_ELIDED } else { 0 };
     out.extend_from_slice(&word.to_le_bytes());
-    for r in records {
+    for e in entries {
         if elide {
-            let len = r.entry.len() - 32;
+            let len = e.len() - 32;
             out.extend_from_slice(&(len as u32).to_le_bytes());
-            out.extend_from_slice(&r.entry[..CHAIN_AT]);
-            out.extend_from_slice(&r.entry[CHAIN_END..]);
+            out.extend_from_slice(&e[..CHAIN_AT]);
+            out.extend_from_slice(&e[CHAIN_END..]);
         } else {
-            out.extend_from_slice(&(r.entry.len() as u32).to_le_bytes());
-            out.extend_from_slice(&r.entry);
+            out.extend_from_slice(&(e.len() as u32).to_le_bytes());
+            out.extend_from_slice(e);
         }
     }
     out
@@ -142,17 +145,16 @@ pub fn encode_entries<'a>(
 /// and the payload alone (a stored salt that is not the derived one keeps
 /// tag 1).
 pub fn encode_payloads<'a>(
-    records: impl Iterator<Item = &'a Record> + Clone,
+    records: impl Iterator<Item = &'a [Slot; 2]> + Clone,
     count: usize,
     first: u64,
     key: Option<&WindowKey>,
 ) -> Vec<u8> {
-    let slots = |r: &Record| r.raw_len() - 4 - r.entry.len();
-    let mut out = Vec::with_capacity(36 + records.clone().map(slots).sum::<usize>());
+    let mut out = Vec::with_capacity(36 + records.clone().map(slots_len).sum::<usize>());
     let Some(key) = key else {
         out.extend_from_slice(&(count as u32).to_le_bytes());
-        for r in records {
-            for slot in &r.payloads {
+        for slots in records {
+            for slot in slots {
                 encode_slot(&mut out, slot);
             }
         }
@@ -160,8 +162,8 @@ pub fn encode_payloads<'a>(
     };
     out.extend_from_slice(&(count as u32 | KEYED).to_le_bytes());
     out.extend_from_slice(key);
-    for (seq, r) in (first..).zip(records) {
-        for (side, slot) in (0u8..).zip(&r.payloads) {
+    for (seq, slots) in (first..).zip(records) {
+        for (side, slot) in (0u8..).zip(slots) {
             match slot {
                 Slot::Stored(b) if b.len() >= 32 && b[..32] == derive_salt(key, seq, side) => {
                     out.push(SLOT_DERIVED);
@@ -436,8 +438,8 @@ mod tests {
     fn keyed_pieces_store_derived_salts_as_nothing_and_put_them_back() {
         let what = || "piece".to_string();
         let rs = keyed_records(300);
-        let plain = encode_payloads(rs.iter(), rs.len(), 300, None);
-        let keyed = encode_payloads(rs.iter(), rs.len(), 300, Some(&KEY));
+        let plain = encode_payloads(rs.iter().map(|r| &r.payloads), rs.len(), 300, None);
+        let keyed = encode_payloads(rs.iter().map(|r| &r.payloads), rs.len(), 300, Some(&KEY));
         // Three derived salts are not stored; the key is, once.
         assert_eq!(keyed.len(), plain.len() + 32 - 3 * 32);
         let Slot::Stored(derived) = &rs[0].payloads[0] else {
@@ -460,8 +462,8 @@ mod tests {
     fn pieces_round_trip() {
         let rs = records();
         let what = || "piece".to_string();
-        let e = encode_entries(rs.iter(), rs.len());
-        let p = encode_payloads(rs.iter(), rs.len(), 0, None);
+        let e = encode_entries(rs.iter().map(|r| r.entry.as_slice()), rs.len());
+        let p = encode_payloads(rs.iter().map(|r| &r.payloads), rs.len(), 0, None);
         let entries = decode_entries(&e, &what, &mut no_chain).unwrap();
         let (key, slots) = decode_payloads(&p, 0, &what).unwrap();
         assert_eq!(key, None);
@@ -476,7 +478,7 @@ mod tests {
     fn chain_hashes_are_not_stored_and_come_back_from_the_leaves() {
         let (rs, prevs) = chained();
         let what = || "piece".to_string();
-        let e = encode_entries(rs.iter(), rs.len());
+        let e = encode_entries(rs.iter().map(|r| r.entry.as_slice()), rs.len());
         assert_eq!(
             e.len(),
             4 + rs.iter().map(|r| 4 + r.entry.len() - 32).sum::<usize>()
@@ -500,11 +502,11 @@ mod tests {
         let rs = records();
         let what = || "piece".to_string();
         let (chained, prevs) = chained();
-        let e = encode_entries(rs.iter(), rs.len());
-        let c = encode_entries(chained.iter(), chained.len());
-        let p = encode_payloads(rs.iter(), rs.len(), 0, None);
+        let e = encode_entries(rs.iter().map(|r| r.entry.as_slice()), rs.len());
+        let c = encode_entries(chained.iter().map(|r| r.entry.as_slice()), chained.len());
+        let p = encode_payloads(rs.iter().map(|r| &r.payloads), rs.len(), 0, None);
         let k = keyed_records(40);
-        let pk = encode_payloads(k.iter(), k.len(), 40, Some(&KEY));
+        let pk = encode_payloads(k.iter().map(|r| &r.payloads), k.len(), 40, Some(&KEY));
         for cut in 0..pk.len() {
             assert!(decode_payloads(&pk[..cut], 40, &what).is_err());
         }

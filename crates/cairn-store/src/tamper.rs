@@ -49,8 +49,8 @@ fn put_piece(batch: &mut WriteBatch, first: u64, records: &[Record]) {
     }
     let codec = Codec::new();
     let n = records.len();
-    let e = pieces::encode_entries(records.iter(), n);
-    let p = pieces::encode_payloads(records.iter(), n, first, None);
+    let e = pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), n);
+    let p = pieces::encode_payloads(records.iter().map(|r| &r.payloads), n, first, None);
     batch.put(
         Cf::Bundles,
         keys::seq_key(first),

@@ -64,24 +64,6 @@ pub enum Append {
     /// derived from the key of the window the decision lands in, so that
     /// they take no room on disk (`schemas/storage-v2.md`, "Payload piece").
     Unsalted(UnsaltedDecision),
-    /// A decision whose payloads are laid out as stored (`salt ‖ bytes`):
-    /// made by [`Ledger::append`] itself, on the pool, from the other two.
-    Packed(PackedDecision),
-}
-
-/// A decision ready to append, its payloads laid out as stored
-/// (`salt ‖ bytes`). Made only by the ledger.
-#[derive(Debug, Clone)]
-pub struct PackedDecision {
-    body: DecisionV1,
-    stored: [Vec<u8>; 2],
-}
-
-impl PackedDecision {
-    /// The entry body.
-    pub fn body(&self) -> &DecisionV1 {
-        &self.body
-    }
 }
 
 impl Append {
@@ -90,7 +72,6 @@ impl Append {
         match self {
             Append::Decision(d) => Some(&d.body),
             Append::Unsalted(d) => Some(&d.body),
-            Append::Packed(p) => Some(&p.body),
             Append::Redaction(_) | Append::Replay(_) | Append::Alert(_) => None,
         }
     }
@@ -106,9 +87,6 @@ impl Append {
     /// heap), for a caller that bounds what queued appends cost.
     pub fn memory_bytes(&self) -> usize {
         let heap = match self {
-            Append::Packed(p) => {
-                p.body.heap_bytes() + p.stored.iter().map(Vec::capacity).sum::<usize>()
-            }
             Append::Decision(d) => {
                 d.body.heap_bytes() + d.input.bytes.capacity() + d.output.bytes.capacity()
             }

@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use cairn_core::decision::{PreparedDecision, UnsaltedDecision, SALT_LEN};
+use cairn_core::entry::{EncodedBody, EntryBody};
 
-use super::{Append, Ledger, PackedDecision, Receipt};
+use super::{Append, Ledger, Receipt};
 use crate::backend::{Backend, Cf};
 use crate::error::{Result, StoreError};
 use crate::keys;
@@ -15,8 +16,9 @@ use crate::pieces::{self, WindowKey};
 
 /// What the idempotency check decided for one item, before it is staged.
 pub(super) enum Plan {
-    /// Appended, at the next seq.
-    Fresh,
+    /// Appended, at the next seq; the key its idempotency key is indexed
+    /// under, if it has one.
+    Fresh(Option<Vec<u8>>),
     /// A repeat of an entry already stored: that entry's receipt.
     Stored(Receipt),
     /// A repeat of an earlier item of this batch (its idempotency key).
@@ -30,7 +32,7 @@ impl<B: Backend> Ledger<B> {
         let mut plan = Vec::with_capacity(items.len());
         for item in items {
             let Some(ik) = item.idempotency_key() else {
-                plan.push(Plan::Fresh);
+                plan.push(Plan::Fresh(None));
                 continue;
             };
             if seen.contains(&ik) {
@@ -44,8 +46,8 @@ impl<B: Backend> Ledger<B> {
                     duplicate: true,
                 }));
             } else {
-                seen.insert(ik);
-                plan.push(Plan::Fresh);
+                seen.insert(ik.clone());
+                plan.push(Plan::Fresh(Some(ik)));
             }
         }
         Ok(plan)
@@ -61,7 +63,7 @@ impl<B: Backend> Ledger<B> {
     ) -> Result<Vec<Option<u64>>> {
         let mut seqs = Vec::with_capacity(plan.len());
         for p in plan {
-            if !matches!(p, Plan::Fresh) {
+            if !matches!(p, Plan::Fresh(_)) {
                 seqs.push(None);
                 continue;
             }
@@ -76,17 +78,30 @@ impl<B: Backend> Ledger<B> {
     }
 }
 
-/// Salt a decision that will be appended at `seq` and lay its payloads out
-/// as stored; anything else is returned as it is.
+/// An item made ready to stage.
+pub(super) enum Packed {
+    /// A decision: its entry body encoded and its payloads laid out as
+    /// stored (`salt ‖ bytes`), so that staging only frames and hashes it.
+    Decision {
+        body: EncodedBody,
+        stored: [Vec<u8>; 2],
+    },
+    /// Anything else (or a repeat, which is not appended), as it came:
+    /// rare, so boxed to keep the decisions' variant small.
+    Other(Box<Append>),
+}
+
+/// Salt a decision that will be appended at `seq`, encode its body and lay
+/// its payloads out as stored; anything else is returned as it is.
 pub(super) fn pack(
     item: Append,
     seq: Option<u64>,
     keys: &BTreeMap<u64, Option<WindowKey>>,
-) -> Result<Append> {
+) -> Result<Packed> {
     match (item, seq) {
         (Append::Unsalted(d), Some(seq)) => Ok(packed(salted(d, seq, keys)?)),
         (Append::Decision(d), Some(_)) => Ok(packed(d)),
-        (other, _) => Ok(other),
+        (other, _) => Ok(Packed::Other(Box::new(other))),
     }
 }
 
@@ -122,16 +137,16 @@ pub(super) fn salted(
     Ok(d.salt(salts[0], salts[1]))
 }
 
-/// A decision with its payloads laid out as stored (`salt ‖ bytes`).
-pub(super) fn packed(d: PreparedDecision) -> Append {
+/// A decision with its body encoded and its payloads laid out as stored.
+fn packed(d: PreparedDecision) -> Packed {
     let stored = [&d.input, &d.output].map(|p| {
         let mut raw = Vec::with_capacity(p.salt.len() + p.bytes.len());
         raw.extend_from_slice(&p.salt);
         raw.extend_from_slice(&p.bytes);
         raw
     });
-    Append::Packed(PackedDecision {
-        body: d.body,
+    Packed::Decision {
+        body: EncodedBody::new(&EntryBody::DecisionV1(d.body)),
         stored,
-    })
+    }
 }

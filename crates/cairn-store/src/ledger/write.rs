@@ -12,7 +12,7 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
-use super::salt::{key_of, pack, Plan};
+use super::salt::{key_of, pack, Packed, Plan};
 use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
 use crate::codec::Codec;
@@ -93,11 +93,46 @@ impl Early {
 
     fn spawn(&mut self, jobs: Vec<Job>) {
         for job in jobs {
-            let sent = self.sent.clone();
-            self.jobs += 1;
-            // A send fails only once the batch was given up (an item refused).
-            rayon::spawn(move || drop(sent.send(job.run())));
+            self.spawn_one(move || job.run());
         }
+    }
+
+    fn spawn_one(&mut self, job: impl FnOnce() -> (Cf, u64, Vec<u8>) + Send + 'static) {
+        let sent = self.sent.clone();
+        self.jobs += 1;
+        // A send fails only once the batch was given up (an item refused).
+        rayon::spawn(move || drop(sent.send(job())));
+    }
+
+    /// Lay out and compress the two pieces of the window at `first`, whose
+    /// records (all of the window's) this task takes.
+    fn spawn_window(
+        &mut self,
+        first: u64,
+        records: Vec<Record>,
+        key: Option<WindowKey>,
+        levels: [Option<i32>; 2],
+    ) {
+        let n = records.len();
+        let (entries, slots): (Vec<Vec<u8>>, Vec<[Slot; 2]>) =
+            records.into_iter().map(|r| (r.entry, r.payloads)).unzip();
+        let [entry_level, payload_level] = levels;
+        self.spawn_one(move || {
+            let raw = pieces::encode_entries(entries.iter().map(Vec::as_slice), n);
+            (
+                Cf::Bundles,
+                first,
+                Codec::new().compress_at(&raw, entry_level),
+            )
+        });
+        self.spawn_one(move || {
+            let raw = pieces::encode_payloads(slots.iter(), n, first, key.as_ref());
+            (
+                Cf::PayloadBundles,
+                first,
+                Codec::new().compress_at(&raw, payload_level),
+            )
+        });
     }
 
     /// Every compressed value, once all are done.
@@ -142,16 +177,14 @@ impl<B: Backend> Ledger<B> {
         // that holds one lays its windows out only once it is staged whole.
         let overlap = !items.iter().any(|i| matches!(i, Append::Redaction(_)));
         let mut plan = plan.into_iter();
-        let mut stage = |st: &mut Staged, item: Append| -> Result<()> {
+        let mut stage = |st: &mut Staged, item: Packed| -> Result<()> {
             let plan = plan.next().ok_or_else(|| {
                 StoreError::Invalid("more items than the batch was planned for".into())
             })?;
             receipts.push(self.stage(st, item, plan, recorded_at_us)?);
             let size = st.head.size;
             if overlap && size.is_multiple_of(BUNDLE_ENTRIES) && size > early.laid_out {
-                let jobs = self.window_jobs(&state.open, st, early.laid_out, size);
-                early.spawn(jobs);
-                early.laid_out = size;
+                self.lay_out_early(&state.open, st, &mut early, size);
             }
             Ok(())
         };
@@ -369,12 +402,12 @@ impl<B: Backend> Ledger<B> {
     fn stage(
         &self,
         st: &mut Staged,
-        item: Append,
+        item: Packed,
         plan: Plan,
         recorded_at_us: i64,
     ) -> Result<Receipt> {
-        match plan {
-            Plan::Fresh => {}
+        let ik = match plan {
+            Plan::Fresh(ik) => ik,
             Plan::Stored(r) => return Ok(r),
             Plan::InBatch(ik) => {
                 let r = st.seen_keys.get(&ik).ok_or_else(|| {
@@ -385,28 +418,37 @@ impl<B: Backend> Ledger<B> {
                     ..*r
                 });
             }
-        }
+        };
         let seq = st.head.size;
-        let (body, payloads) = match item {
-            // `pack_all` packed every decision that is appended.
-            Append::Decision(_) | Append::Unsalted(_) => {
-                return Err(StoreError::Invalid("a decision was not packed".into()))
+        let prev_hash = st.head.last_leaf;
+        let framed = |body| {
+            Entry {
+                seq,
+                prev_hash,
+                recorded_at_us,
+                body,
             }
-            Append::Packed(p) => (EntryBody::DecisionV1(p.body), p.stored.map(Slot::Stored)),
-            Append::Redaction(r) => {
-                self.stage_redaction(st, &r, seq)?;
-                (EntryBody::RedactionV1(r), [Slot::None, Slot::None])
-            }
-            Append::Replay(r) => (EntryBody::ReplayV1(r), [Slot::None, Slot::None]),
-            Append::Alert(a) => (EntryBody::AlertV1(a), [Slot::None, Slot::None]),
+            .encode()
         };
-        let entry = Entry {
-            seq,
-            prev_hash: st.head.last_leaf,
-            recorded_at_us,
-            body,
+        let none = || [Slot::None, Slot::None];
+        let (bytes, payloads) = match item {
+            Packed::Decision { body, stored } => (
+                Entry::encode_framed(seq, &prev_hash, recorded_at_us, &body),
+                stored.map(Slot::Stored),
+            ),
+            Packed::Other(other) => match *other {
+                Append::Redaction(r) => {
+                    self.stage_redaction(st, &r, seq)?;
+                    (framed(EntryBody::RedactionV1(r)), none())
+                }
+                Append::Replay(r) => (framed(EntryBody::ReplayV1(r)), none()),
+                Append::Alert(a) => (framed(EntryBody::AlertV1(a)), none()),
+                // `pack` packs every decision that is appended.
+                Append::Decision(_) | Append::Unsalted(_) => {
+                    return Err(StoreError::Invalid("a decision was not packed".into()))
+                }
+            },
         };
-        let bytes = entry.encode();
         if bytes.len() > cairn_core::entry::ENTRY_WRITE_BYTES_MAX {
             return Err(StoreError::Invalid(format!(
                 "entry would be {} bytes, over the limit of {}",
@@ -421,12 +463,9 @@ impl<B: Backend> Ledger<B> {
             leaf_hash: leaf,
             duplicate: false,
         };
-        if let EntryBody::DecisionV1(d) = &entry.body {
-            if let Some(key) = &d.idempotency_key {
-                let ik = keys::idempotency_key(&d.stream, key);
-                st.batch.put(Cf::Index, ik.clone(), keys::seq_key(seq));
-                st.seen_keys.insert(ik, receipt);
-            }
+        if let Some(ik) = ik {
+            st.batch.put(Cf::Index, ik.clone(), keys::seq_key(seq));
+            st.seen_keys.insert(ik, receipt);
         }
         st.records.push(Record {
             entry: bytes,
@@ -518,6 +557,36 @@ impl<B: Backend> Ledger<B> {
                 <= SEAL_BYTES_MAX
     }
 
+    /// Lay out the windows filled since `early.laid_out`, up to `to` (a
+    /// window's end), and have the pool compress them while the rest of the
+    /// batch is staged. A window wholly new to this batch is laid out on the
+    /// pool as well, from its records, which the task takes: nothing reads
+    /// them again (the ledger keeps only an unfilled window's records). The
+    /// window the batch began in is laid out here.
+    fn lay_out_early(&self, open: &OpenWindow, st: &mut Staged, early: &mut Early, to: u64) {
+        let mut first = early.laid_out;
+        if !first.is_multiple_of(BUNDLE_ENTRIES) {
+            let end = pieces::window_start(first) + BUNDLE_ENTRIES;
+            let jobs = self.window_jobs(open, st, first, end);
+            early.spawn(jobs);
+            first = end;
+        }
+        while first < to {
+            let at = (first - st.committed) as usize;
+            let records = st.records[at..at + BUNDLE_ENTRIES as usize]
+                .iter_mut()
+                .map(|r| Record {
+                    entry: std::mem::take(&mut r.entry),
+                    payloads: std::mem::replace(&mut r.payloads, [Slot::None, Slot::None]),
+                })
+                .collect();
+            let levels = [self.entry_level, self.payload_level];
+            early.spawn_window(first, records, key_of(&st.keys, first), levels);
+            first += BUNDLE_ENTRIES;
+        }
+        early.laid_out = to;
+    }
+
     /// The bundles of this commit from seq `from` on (those before are laid
     /// out already), and every payload piece an erasure rewrote.
     fn bundle_jobs(&self, open: &OpenWindow, st: &mut Staged, from: u64) -> Vec<Job> {
@@ -593,13 +662,18 @@ impl<B: Backend> Ledger<B> {
         jobs.push(Job {
             cf: Cf::Bundles,
             key: first,
-            raw: pieces::encode_entries(records.iter().copied(), n),
+            raw: pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), n),
             level: level(self.entry_level),
         });
         jobs.push(Job {
             cf: Cf::PayloadBundles,
             key: first,
-            raw: pieces::encode_payloads(records.iter().copied(), n, first, key.as_ref()),
+            raw: pieces::encode_payloads(
+                records.iter().map(|r| &r.payloads),
+                n,
+                first,
+                key.as_ref(),
+            ),
             level: level(self.payload_level),
         });
     }
@@ -628,7 +702,7 @@ impl<B: Backend> Ledger<B> {
 fn pack_on_pool(
     mut pairs: impl Iterator<Item = (Append, Option<u64>)>,
     keys: &BTreeMap<u64, Option<WindowKey>>,
-    mut stage: impl FnMut(Append) -> Result<()>,
+    mut stage: impl FnMut(Packed) -> Result<()>,
 ) -> Result<()> {
     rayon::in_place_scope(|scope| {
         let mut chunks = Vec::new();
@@ -639,7 +713,7 @@ fn pack_on_pool(
             }
             let (sent, done) = mpsc::sync_channel(1);
             scope.spawn(move |_| {
-                let packed: Result<Vec<Append>> = chunk
+                let packed: Result<Vec<Packed>> = chunk
                     .into_iter()
                     .map(|(item, seq)| pack(item, seq, keys))
                     .collect();
@@ -675,14 +749,7 @@ fn erased<'a>(r: &'a Record, seq: u64, erasures: &[Erasure]) -> Cow<'a, Record> 
 
 /// A rewritten payload piece: every salt stored (form 1, no window key).
 fn encode_slots(first: u64, slots: &[[Slot; 2]]) -> Vec<u8> {
-    let records: Vec<Record> = slots
-        .iter()
-        .map(|s| Record {
-            entry: Vec::new(),
-            payloads: s.clone(),
-        })
-        .collect();
-    pieces::encode_payloads(records.iter(), records.len(), first, None)
+    pieces::encode_payloads(slots.iter(), slots.len(), first, None)
 }
 
 /// Take a written batch's state as the ledger's.

@@ -4,6 +4,7 @@
 //! recovery on open (here).
 
 mod index;
+mod layout;
 mod read;
 mod retain;
 mod salt;

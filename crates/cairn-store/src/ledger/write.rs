@@ -3,7 +3,6 @@
 //! idempotency keys and the new size. Secondary indexes are not on this path
 //! (see `index`).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -12,145 +11,41 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
+use super::layout::{Early, Job};
 use super::salt::{key_of, pack, Packed, Plan};
 use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
-use crate::codec::Codec;
 use crate::error::{Result, StoreError};
 use crate::keys::{self, meta};
-use crate::pieces::{self, Record, Slot, WindowKey, BUNDLE_ENTRIES, SEAL_BYTES_MAX};
+use crate::pieces::{self, Record, Slot, WindowKey, BUNDLE_ENTRIES};
 use crate::tiles::TileEdge;
 
 /// Decisions salted and laid out per task on the pool, while the appending
 /// thread stages the chunks before.
 const PACK_CHUNK_ITEMS: usize = 64;
 
-/// The zstd level of a fragment (a piece that leaves its window unfilled):
-/// the window's seal compresses its records again, at `BUNDLE_LEVEL`.
-const FRAGMENT_LEVEL: i32 = -5;
-
 /// An erasure staged by a redaction: (target seq, slot, redaction seq).
-type Erasure = (u64, PayloadSlot, u64);
+pub(super) type Erasure = (u64, PayloadSlot, u64);
 
 /// What an append builds before it writes.
-struct Staged {
-    batch: WriteBatch,
-    head: Head,
-    tiles: TileEdge,
+pub(super) struct Staged {
+    pub(super) batch: WriteBatch,
+    pub(super) head: Head,
+    pub(super) tiles: TileEdge,
     /// Full tiles completed by this batch.
-    tile_puts: Vec<([u8; 9], Vec<u8>)>,
+    pub(super) tile_puts: Vec<([u8; 9], Vec<u8>)>,
     /// Entries durable before this batch.
-    committed: u64,
-    seen_keys: HashMap<Vec<u8>, Receipt>,
+    pub(super) committed: u64,
+    pub(super) seen_keys: HashMap<Vec<u8>, Receipt>,
     /// The batch's new records, seqs `committed..head.size`.
-    records: Vec<Record>,
-    erasures: Vec<Erasure>,
+    pub(super) records: Vec<Record>,
+    pub(super) erasures: Vec<Erasure>,
     /// Payload pieces rewritten by erasures, by key.
-    rewrites: BTreeMap<u64, Vec<[Slot; 2]>>,
+    pub(super) rewrites: BTreeMap<u64, Vec<[Slot; 2]>>,
     /// The salt keys of the windows this batch writes to, by window start:
     /// the open window's, and a new one for each window the batch starts.
     /// `None` for a window whose salts are drawn at random.
-    keys: BTreeMap<u64, Option<WindowKey>>,
-}
-
-/// A value to compress and put.
-struct Job {
-    cf: Cf,
-    key: u64,
-    raw: Vec<u8>,
-    level: Option<i32>,
-}
-
-impl Job {
-    fn run(self) -> (Cf, u64, Vec<u8>) {
-        let value = Codec::new().compress_at(&self.raw, self.level);
-        (self.cf, self.key, value)
-    }
-}
-
-/// The bundles of windows that a batch filled while it was still being
-/// staged: laid out at once and compressed on the pool meanwhile, so that
-/// compression overlaps the staging of the rest of the batch.
-struct Early {
-    /// Seqs below this are laid out (the batch's first seq when none are).
-    laid_out: u64,
-    /// Jobs handed to the pool.
-    jobs: usize,
-    sent: mpsc::Sender<(Cf, u64, Vec<u8>)>,
-    done: mpsc::Receiver<(Cf, u64, Vec<u8>)>,
-}
-
-impl Early {
-    fn new(from: u64) -> Early {
-        let (sent, done) = mpsc::channel();
-        Early {
-            laid_out: from,
-            jobs: 0,
-            sent,
-            done,
-        }
-    }
-
-    fn spawn(&mut self, jobs: Vec<Job>) {
-        for job in jobs {
-            self.spawn_one(move || job.run());
-        }
-    }
-
-    fn spawn_one(&mut self, job: impl FnOnce() -> (Cf, u64, Vec<u8>) + Send + 'static) {
-        let sent = self.sent.clone();
-        self.jobs += 1;
-        // A send fails only once the batch was given up (an item refused).
-        rayon::spawn(move || drop(sent.send(job())));
-    }
-
-    /// Lay out and compress the two pieces of the window at `first`, whose
-    /// records (all of the window's) this task takes.
-    fn spawn_window(
-        &mut self,
-        first: u64,
-        records: Vec<Record>,
-        key: Option<WindowKey>,
-        levels: [Option<i32>; 2],
-    ) {
-        let n = records.len();
-        let (entries, slots): (Vec<Vec<u8>>, Vec<[Slot; 2]>) =
-            records.into_iter().map(|r| (r.entry, r.payloads)).unzip();
-        let [entry_level, payload_level] = levels;
-        self.spawn_one(move || {
-            let raw = pieces::encode_entries(entries.iter().map(Vec::as_slice), n);
-            (
-                Cf::Bundles,
-                first,
-                Codec::new().compress_at(&raw, entry_level),
-            )
-        });
-        self.spawn_one(move || {
-            let raw = pieces::encode_payloads(slots.iter(), n, first, key.as_ref());
-            (
-                Cf::PayloadBundles,
-                first,
-                Codec::new().compress_at(&raw, payload_level),
-            )
-        });
-    }
-
-    /// Every compressed value, once all are done.
-    fn collect(self) -> Result<Vec<(Cf, u64, Vec<u8>)>> {
-        let Early {
-            jobs, sent, done, ..
-        } = self;
-        drop(sent);
-        let values: Vec<_> = done.iter().collect();
-        if values.len() != jobs {
-            return Err(StoreError::Backend {
-                op: "compress bundles",
-                kind: crate::error::EngineErrorKind::Other,
-                reason: format!("{} of {jobs} bundles were compressed", values.len()),
-            });
-        }
-        Ok(values)
-    }
+    pub(super) keys: BTreeMap<u64, Option<WindowKey>>,
 }
 
 impl<B: Backend> Ledger<B> {
@@ -542,142 +437,6 @@ impl<B: Backend> Ledger<B> {
         Ok(())
     }
 
-    /// Whether this commit seals the open window: it fills the window (and
-    /// the window is not too large to be one value).
-    fn sealing(open: &OpenWindow, st: &Staged) -> bool {
-        let committed = st.committed;
-        committed > open.start
-            && st.head.size >= open.start + BUNDLE_ENTRIES
-            && open
-                .records
-                .iter()
-                .chain(&st.records[..(open.start + BUNDLE_ENTRIES - committed) as usize])
-                .map(Record::raw_len)
-                .sum::<usize>()
-                <= SEAL_BYTES_MAX
-    }
-
-    /// Lay out the windows filled since `early.laid_out`, up to `to` (a
-    /// window's end), and have the pool compress them while the rest of the
-    /// batch is staged. A window wholly new to this batch is laid out on the
-    /// pool as well, from its records, which the task takes: nothing reads
-    /// them again (the ledger keeps only an unfilled window's records). The
-    /// window the batch began in is laid out here.
-    fn lay_out_early(&self, open: &OpenWindow, st: &mut Staged, early: &mut Early, to: u64) {
-        let mut first = early.laid_out;
-        if !first.is_multiple_of(BUNDLE_ENTRIES) {
-            let end = pieces::window_start(first) + BUNDLE_ENTRIES;
-            let jobs = self.window_jobs(open, st, first, end);
-            early.spawn(jobs);
-            first = end;
-        }
-        while first < to {
-            let at = (first - st.committed) as usize;
-            let records = st.records[at..at + BUNDLE_ENTRIES as usize]
-                .iter_mut()
-                .map(|r| Record {
-                    entry: std::mem::take(&mut r.entry),
-                    payloads: std::mem::replace(&mut r.payloads, [Slot::None, Slot::None]),
-                })
-                .collect();
-            let levels = [self.entry_level, self.payload_level];
-            early.spawn_window(first, records, key_of(&st.keys, first), levels);
-            first += BUNDLE_ENTRIES;
-        }
-        early.laid_out = to;
-    }
-
-    /// The bundles of this commit from seq `from` on (those before are laid
-    /// out already), and every payload piece an erasure rewrote.
-    fn bundle_jobs(&self, open: &OpenWindow, st: &mut Staged, from: u64) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        let sealing = Self::sealing(open, st);
-        for (first, slots) in std::mem::take(&mut st.rewrites) {
-            if sealing && first >= open.start {
-                continue; // rewritten by the seal, from the open window's records
-            }
-            jobs.push(Job {
-                cf: Cf::PayloadBundles,
-                key: first,
-                raw: encode_slots(first, &slots),
-                level: self.payload_level,
-            });
-        }
-        jobs.extend(self.window_jobs(open, st, from, st.head.size));
-        jobs
-    }
-
-    /// The bundles of the staged seqs `from..to`: a fragment for a window the
-    /// commit does not fill, a sealed piece for one it does (merged with the
-    /// window's earlier fragments, which are deleted).
-    fn window_jobs(&self, open: &OpenWindow, st: &mut Staged, from: u64, to: u64) -> Vec<Job> {
-        let mut jobs = Vec::new();
-        let committed = st.committed;
-        let sealing = Self::sealing(open, st);
-        let mut first = from;
-        while first < to {
-            let window = pieces::window_start(first);
-            let end = to.min(window + BUNDLE_ENTRIES);
-            let new = &st.records[(first - committed) as usize..(end - committed) as usize];
-            if sealing && window == open.start && first == committed {
-                // The open window's records, copied only where an erasure of
-                // this batch changes them.
-                let old: Vec<Cow<'_, Record>> = open
-                    .records
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| erased(r, window + i as u64, &st.erasures))
-                    .collect();
-                let all: Vec<&Record> = old.iter().map(|r| r.as_ref()).chain(new).collect();
-                self.piece_jobs(&mut jobs, window, &all, key_of(&st.keys, window), false);
-                for f in open.fragments.iter().filter(|&&f| f != window) {
-                    st.batch.delete(Cf::Bundles, keys::seq_key(*f));
-                    st.batch.delete(Cf::PayloadBundles, keys::seq_key(*f));
-                }
-            } else {
-                let all: Vec<&Record> = new.iter().collect();
-                // A piece that leaves its window unfilled is a fragment, which
-                // the seal will compress again: a faster level for it.
-                let fragment = end < window + BUNDLE_ENTRIES;
-                self.piece_jobs(&mut jobs, first, &all, key_of(&st.keys, window), fragment);
-            }
-            first = end;
-        }
-        jobs
-    }
-
-    fn piece_jobs(
-        &self,
-        jobs: &mut Vec<Job>,
-        first: u64,
-        records: &[&Record],
-        key: Option<WindowKey>,
-        fragment: bool,
-    ) {
-        let n = records.len();
-        let level = |level: Option<i32>| match level {
-            Some(_) if fragment => Some(FRAGMENT_LEVEL),
-            level => level,
-        };
-        jobs.push(Job {
-            cf: Cf::Bundles,
-            key: first,
-            raw: pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), n),
-            level: level(self.entry_level),
-        });
-        jobs.push(Job {
-            cf: Cf::PayloadBundles,
-            key: first,
-            raw: pieces::encode_payloads(
-                records.iter().map(|r| &r.payloads),
-                n,
-                first,
-                key.as_ref(),
-            ),
-            level: level(self.payload_level),
-        });
-    }
-
     /// Store a signed checkpoint note for tree size `size` (durably).
     pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<()> {
         let mut state = self.state();
@@ -734,22 +493,6 @@ fn pack_on_pool(
         }
         Ok(())
     })
-}
-
-/// `r` (at `seq`) with the staged erasures applied.
-fn erased<'a>(r: &'a Record, seq: u64, erasures: &[Erasure]) -> Cow<'a, Record> {
-    let mut r = Cow::Borrowed(r);
-    for (target, slot, by) in erasures {
-        if *target == seq {
-            r.to_mut().payloads[slot.as_byte() as usize] = Slot::Erased(*by);
-        }
-    }
-    r
-}
-
-/// A rewritten payload piece: every salt stored (form 1, no window key).
-fn encode_slots(first: u64, slots: &[[Slot; 2]]) -> Vec<u8> {
-    pieces::encode_payloads(slots.iter(), slots.len(), first, None)
 }
 
 /// Take a written batch's state as the ledger's.

@@ -71,34 +71,37 @@ impl Early {
         rayon::spawn(move || drop(sent.send(job())));
     }
 
-    /// Lay out and compress the two pieces of the window at `first`, whose
-    /// records (all of the window's) this task takes.
+    /// Lay out and compress the two pieces of the window at `first`, from
+    /// its entries and payload slots (all of the window's), which the tasks take.
     fn spawn_window(
         &mut self,
         first: u64,
-        records: Vec<Record>,
+        entries: Vec<Vec<u8>>,
+        slots: Vec<[Slot; 2]>,
         key: Option<WindowKey>,
-        levels: [Option<i32>; 2],
+        [entry_level, payload_level]: [Option<i32>; 2],
     ) {
-        let n = records.len();
-        let (entries, slots): (Vec<Vec<u8>>, Vec<[Slot; 2]>) =
-            records.into_iter().map(|r| (r.entry, r.payloads)).unzip();
-        let [entry_level, payload_level] = levels;
         self.spawn_one(move || {
-            let raw = pieces::encode_entries(entries.iter().map(Vec::as_slice), n);
-            (
-                Cf::Bundles,
-                first,
-                Codec::new().compress_at(&raw, entry_level),
-            )
+            let raw = pieces::encode_entries(entries.iter().map(Vec::as_slice), entries.len());
+            let (cf, key, level) = (Cf::Bundles, first, entry_level);
+            Job {
+                cf,
+                key,
+                raw,
+                level,
+            }
+            .run()
         });
         self.spawn_one(move || {
-            let raw = pieces::encode_payloads(slots.iter(), n, first, key.as_ref());
-            (
-                Cf::PayloadBundles,
-                first,
-                Codec::new().compress_at(&raw, payload_level),
-            )
+            let raw = pieces::encode_payloads(slots.iter(), slots.len(), first, key.as_ref());
+            let (cf, key, level) = (Cf::PayloadBundles, first, payload_level);
+            Job {
+                cf,
+                key,
+                raw,
+                level,
+            }
+            .run()
         });
     }
 
@@ -158,15 +161,17 @@ impl<B: Backend> Ledger<B> {
         }
         while first < to {
             let at = (first - st.committed) as usize;
-            let records = st.records[at..at + BUNDLE_ENTRIES as usize]
+            let window = &mut st.records[at..at + BUNDLE_ENTRIES as usize];
+            let entries = window
                 .iter_mut()
-                .map(|r| Record {
-                    entry: std::mem::take(&mut r.entry),
-                    payloads: std::mem::replace(&mut r.payloads, [Slot::None, Slot::None]),
-                })
+                .map(|r| std::mem::take(&mut r.entry))
+                .collect();
+            let slots = window
+                .iter_mut()
+                .map(|r| std::mem::replace(&mut r.payloads, [Slot::None, Slot::None]))
                 .collect();
             let levels = [self.entry_level, self.payload_level];
-            early.spawn_window(first, records, key_of(&st.keys, first), levels);
+            early.spawn_window(first, entries, slots, key_of(&st.keys, first), levels);
             first += BUNDLE_ENTRIES;
         }
         early.laid_out = to;

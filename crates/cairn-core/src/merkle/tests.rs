@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use super::verify::inclusion_proof_len;
 use super::*;
 use crate::hash::Blake3Hasher;
 use proptest::prelude::*;

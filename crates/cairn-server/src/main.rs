@@ -19,8 +19,9 @@ use tracing::{info, warn};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (the place of `mi_option_purge_delay` in
-/// `mi_option_t` of the bundled mimalloc 2, `libmimalloc-sys` 0.1.49).
+/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_t` of the
+/// mimalloc 3 that `libmimalloc-sys` 0.1.49 bundles by default; the same in
+/// its mimalloc 2).
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 #[allow(unsafe_code)]

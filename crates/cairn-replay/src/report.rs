@@ -328,11 +328,11 @@ pub fn results_digest(json: &[u8]) -> [u8; 32] {
 
 /// Per-entry facts kept between the two passes.
 struct Compared<'a> {
-    pub(super) record: &'a Record,
-    pub(super) answer: Option<&'a Value>,
-    pub(super) diffs: &'a [Difference],
-    pub(super) label: Option<&'a LabelPair>,
-    pub(super) score: Option<&'a ScorePair>,
+    record: &'a Record,
+    answer: Option<&'a Value>,
+    diffs: &'a [Difference],
+    label: Option<&'a LabelPair>,
+    score: Option<&'a ScorePair>,
 }
 
 /// What the analysis needs of one entry once its answers are in: the candidate's

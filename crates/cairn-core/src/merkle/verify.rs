@@ -1,5 +1,6 @@
 //! Proof verification, following RFC 9162 §2.1.3.2 and §2.1.4.2 step by step,
-//! with the proof length checked up front.
+//! with the proof length checked up front; and the verifiers' fuzzing entry
+//! point.
 
 use super::VerifyError;
 use crate::hash::{Hash, TreeHasher};

@@ -1,5 +1,6 @@
-//! The pieces of a report computed over all compared entries: per-path counts,
-//! label flips, score shifts, quantiles and the top examples.
+//! The pieces of a report: each entry's label and score pairs, and over all
+//! compared entries the per-path counts, label flips, score shifts, quantiles
+//! and the top examples.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -136,7 +137,7 @@ impl PathCounts {
 }
 
 /// A label as text: strings as they are, other scalars as JSON.
-pub(super) fn label_text(v: &Value) -> Option<String> {
+fn label_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),

@@ -24,6 +24,7 @@ mod modes;
 mod overload;
 mod reference;
 mod replay;
+mod replay_run;
 mod retention;
 mod signer;
 mod support;

@@ -82,24 +82,20 @@ impl Early {
         [entry_level, payload_level]: [Option<i32>; 2],
     ) {
         self.spawn_one(move || {
-            let raw = pieces::encode_entries(entries.iter().map(Vec::as_slice), entries.len());
-            let (cf, key, level) = (Cf::Bundles, first, entry_level);
             Job {
-                cf,
-                key,
-                raw,
-                level,
+                cf: Cf::Bundles,
+                key: first,
+                raw: pieces::encode_entries(entries.iter().map(Vec::as_slice), entries.len()),
+                level: entry_level,
             }
             .run()
         });
         self.spawn_one(move || {
-            let raw = pieces::encode_payloads(slots.iter(), slots.len(), first, key.as_ref());
-            let (cf, key, level) = (Cf::PayloadBundles, first, payload_level);
             Job {
-                cf,
-                key,
-                raw,
-                level,
+                cf: Cf::PayloadBundles,
+                key: first,
+                raw: pieces::encode_payloads(slots.iter(), slots.len(), first, key.as_ref()),
+                level: payload_level,
             }
             .run()
         });

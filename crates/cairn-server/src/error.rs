@@ -36,8 +36,12 @@ pub enum ErrorCode {
     NoCheckpoint,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
-    /// 408: the request took longer than `request_timeout_ms`.
+    /// 408: the request's body did not arrive within `request_timeout_ms`.
     RequestTimeout,
+    /// 503: the daemon did not answer within `request_timeout_ms` of the
+    /// request's start, though its body had arrived (an append may still be
+    /// stored).
+    ServerTimeout,
     /// 413: the body is larger than `body_bytes_max`.
     BodyTooLarge,
     /// 413: a decision is larger than `line_bytes_max` or its entry would be.
@@ -59,6 +63,9 @@ pub enum ErrorCode {
     CommitFailed,
     /// 503: the entry's window is only in the archive, which could not be read.
     ArchiveUnavailable,
+    /// 503: an operator's action took effect but could not be saved, so it
+    /// would not outlive a restart.
+    NotSaved,
     /// 500: damaged data or a broken invariant.
     Internal,
 }
@@ -78,6 +85,7 @@ impl ErrorCode {
         ErrorCode::NoCheckpoint,
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTimeout,
+        ErrorCode::ServerTimeout,
         ErrorCode::BodyTooLarge,
         ErrorCode::DecisionTooLarge,
         ErrorCode::BatchTooLong,
@@ -88,6 +96,7 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::CommitFailed,
         ErrorCode::ArchiveUnavailable,
+        ErrorCode::NotSaved,
         ErrorCode::Internal,
     ];
 
@@ -106,6 +115,7 @@ impl ErrorCode {
             ErrorCode::NoCheckpoint => "no_checkpoint",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::ServerTimeout => "server_timeout",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::DecisionTooLarge => "decision_too_large",
             ErrorCode::BatchTooLong => "batch_too_long",
@@ -116,6 +126,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::CommitFailed => "commit_failed",
             ErrorCode::ArchiveUnavailable => "archive_unavailable",
+            ErrorCode::NotSaved => "not_saved",
             ErrorCode::Internal => "internal",
         }
     }
@@ -143,7 +154,9 @@ impl ErrorCode {
             ErrorCode::Poisoned
             | ErrorCode::ShuttingDown
             | ErrorCode::CommitFailed
-            | ErrorCode::ArchiveUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorCode::ArchiveUnavailable
+            | ErrorCode::ServerTimeout
+            | ErrorCode::NotSaved => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -101,25 +101,34 @@ impl Shared {
 
     /// Save the breakers, pins and accepted pairs if they changed since the
     /// last save. Blocking (a write and two fsyncs): call it off the async
-    /// workers. A failure is logged and the next change tries again.
-    pub fn save(&self) {
-        let Some(p) = &self.persist else { return };
+    /// workers. A failure is logged and returned (an operator's action is
+    /// answered with it), and the next change tries again.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(p) = &self.persist else {
+            return Ok(());
+        };
         let mut saved_generation = p.saved_generation.lock().unwrap_or_else(|e| e.into_inner());
         let (generation, saved) = {
             let state = self.lock();
             if state.generation() == *saved_generation {
-                return;
+                return Ok(());
             }
             (state.generation(), state.saved())
         };
-        match persist::save(&p.path, &saved) {
-            Ok(()) => *saved_generation = generation,
-            Err(e) => error!(
-                path = %p.path.display(),
-                error = %e,
-                "the monitor's state could not be saved; an open breaker or a pin may not outlive a restart"
-            ),
-        }
+        persist::save(&p.path, &saved)
+            .inspect(|()| *saved_generation = generation)
+            .inspect_err(|e| {
+                error!(
+                    path = %p.path.display(),
+                    error = %e,
+                    "the monitor's state could not be saved; an open breaker or a pin may not outlive a restart"
+                )
+            })
+    }
+
+    /// Where the state is saved, if anywhere.
+    pub fn saved_at(&self) -> Option<&std::path::Path> {
+        self.persist.as_ref().map(|p| p.path.as_path())
     }
 }
 
@@ -267,7 +276,8 @@ impl Monitor {
                 error!("the monitor thread panicked");
             }
         }
-        self.shared.save();
+        // A failure is logged by `save`; there is no one else to tell.
+        let _ = self.shared.save();
     }
 }
 
@@ -319,8 +329,8 @@ fn run(shared: &Shared, rx: &Receiver<Msg>, trips: &tokio::sync::mpsc::Sender<Tr
         };
         if changed {
             // Before the trip is announced: a breaker the webhook reports open
-            // is open after a restart too.
-            shared.save();
+            // is open after a restart too. A failure is logged by `save`.
+            let _ = shared.save();
         }
         shared
             .counters

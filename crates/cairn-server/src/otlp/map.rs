@@ -58,13 +58,25 @@ pub struct Mapped {
     pub rejected: Vec<String>,
 }
 
+/// An export holds more model decisions than one batch may
+/// (`batch_len_max`); mapping stopped at the first one over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyDecisions {
+    /// The most one export may hold.
+    pub max: usize,
+}
+
 /// Map every span of `request`. A decision's JSON may be at most
-/// `decision_bytes_max` long (`line_bytes_max`, as for one NDJSON line).
+/// `decision_bytes_max` long (`line_bytes_max`, as for one NDJSON line), and
+/// an export may hold at most `decisions_max` decisions (`batch_len_max`):
+/// mapping stops at the first over, so that an export of many spans never
+/// holds more decisions in memory than one batch may.
 pub fn map_request(
     request: &ExportTraceServiceRequest,
     config: &OtlpConfig,
     decision_bytes_max: usize,
-) -> Mapped {
+    decisions_max: usize,
+) -> Result<Mapped, TooManyDecisions> {
     let mut out = Mapped::default();
     let mut n = 0;
     for rs in &request.resource_spans {
@@ -79,6 +91,9 @@ pub fn map_request(
                 match map_span(span, from, config) {
                     None => out.ignored += 1,
                     Some(object) => match parse(&object, decision_bytes_max) {
+                        Ok(_) if out.decisions.len() == decisions_max => {
+                            return Err(TooManyDecisions { max: decisions_max })
+                        }
                         Ok(decision) => out.decisions.push(SpanDecision { span: n, decision }),
                         Err(reason) => out.rejected.push(format!(
                             "span {} ({:?}): {reason}",
@@ -90,7 +105,7 @@ pub fn map_request(
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn parse(object: &Value, max: usize) -> Result<DecisionInput, String> {

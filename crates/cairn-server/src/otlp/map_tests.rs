@@ -283,7 +283,7 @@ fn only_model_calls_are_decisions() {
         response_only,
         chat_span(vec![]),
     ]);
-    let m = map_request(&req, &OtlpConfig::default(), 1 << 20);
+    let m = map_request(&req, &OtlpConfig::default(), 1 << 20, 10).unwrap();
     assert_eq!(m.ignored, 4);
     assert!(m.rejected.is_empty(), "{:?}", m.rejected);
     let spans: Vec<usize> = m.decisions.iter().map(|d| d.span).collect();
@@ -313,7 +313,7 @@ fn a_span_a_decision_refuses_is_rejected_alone_with_its_reason() {
         message: "rate limited\nretry later".into(),
     });
     let req = request(vec![long, huge, status]);
-    let m = map_request(&req, &OtlpConfig::default(), 4096);
+    let m = map_request(&req, &OtlpConfig::default(), 4096, 10).unwrap();
     assert_eq!(m.decisions.len(), 1);
     assert_eq!(m.rejected.len(), 2);
     assert!(m.rejected[0].contains("subject"), "{}", m.rejected[0]);
@@ -330,4 +330,15 @@ fn a_span_a_decision_refuses_is_rejected_alone_with_its_reason() {
     let attrs = m.decisions[0].decision.attributes.as_ref().unwrap();
     assert_eq!(attrs["otel.status_code"], "ERROR");
     assert_eq!(attrs["otel.status_description"], "rate limited retry later");
+}
+
+#[test]
+fn mapping_stops_at_the_first_decision_over_the_batch_limit() {
+    let spans = |n: usize| request((0..n).map(|_| chat_span(vec![])).collect());
+    let fits = map_request(&spans(4), &OtlpConfig::default(), 1 << 20, 4).unwrap();
+    assert_eq!(fits.decisions.len(), 4);
+    assert_eq!(
+        map_request(&spans(5), &OtlpConfig::default(), 1 << 20, 4).unwrap_err(),
+        TooManyDecisions { max: 4 }
+    );
 }

@@ -12,5 +12,5 @@ pub mod settings;
 pub mod value;
 pub mod wire;
 
-pub use map::{map_request, Mapped, SpanDecision, SEMCONV_VERSION};
+pub use map::{map_request, Mapped, SpanDecision, TooManyDecisions, SEMCONV_VERSION};
 pub use settings::{OtlpConfig, OtlpSettings};

@@ -76,28 +76,42 @@ pub fn gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
     }
 }
 
+/// Bytes decompressed between two calls of `gunzip`'s `grow`.
+const GUNZIP_STEP_BYTES: u64 = 1 << 20;
+
 /// Decompress a gzip body (every member), refusing more than `max` bytes out.
-pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(body)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidOtlp,
-                format!("the body is not valid gzip: {e}"),
-            )
-        })?;
-    if out.len() > max {
-        return Err(ApiError::new(
-            ErrorCode::BodyTooLarge,
-            format!(
-                "the body decompresses to more than body_bytes_max ({max} bytes): send smaller exports"
-            ),
-        ));
+/// `grow` is told the bytes out so far after each step of at most 1 MiB, and
+/// may stop the work with an error (the admission budget is full).
+pub fn gunzip(
+    body: &[u8],
+    max: usize,
+    mut grow: impl FnMut(usize) -> Result<(), ApiError>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(body);
+    loop {
+        let read = (&mut decoder)
+            .take(GUNZIP_STEP_BYTES)
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidOtlp,
+                    format!("the body is not valid gzip: {e}"),
+                )
+            })?;
+        if out.len() > max {
+            return Err(ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "the body decompresses to more than body_bytes_max ({max} bytes): send smaller exports"
+                ),
+            ));
+        }
+        if read == 0 {
+            return Ok(out);
+        }
+        grow(out.len())?;
     }
-    Ok(out)
 }
 
 /// Decode an export request.
@@ -214,13 +228,32 @@ mod tests {
     fn gunzip_reads_every_member_and_stops_at_the_limit() {
         let mut two = gzip(b"hello ");
         two.extend(gzip(b"world"));
-        assert_eq!(gunzip(&two, 100).unwrap(), b"hello world");
+        let free = |_| Ok(());
+        assert_eq!(gunzip(&two, 100, free).unwrap(), b"hello world");
         let bomb = gzip(&vec![0u8; 1 << 20]);
         assert!(bomb.len() < 2048);
-        let err = gunzip(&bomb, 4096).unwrap_err();
+        let err = gunzip(&bomb, 4096, free).unwrap_err();
         assert_eq!(err.code(), ErrorCode::BodyTooLarge);
-        let err = gunzip(b"not gzip at all", 100).unwrap_err();
+        let err = gunzip(b"not gzip at all", 100, free).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidOtlp);
+    }
+
+    #[test]
+    fn gunzip_counts_its_output_as_it_goes_and_stops_when_told() {
+        let big = gzip(&vec![7u8; (5 << 20) / 2]);
+        let mut told = Vec::new();
+        let out = gunzip(&big, 16 << 20, |n| {
+            told.push(n);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out.len(), (5 << 20) / 2);
+        assert_eq!(told, [1 << 20, 2 << 20, (5 << 20) / 2]);
+        let full = gunzip(&big, 16 << 20, |n| match n > 1 << 20 {
+            true => Err(ApiError::new(ErrorCode::QueueFull, "full")),
+            false => Ok(()),
+        });
+        assert_eq!(full.unwrap_err().code(), ErrorCode::QueueFull);
     }
 
     #[test]

@@ -158,8 +158,14 @@ pub(super) fn admit<'a>(
 fn may_write_some<'a>(
     (access, framing): (Access<'a>, Framing),
 ) -> Result<(Access<'a>, Framing), ApiError> {
+    writes_somewhere(&access)?;
+    Ok((access, framing))
+}
+
+/// Refuse a token that may write to no stream.
+pub(super) fn writes_somewhere(access: &Access<'_>) -> Result<(), ApiError> {
     if access.may_write_some() {
-        return Ok((access, framing));
+        return Ok(());
     }
     Err(ApiError::new(
         ErrorCode::Forbidden,
@@ -286,9 +292,30 @@ pub(super) fn queued_cost(items: &[Append]) -> usize {
 pub(super) async fn read_body(
     app: &AppState,
     headers: &HeaderMap,
-    mut body: Body,
+    body: Body,
 ) -> Result<(Bytes, Arc<Reservation>), ApiError> {
-    let max = app.limits.body_bytes_max;
+    let limits = app.limits;
+    read_body_within(app, headers, body, limits.body_bytes_max, |n| {
+        body_too_large(&limits, n)
+    })
+    .await
+}
+
+/// What a body's buffer starts with before its bytes arrive, at most.
+const BODY_BUFFER_START_MAX: usize = 64 << 10;
+
+/// Read a body of at most `max` bytes (`too_large` says why a longer one is
+/// refused), holding its bytes in the admission budget until the answer is
+/// sent. Bytes are counted as they arrive, not as `Content-Length` declares
+/// them: a client that declares a large body and sends nothing holds at most
+/// the buffer's first 64 KiB.
+pub(super) async fn read_body_within(
+    app: &AppState,
+    headers: &HeaderMap,
+    mut body: Body,
+    max: usize,
+    too_large: impl Fn(usize) -> ApiError,
+) -> Result<(Bytes, Arc<Reservation>), ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -296,13 +323,16 @@ pub(super) async fn read_body(
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if let Some(n) = declared.filter(|&n| n > max) {
         discard(body, headers, DRAIN_BYTES_MAX).await;
-        return Err(body_too_large(&app.limits, n));
+        return Err(too_large(n));
     }
-    let Some(held) = app.budget.reserve(declared.unwrap_or(0)) else {
+    // The buffer's first bytes are held at once (so a full budget refuses
+    // the request before its body is read); the rest as they arrive.
+    let first = declared.unwrap_or(0).min(BODY_BUFFER_START_MAX);
+    let Some(held) = app.budget.reserve(first) else {
         discard(body, headers, max).await;
         return Err(queue_full(app));
     };
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    let mut buf = Vec::with_capacity(first);
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("reading the body: {e}")))?;
@@ -312,7 +342,7 @@ pub(super) async fn read_body(
         let total = buf.len() + data.len();
         if total > max {
             discard(body, headers, DRAIN_BYTES_MAX).await;
-            return Err(body_too_large(&app.limits, total));
+            return Err(too_large(total));
         }
         if !held.grow_to(total) {
             discard(body, headers, max - total).await;

@@ -14,7 +14,10 @@ mod traces;
 
 pub use replay::REPLAY_STREAM;
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -23,6 +26,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tracing::debug;
 
 use crate::admission::ByteBudget;
@@ -31,6 +36,7 @@ use crate::config::Limits;
 use crate::error::{ApiError, ErrorCode, Rejected};
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::otlp::wire::{self, Encoding};
 use crate::otlp::OtlpConfig;
 use crate::sequencer::SequencerHandle;
 use crate::store::ServedLedger;
@@ -174,19 +180,24 @@ async fn wrong_method(matched: Option<MatchedPath>, request: Request) -> Respons
 async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // OTLP clients are answered in their own encoding, errors included.
+    let otlp =
+        (path == "/v1/traces").then(|| Encoding::of(request.headers()).unwrap_or(Encoding::Json));
     let started = Instant::now();
     let limit = Duration::from_millis(app.limits.request_timeout_ms);
+    let (request, arrived) = tracked(request);
     let response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            ErrorCode::RequestTimeout,
-            format!(
-                "the request took longer than request_timeout_ms ({} ms); an append may \
-                 still have been stored: retry it with the same idempotency_key",
-                app.limits.request_timeout_ms
-            ),
-        )
-        .into_response(),
+        Err(_) => {
+            let e = timed_out(
+                app.limits.request_timeout_ms,
+                arrived.load(Ordering::Acquire),
+            );
+            match otlp {
+                Some(encoding) => wire::failure(encoding, e),
+                None => e.into_response(),
+            }
+        }
     };
     if let Some(Rejected(code)) = response.extensions().get::<Rejected>() {
         app.metrics.reject(code.as_str());
@@ -199,4 +210,67 @@ async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Res
         "request"
     );
     response
+}
+
+/// Why a request ran out of time: its body had not all arrived (the client's
+/// doing, 408, nothing stored), or it had and the daemon was too slow (503:
+/// an append may still be stored).
+fn timed_out(limit_ms: u64, body_arrived: bool) -> ApiError {
+    if !body_arrived {
+        return ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request's body did not arrive within request_timeout_ms ({limit_ms} ms); \
+                 nothing was stored: send it again"
+            ),
+        );
+    }
+    ApiError::new(
+        ErrorCode::ServerTimeout,
+        format!(
+            "the daemon did not answer within request_timeout_ms ({limit_ms} ms); an append \
+             may still be stored: retry it with the same idempotency_key (a decision without \
+             one may then be stored twice)"
+        ),
+    )
+    .retry_after(1)
+}
+
+/// The request, with a flag that is set once its body has been read to its
+/// end (at once for a request without a body).
+fn tracked(request: Request) -> (Request, Arc<AtomicBool>) {
+    let arrived = Arc::new(AtomicBool::new(request.body().is_end_stream()));
+    let done = Arc::clone(&arrived);
+    let request = request.map(|inner| axum::body::Body::new(Tracked { inner, done }));
+    (request, arrived)
+}
+
+/// A body that sets `done` when its last frame has been read.
+struct Tracked {
+    inner: axum::body::Body,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::append::unauthorized;
+use super::append::{discard, unauthorized};
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::monitor::state::{Breaker, Version};
@@ -41,15 +42,26 @@ fn operator(app: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiEr
     ))
 }
 
-/// Save the monitor's state (off the async workers) before answering.
-async fn save(shared: &Arc<crate::monitor::Shared>) {
-    let shared = Arc::clone(shared);
-    if tokio::task::spawn_blocking(move || shared.save())
-        .await
-        .is_err()
-    {
-        tracing::error!("saving the monitor's state panicked");
-    }
+/// Save the monitor's state (off the async workers) before answering; an
+/// action that could not be saved is answered 503, since it would not outlive
+/// a restart.
+async fn save(shared: &Arc<crate::monitor::Shared>, what: &str) -> Result<(), ApiError> {
+    let saving = Arc::clone(shared);
+    let failed = match tokio::task::spawn_blocking(move || saving.save()).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("saving panicked: {e}"),
+    };
+    let path = shared
+        .saved_at()
+        .map_or_else(String::new, |p| format!(" to {}", p.display()));
+    Err(ApiError::new(
+        ErrorCode::NotSaved,
+        format!(
+            "{what} took effect but could not be saved{path} ({failed}), so it would not \
+             outlive a restart; free space or fix the file's permissions, then send it again"
+        ),
+    ))
 }
 
 /// `GET /v1/monitor/breakers`: every stream's breaker; `open` counts the open ones.
@@ -99,9 +111,12 @@ pub async fn reset(
             format!("the monitor has seen no decision of stream {stream:?}"),
         ));
     }
-    save(shared).await;
+    save(shared, &format!("the reset of the breaker of {stream:?}")).await?;
     Ok(Json(json!({"stream": stream, "state": "closed"})).into_response())
 }
+
+/// Longest body of a pin: a model name and version, with room to spare.
+const PIN_BODY_BYTES_MAX: usize = 8 << 10;
 
 /// The body of a pin: a model version, or nothing to unpin.
 #[derive(Debug, serde::Deserialize)]
@@ -118,9 +133,24 @@ pub async fn pin(
     State(app): State<AppState>,
     Path(stream): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    operator(&app, &headers, &format!("pin the reference of {stream:?}"))?;
+    // The token first: nothing is read for a caller that may not pin.
+    if let Err(e) = operator(&app, &headers, &format!("pin the reference of {stream:?}")) {
+        discard(body, &headers, PIN_BODY_BYTES_MAX).await;
+        return Err(e);
+    }
+    let body = axum::body::to_bytes(body, PIN_BODY_BYTES_MAX)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "could not read the body ({e}); a pin is a small JSON object of at most \
+                     {PIN_BODY_BYTES_MAX} bytes"
+                ),
+            )
+        })?;
     let pin: PinBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
@@ -142,7 +172,7 @@ pub async fn pin(
         .lock()
         .pin(&stream, version.clone())
         .map_err(|e| ApiError::new(ErrorCode::NotFound, format!("{stream:?}: {e}")))?;
-    save(shared).await;
+    save(shared, &format!("the pin of {stream:?}")).await?;
     Ok(Json(json!({"stream": stream, "pinned": version})).into_response())
 }
 

@@ -12,7 +12,7 @@ use cairn_store::Append;
 use serde::Deserialize;
 
 use super::append::{
-    admit, discard, read_body, submit_error, Framing, ReceiptJson, DRAIN_BYTES_MAX,
+    admit, discard, read_body_within, submit_error, Framing, ReceiptJson, DRAIN_BYTES_MAX,
 };
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -49,6 +49,10 @@ fn invalid(reason: impl Into<String>) -> ApiError {
 pub const CANDIDATE_BYTES_MAX: usize = 4096;
 /// Longest `selection`, as compact JSON, in bytes (as a decision's `params`).
 pub const SELECTION_BYTES_MAX: usize = PARAMS_BYTES_MAX;
+/// Longest body: room for every field at its longest, written with spaces.
+/// A longer body is refused before it is read, so that no request can make
+/// the daemon parse a large document for a record this small.
+pub const REPLAY_BODY_BYTES_MAX: usize = 4 * SELECTION_BYTES_MAX;
 
 /// A text field: 1 to `max` bytes, no control characters (as decision fields).
 fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
@@ -148,7 +152,17 @@ pub async fn replays(
             format!("{who} may not record replay runs (needs write rights to {REPLAY_STREAM:?})"),
         ));
     }
-    let (bytes, held) = read_body(&app, &headers, body).await?;
+    let (bytes, held) =
+        read_body_within(&app, &headers, body, REPLAY_BODY_BYTES_MAX, |n| {
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "a replay record is at most {REPLAY_BODY_BYTES_MAX} bytes; this one is {n} \
+                     bytes or more (its selection may be at most {SELECTION_BYTES_MAX} bytes of JSON)"
+                ),
+            )
+        })
+        .await?;
     let input: ReplayInput =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("replay record: {e}")))?;
     let entry = to_entry(input)?;

@@ -22,7 +22,8 @@ use bytes::Bytes;
 
 use super::append::{
     discard, hold, off_thread, parsed_cost, prepare_part, queue_full, queued_cost, read_body,
-    submit_error, unauthorized, writable, Numbered, DRAIN_BYTES_MAX,
+    spawn_holding, submit_error, unauthorized, writable, writes_somewhere, Numbered,
+    DRAIN_BYTES_MAX,
 };
 use super::AppState;
 use crate::admission::Reservation;
@@ -55,6 +56,7 @@ async fn export(
         .auth
         .authenticate(headers)
         .map_err(unauthorized)
+        .and_then(|access| writes_somewhere(&access).map(|()| access))
         .and_then(|access| Ok((access, wire::gzipped(headers)?)))
         .and_then(|ok| writable(app).map(|()| ok));
     let (access, gzipped) = match checked {
@@ -77,10 +79,19 @@ async fn export(
         sent.saturating_add(raw.len().saturating_mul(DECODED_BYTES_PER_BYTE)),
     )?;
     let config = Arc::clone(&app.otlp);
-    let line_bytes_max = app.limits.line_bytes_max;
+    let (line_bytes_max, batch_len_max) = (app.limits.line_bytes_max, app.limits.batch_len_max);
     let mapped = off_thread(raw.len(), &held, move || {
         let request = wire::decode(encoding, &raw)?;
-        Ok::<_, ApiError>(map_request(&request, &config, line_bytes_max))
+        map_request(&request, &config, line_bytes_max, batch_len_max).map_err(|e| {
+            ApiError::new(
+                ErrorCode::BatchTooLong,
+                format!(
+                    "the export holds more than {} model-decision spans (batch_len_max); \
+                     nothing was stored: export smaller batches",
+                    e.max
+                ),
+            )
+        })
     })
     .await??;
     let Mapped {
@@ -89,16 +100,6 @@ async fn export(
         mut rejected,
     } = mapped;
     let spans = decisions.len() + ignored + rejected.len();
-    if decisions.len() > app.limits.batch_len_max {
-        return Err(ApiError::new(
-            ErrorCode::BatchTooLong,
-            format!(
-                "the export holds {} model-decision spans, over batch_len_max ({}); nothing was stored: export smaller batches",
-                decisions.len(),
-                app.limits.batch_len_max
-            ),
-        ));
-    }
     let who = access.name().unwrap_or("the token");
     let mut allowed = Vec::with_capacity(decisions.len());
     let mut names = Vec::with_capacity(decisions.len());
@@ -153,13 +154,20 @@ async fn export(
     ))
 }
 
-/// Decompress a gzip body, counting its decompressed bytes in the admission
-/// budget as well (at most `body_bytes_max` of them).
+/// Decompress a gzip body on the blocking pool (however small: a small body
+/// may hold many megabytes), counting its decompressed bytes in the admission
+/// budget as they come out (at most `body_bytes_max` of them).
 async fn gunzip(app: &AppState, bytes: Bytes, held: &Arc<Reservation>) -> Result<Bytes, ApiError> {
     let max = app.limits.body_bytes_max;
     let sent = bytes.len();
-    let raw = off_thread(sent, held, move || wire::gunzip(&bytes, max)).await??;
-    hold(app, held, sent + raw.len())?;
+    let (app, counted) = (app.clone(), Arc::clone(held));
+    let raw = spawn_holding(held, move || {
+        wire::gunzip(&bytes, max, |out| {
+            hold(&app, &counted, sent.saturating_add(out))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("decompressing failed: {e}")))??;
     Ok(Bytes::from(raw))
 }
 

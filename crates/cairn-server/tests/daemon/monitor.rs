@@ -86,6 +86,12 @@ async fn reset_and_pin_need_an_admin_token() {
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("may not pin the reference"), "{answer}");
     assert_eq!(post(&d, pin, Some("on-call"), body).await.0, 200);
+    // A body is read only for an operator, and only a small one.
+    let big = format!(r#"{{"model":"fraud","version":"{}"}}"#, "7".repeat(1 << 20));
+    assert_eq!(post(&d, pin, None, &big).await.0, 401);
+    let (status, answer) = post(&d, pin, Some("on-call"), &big).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("at most 8192 bytes"), "{answer}");
     // The admin token has no stream rights: it cannot append.
     let r = d
         .client
@@ -114,5 +120,35 @@ async fn with_the_monitor_off_its_routes_say_so() {
     assert_eq!(r.status, 404);
     assert!(r.text.contains("the monitor is off"), "{}", r.text);
     assert!(!d.get("/metrics").await.text.contains("cairn_monitor_"));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_action_that_cannot_be_saved_is_answered_503() {
+    let d = start(Settings::default()).await;
+    assert_eq!(d.post_json(&decision(1)).await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.get("/v1/monitor/streams").await.json()["streams"][0]["versions"][0]["total"] != 1 {
+        assert!(Instant::now() < deadline, "never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The state is written to a temporary file first: make that impossible.
+    std::fs::create_dir(d.dir.path().join("monitor-state.json.tmp")).unwrap();
+    let pin = "/v1/monitor/streams/payments.fraud/reference";
+    let (status, answer) = post(&d, pin, None, r#"{"model":"fraud","version":"7"}"#).await;
+    assert_eq!(status, 503, "{answer}");
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(v["code"], "not_saved");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("took effect but could not be saved")
+            && error.contains("monitor-state.json"),
+        "{error}"
+    );
+    // Once the cause is gone, sending it again saves it.
+    std::fs::remove_dir(d.dir.path().join("monitor-state.json.tmp")).unwrap();
+    let (status, answer) = post(&d, pin, None, r#"{"model":"fraud","version":"7"}"#).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(d.dir.path().join("monitor-state.json").exists());
     d.stop().await;
 }

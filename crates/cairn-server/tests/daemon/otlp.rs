@@ -4,6 +4,7 @@
 //! and store nothing.
 
 use std::io::Write as _;
+use std::sync::Arc;
 
 use cairn_server::auth::hash_token;
 use cairn_server::config::TokenConfig;
@@ -18,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 use serde_json::Value;
 
-use crate::support::{start, Reply, TestDaemon};
+use crate::support::{start, start_with, FaultyDisk, Gate, Reply, TestDaemon};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -415,5 +416,104 @@ async fn a_missing_token_is_refused_with_a_challenge() {
     assert!(headers.contains_key("www-authenticate"));
     assert_eq!(RpcStatus::decode(body.as_slice()).unwrap().code, 16);
     assert_eq!(d.size(), 0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_may_write_nowhere_is_refused_whole() {
+    // An exporter must not read a 200 for an export of which nothing could
+    // ever be stored: it would drop the spans without a word.
+    let d = start(Settings {
+        tokens: Some(vec![TokenConfig {
+            name: Some("dashboard".into()),
+            sha256: hash_token("r"),
+            write_streams: vec![],
+            read: true,
+            admin: false,
+            read_streams: vec![],
+        }]),
+        ..Settings::default()
+    })
+    .await;
+    let body = export("svc", vec![chat(1, 1, vec![])]).encode_to_vec();
+    let (status, headers, body) = post(&d, PROTOBUF, None, Some("r"), body).await;
+    assert_eq!(status, 403);
+    assert_eq!(headers["content-type"], PROTOBUF);
+    let rpc = RpcStatus::decode(body.as_slice()).unwrap();
+    assert_eq!(rpc.code, 7, "PERMISSION_DENIED");
+    assert!(
+        rpc.message
+            .contains("dashboard may not write to any stream"),
+        "{rpc:?}"
+    );
+    assert_eq!(d.size(), 0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_more_decisions_than_a_batch_may_hold_is_refused_whole() {
+    let d = start(Settings {
+        batch_len_max: Some(3),
+        ..Settings::default()
+    })
+    .await;
+    // Three decisions and any number of other spans are one batch.
+    let three = (1..=3)
+        .map(|n| chat(1, n, vec![]))
+        .chain((4..=9).map(plain));
+    let (status, _, body) = post(
+        &d,
+        PROTOBUF,
+        None,
+        None,
+        export("svc", three.collect()).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(d.size(), 3);
+    let four = (1..=4).map(|n| chat(2, n, vec![])).collect();
+    let (status, _, body) = post(
+        &d,
+        PROTOBUF,
+        None,
+        None,
+        export("svc", four).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 413);
+    let rpc = RpcStatus::decode(body.as_slice()).unwrap();
+    assert!(
+        rpc.message.starts_with(
+            "batch_too_long: the export holds more than 3 model-decision spans (batch_len_max)"
+        ),
+        "{rpc:?}"
+    );
+    assert_eq!(d.size(), 3, "nothing of the refused export was stored");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_that_outlasts_the_request_timeout_is_told_so_in_its_encoding() {
+    // The disk hangs: the export's body has arrived, so the answer is a
+    // 503 an exporter retries, as a google.rpc.Status in protobuf.
+    let gate = Arc::new(Gate::default());
+    let d = start_with(
+        FaultyDisk::gated(Arc::clone(&gate)),
+        Settings {
+            request_timeout_ms: Some(200),
+            ..Settings::default()
+        },
+    )
+    .await;
+    gate.shut();
+    let body = export("svc", vec![chat(1, 1, vec![])]).encode_to_vec();
+    let (status, headers, body) = post(&d, PROTOBUF, None, None, body).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["content-type"], PROTOBUF);
+    assert!(headers.contains_key("retry-after"));
+    let rpc = RpcStatus::decode(body.as_slice()).unwrap();
+    assert_eq!(rpc.code, 14, "UNAVAILABLE: {rpc:?}");
+    assert!(rpc.message.starts_with("server_timeout: "), "{rpc:?}");
+    gate.open();
     d.stop().await;
 }

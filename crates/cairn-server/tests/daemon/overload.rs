@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cairn_server::Settings;
 use cairn_store::MemoryBackend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{decision, start, start_with, FaultyDisk, Gate, TestDaemon};
 
@@ -227,10 +228,50 @@ async fn a_large_body_turned_away_for_a_full_budget_still_gets_its_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_but_not_sent_holds_no_more_than_its_first_bytes() {
+    // Four clients declare 3 MB bodies against a 6 MB budget and send
+    // nothing more: bytes are held as they arrive (each request holds only
+    // its buffer's first 64 KiB), so a decision sent meanwhile is admitted.
+    let d = start(Settings {
+        queue_bytes_max: Some(6 << 20),
+        body_bytes_max: Some(3 << 20),
+        ..Settings::default()
+    })
+    .await;
+    let addr = d.url("").trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/decisions HTTP/1.1\r\nhost: cairn\r\n\
+             content-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n{{",
+            3 << 20
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(s);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut held = d.metric("cairn_admitted_bytes").await;
+    while held != (4 << 16) as f64 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        held = d.metric("cairn_admitted_bytes").await;
+    }
+    assert_eq!(
+        held,
+        (4 << 16) as f64,
+        "four stalled bodies hold 64 KiB each"
+    );
+    let r = d.post_json(&decision(0)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    drop(stalled);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
-    // The request times out (408) while its decisions wait for a disk that
-    // hangs; they are still in memory, so the byte budget must go on counting
-    // them until the disk lets the write through.
+    // The request times out (503: its body had arrived) while its decisions
+    // wait for a disk that hangs; they are still in memory, so the byte
+    // budget must go on counting them until the disk lets the write through.
     let gate = Arc::new(Gate::default());
     let d = start_with(
         FaultyDisk::gated(Arc::clone(&gate)),
@@ -242,7 +283,19 @@ async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
     .await;
     gate.shut();
     let r = d.post_json(&decision(0)).await;
-    assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("server_timeout")),
+        "{r:?}"
+    );
+    assert!(r.headers.contains_key("retry-after"), "{r:?}");
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("retry it with the same idempotency_key"),
+        "{r:?}"
+    );
     let held = d.metric("cairn_admitted_bytes").await;
     assert!(
         held >= decision(0).len() as f64,
@@ -255,6 +308,41 @@ async fn a_timed_out_append_holds_its_bytes_until_it_is_written() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(d.size(), 1, "the timed-out append was stored all the same");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_times_out_with_408_and_stores_nothing() {
+    let d = start(Settings {
+        request_timeout_ms: Some(200),
+        ..Settings::default()
+    })
+    .await;
+    let addr = d.url("").trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let line = decision(0);
+    let head = format!(
+        "POST /v1/decisions HTTP/1.1\r\nhost: cairn\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        line.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&line.as_bytes()[..10]).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("}") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(answer.contains("body did not arrive"), "{answer}");
+    assert_eq!(d.size(), 0);
     d.stop().await;
 }
 

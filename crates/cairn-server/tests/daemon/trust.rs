@@ -246,7 +246,7 @@ async fn a_replay_record_out_of_bounds_is_refused_and_fails_no_other_request() {
     let second = post(decision(1));
     let huge = replay_record(
         "cairn-candidate --version v2",
-        json!({"note": "x".repeat(2 << 20)}),
+        json!({"note": "x".repeat(100_000)}),
     );
     let replay = {
         let d = Arc::clone(&d);
@@ -287,6 +287,18 @@ async fn a_replay_record_out_of_bounds_is_refused_and_fails_no_other_request() {
         assert_eq!(status, 400, "{body}");
         assert!(body.contains(why), "{body}");
     }
+    // A body larger than any replay record can be is refused before it is
+    // parsed.
+    let (status, body) = post_replay(
+        &d,
+        replay_record("cmd", json!({"note": "x".repeat(2 << 20)})),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body.contains("a replay record is at most 262144 bytes"),
+        "{body}"
+    );
     let mut bad_model = replay_record("cmd", json!({}));
     bad_model["candidate_model"]["version"] = json!("");
     let (status, body) = post_replay(&d, bad_model).await;

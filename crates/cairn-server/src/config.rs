@@ -470,6 +470,17 @@ impl Limits {
                 return Err(invalid(option, "must be at least 1"));
             }
         }
+        // The store refuses a decision whose payloads are larger.
+        if self.line_bytes_max as u64 > cairn_store::pieces::DECISION_PAYLOAD_BYTES_MAX {
+            return Err(invalid(
+                "line_bytes_max",
+                format!(
+                    "{} is larger than a decision may be ({} bytes)",
+                    self.line_bytes_max,
+                    cairn_store::pieces::DECISION_PAYLOAD_BYTES_MAX
+                ),
+            ));
+        }
         if self.line_bytes_max > self.body_bytes_max {
             return Err(invalid(
                 "line_bytes_max",
@@ -622,6 +633,15 @@ mod tests {
                 ..base.clone()
             },
             "queue_bytes_max",
+        );
+        bad(
+            Settings {
+                line_bytes_max: Some(65 << 20),
+                body_bytes_max: Some(128 << 20),
+                queue_bytes_max: Some(256 << 20),
+                ..base.clone()
+            },
+            "larger than a decision may be",
         );
         bad(
             Settings {

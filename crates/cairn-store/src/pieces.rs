@@ -20,8 +20,14 @@ use crate::error::{Result, StoreError};
 pub const BUNDLE_ENTRIES: u64 = 256;
 
 /// A window whose entries and payloads together would exceed this many raw
-/// bytes is left as fragments instead of being sealed into one value.
+/// bytes is left as fragments instead of being sealed into one value, and no
+/// piece of more than one record holds more.
 pub const SEAL_BYTES_MAX: usize = 32 << 20;
+
+/// The most payload bytes (input and output together) one decision may
+/// carry, so that a piece of one record stays far below the largest value a
+/// reader accepts (`codec::VALUE_BYTES_MAX`).
+pub const DECISION_PAYLOAD_BYTES_MAX: u64 = 64 << 20;
 
 /// What a payload slot of a record holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,6 +158,12 @@ impl<B: Backend> Ledger<B> {
         while first < to {
             let at = (first - st.committed) as usize;
             let window = &mut st.records[at..at + BUNDLE_ENTRIES as usize];
+            if window.iter().map(Record::raw_len).sum::<usize>() > SEAL_BYTES_MAX {
+                // Too large for one value: cut into pieces at commit
+                // (`piece_jobs`), with every window after it.
+                early.laid_out = first;
+                return;
+            }
             let entries = window
                 .iter_mut()
                 .map(|r| std::mem::take(&mut r.entry))
@@ -232,6 +238,9 @@ impl<B: Backend> Ledger<B> {
         jobs
     }
 
+    /// The jobs of the pieces holding `records` (consecutive seqs of one
+    /// window from `first`): one piece, or several where they are too large
+    /// for one value (`cuts`).
     fn piece_jobs(
         &self,
         jobs: &mut Vec<Job>,
@@ -240,29 +249,56 @@ impl<B: Backend> Ledger<B> {
         key: Option<WindowKey>,
         fragment: bool,
     ) {
-        let n = records.len();
+        let cuts = cuts(records);
+        // A window cut for its size is never sealed (`sealing`): its pieces
+        // are compressed at the sealed level from the start.
+        let fragment = fragment && cuts.len() == 1;
         let level = |level: Option<i32>| match level {
             Some(_) if fragment => Some(FRAGMENT_LEVEL),
             level => level,
         };
-        jobs.push(Job {
-            cf: Cf::Bundles,
-            key: first,
-            raw: pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), n),
-            level: level(self.entry_level),
-        });
-        jobs.push(Job {
-            cf: Cf::PayloadBundles,
-            key: first,
-            raw: pieces::encode_payloads(
-                records.iter().map(|r| &r.payloads),
-                n,
-                first,
-                key.as_ref(),
-            ),
-            level: level(self.payload_level),
-        });
+        for cut in cuts {
+            let (at, records) = (first + cut.start as u64, &records[cut]);
+            let n = records.len();
+            jobs.push(Job {
+                cf: Cf::Bundles,
+                key: at,
+                raw: pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), n),
+                level: level(self.entry_level),
+            });
+            jobs.push(Job {
+                cf: Cf::PayloadBundles,
+                key: at,
+                raw: pieces::encode_payloads(
+                    records.iter().map(|r| &r.payloads),
+                    n,
+                    at,
+                    key.as_ref(),
+                ),
+                level: level(self.payload_level),
+            });
+        }
     }
+}
+
+/// Where consecutive `records` are cut into pieces: each piece holds at most
+/// `SEAL_BYTES_MAX` raw bytes, or a single record (which `Ledger::append`
+/// keeps far below the largest value a piece may be).
+fn cuts(records: &[&Record]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, r) in records.iter().enumerate() {
+        let len = r.raw_len();
+        if i > start && bytes + len > SEAL_BYTES_MAX {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < records.len() {
+        out.push(start..records.len());
+    }
+    out
 }
 
 /// `r` (at `seq`) with the staged erasures applied.

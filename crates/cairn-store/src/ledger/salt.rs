@@ -31,6 +31,17 @@ impl<B: Backend> Ledger<B> {
         let mut seen = HashSet::new();
         let mut plan = Vec::with_capacity(items.len());
         for item in items {
+            if let Some(d) = item.decision() {
+                let bytes = d.input.len.saturating_add(d.output.len);
+                if bytes > pieces::DECISION_PAYLOAD_BYTES_MAX {
+                    return Err(StoreError::Invalid(format!(
+                        "a decision's input and output are {bytes} bytes together, over the \
+                         limit of {} bytes; store large documents elsewhere and record their \
+                         digest",
+                        pieces::DECISION_PAYLOAD_BYTES_MAX
+                    )));
+                }
+            }
             let Some(ik) = item.idempotency_key() else {
                 plan.push(Plan::Fresh(None));
                 continue;

@@ -507,6 +507,14 @@ macro_rules! conformance {
                 super::no_compression_dictionary_is_ever_written::<$harness>();
             }
             #[test]
+            fn large_decisions_are_cut_into_pieces_and_stay_readable() {
+                super::large_decisions_are_cut_into_pieces_and_stay_readable::<$harness>();
+            }
+            #[test]
+            fn a_decision_over_the_payload_limit_is_refused_and_nothing_appended() {
+                super::a_decision_over_the_payload_limit_is_refused_and_nothing_appended::<$harness>();
+            }
+            #[test]
             fn redaction_erases_payloads_and_verify_says_so() {
                 super::redaction_erases_payloads_and_verify_says_so::<$harness>();
             }

@@ -167,3 +167,65 @@ pub(super) fn payload_states_of_many_answer_as_one_by_one<H: Harness>() {
     assert_eq!(many[9], [PayloadState::Missing, PayloadState::Missing]);
     assert!(matches!(many[0][0], PayloadState::Stored(_)));
 }
+
+/// A decision with an input document of `bytes` bytes.
+fn large(i: usize, bytes: usize) -> Append {
+    let doc = format!("{i:08}{}", "x".repeat(bytes.saturating_sub(8)));
+    one(&format!(
+        r#"{{"stream":"docs","model":{{"name":"m","version":"1"}},"input":{{"doc":"{doc}"}},"output":{{"ok":true}}}}"#
+    ))
+}
+
+/// The first seqs of the pieces of the window at `start`.
+fn pieces_of<B: Backend>(l: &Ledger<B>, cf: Cf, start: u64) -> Vec<u64> {
+    l.backend()
+        .scan(cf, &keys::seq_key(start), &keys::seq_key(start + 256))
+        .map(|r| keys::parse_seq(&r.unwrap().0).unwrap())
+        .collect()
+}
+
+pub(super) fn large_decisions_are_cut_into_pieces_and_stay_readable<H: Harness>() {
+    let h = H::new();
+    let l = Ledger::create(h.create(), "t").unwrap();
+    l.append(decisions(3, 10), 1).unwrap();
+    // 150 KB decisions: the rest of window 0 and all of window 1 are each
+    // more than one piece may hold, in one batch (window 1 would otherwise
+    // be laid out whole while the batch is staged).
+    let big: Vec<Append> = (0..502).map(|i| large(i, 150_000)).collect();
+    l.append(big, 2).unwrap();
+    l.append(decisions(4, 5), 3).unwrap();
+    for start in [0, 256] {
+        let entries = pieces_of(&l, Cf::Bundles, start);
+        assert!(entries.len() > 1, "window {start}: {entries:?}");
+        assert_eq!(entries, pieces_of(&l, Cf::PayloadBundles, start));
+    }
+    let l = Ledger::open(h.reopen(l.into_backend())).unwrap();
+    for seq in [0, 9, 10, 130, 255, 256, 400, 511] {
+        assert_eq!(l.entry(seq).unwrap().seq, seq);
+    }
+    for (seq, i) in [(10, 0), (300, 290), (511, 501)] {
+        let doc = l.payload(seq, PayloadSlot::Input).unwrap().unwrap();
+        assert_eq!(doc.bytes.len(), 150_000 + 10, "seq {seq}");
+        assert!(doc
+            .bytes
+            .starts_with(format!("{{\"doc\":\"{i:08}").as_bytes()));
+    }
+    l.append(decisions(5, 3), 4).unwrap();
+    let report = verify_all(&l);
+    assert!(report.intact(), "{:?}", report.damage);
+    assert_eq!(report.entries_checked, 520);
+}
+
+pub(super) fn a_decision_over_the_payload_limit_is_refused_and_nothing_appended<H: Harness>() {
+    let h = H::new();
+    let l = new_ledger(&h, 3);
+    let err = l
+        .append(vec![decisions(9, 1).remove(0), large(0, 65 << 20)], 5)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("over the limit of 67108864 bytes"),
+        "{err}"
+    );
+    assert_eq!(l.size(), 3);
+}

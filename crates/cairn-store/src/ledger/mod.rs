@@ -300,7 +300,10 @@ impl<B: Backend> Ledger<B> {
             Some((k, v)) => {
                 let first = keys::parse_seq(&k)
                     .ok_or_else(|| StoreError::corrupt("bundles", "key is not a seq"))?;
-                first + self.decode_entry_piece(first, &v)?.len() as u64
+                let count = self.decode_entry_piece(first, &v)?.len() as u64;
+                first.checked_add(count).ok_or_else(|| {
+                    StoreError::corrupt(format!("entry bundle at {first}"), "ends beyond any seq")
+                })?
             }
             None => 0,
         };

@@ -9,7 +9,7 @@ use cairn_core::hash::{leaf_hash, payload_commitment, Hash, ZERO_HASH};
 
 use super::{push_damage, Damage, DamageKind, Erasure};
 use crate::backend::{Backend, Cf, KeyValue};
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::keys;
 use crate::ledger::Ledger;
 use crate::pieces::{self, Slot};
@@ -117,8 +117,12 @@ impl<'l, B: Backend> Chunk<'l, B> {
                 }
                 Err(e) => return Err(e),
             };
-            let first = keys::parse_seq(&k)
-                .ok_or_else(|| StoreError::corrupt("bundles", "key is not a seq"))?;
+            let Some(first) = keys::parse_seq(&k) else {
+                let key: String = k.iter().map(|b| format!("{b:02x}")).collect();
+                let detail = format!("an entry bundle's key ({key}) is not a seq");
+                self.damage(Some(expected), DamageKind::Unreadable, detail);
+                continue;
+            };
             let mut slots = self.payload_piece(first);
             let entries = match ledger.decode_entry_piece(first, &v) {
                 Ok(e) => e,

@@ -50,6 +50,10 @@ const CHUNK_ENTRIES: u64 = 1 << 15;
 #[cfg(test)]
 const CHUNK_ENTRIES: u64 = 128;
 
+/// Entries past the end of the stored ones that a walk still visits (each
+/// reported missing); the rest are one damage of the recorded size.
+const MISSING_WALKED_MAX: u64 = 1 << 16;
+
 /// The sequential part of a verification: checkpoints, the tree, the report.
 struct Walk<'l, B: Backend> {
     ledger: &'l Ledger<B>,
@@ -84,7 +88,11 @@ pub fn verify<B: Backend>(ledger: &Ledger<B>, mut opts: VerifyOptions<'_>) -> Re
         roots: BTreeMap::new(),
         anchor: None,
     };
-    walk.check_beyond_size()?;
+    // Entries missing past the stored end are reported one by one, up to a
+    // bound: a raised size must not make the walk endless.
+    let stored_end = walk.check_beyond_size()?;
+    let to = to.min(stored_end.saturating_add(MISSING_WALKED_MAX).max(opts.from));
+    walk.report.to = to;
     walk.load_checkpoints(opts.verifier)?;
     let trusted = match opts.trusted {
         Some(note) => Some(walk.load_trusted(note, opts.verifier)?),
@@ -205,27 +213,46 @@ impl<B: Backend> Walk<'_, B> {
         );
     }
 
-    fn check_beyond_size(&mut self) -> Result<()> {
+    /// Compare the recorded size with where the stored entries end, and
+    /// return that end (the size itself when it cannot be told).
+    fn check_beyond_size(&mut self) -> Result<u64> {
         let size = self.report.size;
         let last = self
             .ledger
             .backend()
             .last_in(Cf::Bundles, &[], &[0xff; 9])?;
-        if let Some((k, v)) = last {
-            let first = keys::parse_seq(&k).unwrap_or(u64::MAX);
-            let end = match self.ledger.entry_piece_len(first, &v) {
-                Ok(n) => first + n as u64,
-                Err(_) => first + 1,
-            };
-            if end > size {
-                self.damage(
-                    Some(size),
-                    DamageKind::Altered,
-                    format!("entries exist up to seq {} beyond the recorded size {size}: the size was rolled back", end - 1),
-                );
-            }
+        let Some((k, v)) = last else {
+            return Ok(0);
+        };
+        let Some(first) = keys::parse_seq(&k) else {
+            self.damage(
+                None,
+                DamageKind::Unreadable,
+                format!(
+                    "the last entry bundle's key ({}) is not a seq",
+                    k.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ),
+            );
+            return Ok(size);
+        };
+        let end = match self.ledger.entry_piece_len(first, &v) {
+            Ok(n) => first.saturating_add(n as u64),
+            Err(_) => first.saturating_add(1),
+        };
+        if end > size {
+            self.damage(
+                Some(size),
+                DamageKind::Altered,
+                format!("entries exist up to seq {} beyond the recorded size {size}: the size was rolled back", end - 1),
+            );
+        } else if end < size {
+            self.damage(
+                Some(end),
+                DamageKind::Missing,
+                format!("the recorded size is {size}, but the stored entries end at seq {end}: the size was raised, or the last entries are gone"),
+            );
         }
-        Ok(())
+        Ok(end)
     }
 
     fn load_checkpoints(&mut self, verifier: Option<&NoteVerifier>) -> Result<()> {

@@ -507,6 +507,10 @@ macro_rules! conformance {
                 super::no_compression_dictionary_is_ever_written::<$harness>();
             }
             #[test]
+            fn damaged_metadata_and_keys_are_reported_never_endless_or_fatal() {
+                super::damaged_metadata_and_keys_are_reported_never_endless_or_fatal::<$harness>();
+            }
+            #[test]
             fn large_decisions_are_cut_into_pieces_and_stay_readable() {
                 super::large_decisions_are_cut_into_pieces_and_stay_readable::<$harness>();
             }

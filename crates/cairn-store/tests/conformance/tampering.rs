@@ -160,3 +160,49 @@ pub(super) fn a_damaged_tail_refuses_appends<H: Harness>() {
         "{err}"
     );
 }
+
+pub(super) fn damaged_metadata_and_keys_are_reported_never_endless_or_fatal<H: Harness>() {
+    // The recorded size raised far beyond the stored entries: one damage that
+    // names the stored end, and a walk that ends.
+    let h = H::new();
+    let l = new_ledger(&h, 40);
+    let mut batch = WriteBatch::default();
+    batch.put(
+        Cf::Meta,
+        keys::meta::SIZE,
+        (40u64 + (1 << 40)).to_be_bytes(),
+    );
+    l.backend().write(batch).unwrap();
+    let l = Ledger::open_unchecked(h.reopen(l.into_backend())).unwrap();
+    let r = verify_all(&l);
+    let d = r.first_damage().cloned().unwrap();
+    assert_eq!((d.seq, d.kind), (Some(40), DamageKind::Missing), "{r:?}");
+    assert!(
+        d.detail.contains("the stored entries end at seq 40"),
+        "{d:?}"
+    );
+    assert_eq!(r.entries_checked, 40);
+
+    // Entry bundle keys that are not seqs, inside the walked range and past
+    // every seq: damage named, not a failed verification.
+    let h = H::new();
+    let l = new_ledger(&h, 40);
+    let mut batch = WriteBatch::default();
+    batch.put(Cf::Bundles, [&keys::seq_key(5)[..], &[0]].concat(), b"x");
+    batch.put(Cf::Bundles, [0xfe; 3], b"x");
+    l.backend().write(batch).unwrap();
+    let r = verify_all(&l);
+    assert!(
+        r.damage.iter().any(|d| d.kind == DamageKind::Unreadable
+            && d.detail
+                .contains("an entry bundle's key (000000000000000500) is not a seq")),
+        "{r:?}"
+    );
+    assert!(
+        r.damage.iter().any(|d| d.seq.is_none()
+            && d.detail
+                .contains("the last entry bundle's key (fefefe) is not a seq")),
+        "{r:?}"
+    );
+    assert_eq!(r.entries_checked, 40);
+}

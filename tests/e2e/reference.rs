@@ -2,11 +2,12 @@
 //! today's code must still verify them, and still catch the damaged one.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use cairn_core::entry::EntryBody;
 use cairn_store::keys::IndexKind;
 
-use crate::support::{copy_dir, run, verify_json};
+use crate::support::{bin, copy_dir, kill_at_failpoint, run, verify_json};
 
 /// A copy of reference ledger `name`, migrated to the current layout with
 /// `cairn migrate` (in place, on the copy).
@@ -186,4 +187,41 @@ fn indexes_of_the_v1_ledger_and_of_new_appends_read_alike() {
         ledger.time_range(i64::MIN, i64::MAX, 10).unwrap(),
         first_ten
     );
+}
+
+/// A migration killed after it copied the entries, before the checkpoints
+/// and idempotency keys: no ledger that looks finished is left behind (into
+/// a new directory: none; in place: the original, untouched), and running
+/// it again completes it.
+#[test]
+fn a_migration_killed_half_way_leaves_nothing_that_looks_finished() {
+    let (tmp, data, src) = reference("reference-v1");
+    let cp = src.join("checkpoint");
+    let to = tmp.path().join("v2");
+    let (d, t) = (data.to_str().unwrap(), to.to_str().unwrap());
+    let mut into = Command::new(bin("cairn"));
+    into.args(["migrate", "--data", d, "--to", t]);
+    kill_at_failpoint(&mut into, "migrate-after-entries");
+    let out = verify_json(&to, &[]);
+    assert_eq!(out.code, 2, "no ledger at {t}: {}", out.stdout);
+    let out = run("cairn", &["migrate", "--data", d, "--to", t]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = verify_json(&to, &["--checkpoint", cp.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+
+    let mut in_place = Command::new(bin("cairn"));
+    in_place.args(["migrate", "--data", d]);
+    kill_at_failpoint(&mut in_place, "migrate-after-entries");
+    let out = verify_json(&data, &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("cairn migrate"),
+        "still layout 1: {}",
+        out.stdout
+    );
+    let out = run("cairn", &["migrate", "--data", d]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = verify_json(&data, &["--checkpoint", cp.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(!data.join("ledger.v2-new").exists());
 }

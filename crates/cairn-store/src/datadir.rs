@@ -196,8 +196,10 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), DataDirError> {
 
 /// Migrate the version 1 ledger in `dir` to layout version 2: into the new
 /// directory `to` (its key files copied; the original is left as it was), or,
-/// without `to`, in place: the new layout is built beside the old
-/// (`ledger.v2-new`), then swapped in, and the old one removed.
+/// without `to`, in place. Either way the new layout is built under another
+/// name (`ledger.v2-new`) and renamed into place only once it is whole, so a
+/// migration stopped half way leaves no ledger that looks finished (it is
+/// started again from the beginning); in place, the old one is then removed.
 pub fn migrate(
     dir: &Path,
     to: Option<&Path>,
@@ -211,7 +213,7 @@ pub fn migrate(
             source: StoreError::Invalid("the ledger is already in layout version 2".into()),
         });
     }
-    let new_path = match to {
+    let target = match to {
         Some(to) => {
             if exists(to) {
                 return Err(DataDirError::Exists {
@@ -225,28 +227,29 @@ pub fn migrate(
                     fs::copy(&from, &into).map_err(io("copying", &from))?;
                 }
             }
-            to.join(DB_DIR)
+            to
         }
-        None => {
-            let p = dir.join("ledger.v2-new");
-            if p.exists() {
-                // An earlier migration stopped before it swapped: start again.
-                fs::remove_dir_all(&p).map_err(io("removing", &p))?;
-            }
-            p
-        }
+        None => dir,
     };
+    let new_path = target.join("ledger.v2-new");
+    if new_path.exists() {
+        // An earlier migration stopped before it finished: start again.
+        fs::remove_dir_all(&new_path).map_err(io("removing", &new_path))?;
+    }
     let dst = RocksBackend::create(&new_path).map_err(store_error(dir))?;
     let (ledger, report) =
         crate::migrate::from_v1(&src, dst, progress).map_err(store_error(dir))?;
     ledger.backend().flush().map_err(store_error(dir))?;
     drop(ledger);
     drop(src);
+    let final_path = target.join(DB_DIR);
     if to.is_none() {
         let old = dir.join("ledger.v1-old");
         fs::rename(&src_path, &old).map_err(io("renaming", &src_path))?;
-        fs::rename(&new_path, &src_path).map_err(io("renaming", &new_path))?;
+        fs::rename(&new_path, &final_path).map_err(io("renaming", &new_path))?;
         fs::remove_dir_all(&old).map_err(io("removing", &old))?;
+    } else {
+        fs::rename(&new_path, &final_path).map_err(io("renaming", &new_path))?;
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 //! proofs and roots out of the tiles, and checkpoints.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cairn_core::decision::{Payload, SALT_LEN};
@@ -34,6 +35,10 @@ type PayloadPiece = Arc<Vec<[Slot; 2]>>;
 pub struct PieceCache {
     entries: Mutex<Vec<(u64, EntryPiece)>>,
     payloads: Mutex<Vec<(u64, PayloadPiece)>>,
+    /// How many times the payload pieces were forgotten: a piece read before
+    /// a redaction's rewrite is not remembered after it (changed under the
+    /// `payloads` lock, and compared under it).
+    payload_generation: AtomicU64,
     /// Every target seq of the redaction index, read with one scan when a
     /// payload is first read and forgotten whenever the indexer may have added
     /// one: a payload whose seq is not in it needs no look-up of its own (a
@@ -80,10 +85,28 @@ impl PieceCache {
 
     /// Forget decoded payload pieces (a redaction rewrote some).
     pub fn clear_payloads(&self) {
-        self.payloads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut list = self.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        self.payload_generation.fetch_add(1, Ordering::AcqRel);
+        list.clear();
+    }
+
+    /// The generation to hand to `remember_payload` for a piece about to be read.
+    fn payload_generation(&self) -> u64 {
+        self.payload_generation.load(Ordering::Acquire)
+    }
+
+    /// Remember a payload piece read in generation `read_in`, unless the
+    /// pieces were forgotten since (the stored piece may have changed).
+    fn remember_payload(&self, first: u64, piece: PayloadPiece, read_in: u64) {
+        let mut list = self.payloads.lock().unwrap_or_else(|p| p.into_inner());
+        if self.payload_generation.load(Ordering::Acquire) != read_in {
+            return;
+        }
+        list.retain(|(f, _)| *f != first);
+        if list.len() >= CACHED_PIECES {
+            list.remove(0);
+        }
+        list.push((first, piece));
     }
 }
 
@@ -178,6 +201,7 @@ impl<B: Backend> Ledger<B> {
         if let Some(hit) = cached(&self.cache.payloads, seq) {
             return Ok(Some(hit));
         }
+        let generation = self.cache.payload_generation();
         let Some((first, v)) = self.piece_value(Cf::PayloadBundles, seq)? else {
             return Ok(None);
         };
@@ -185,7 +209,7 @@ impl<B: Backend> Ledger<B> {
         if seq >= first + piece.len() as u64 {
             return Ok(None);
         }
-        remember(&self.cache.payloads, first, piece.clone());
+        self.cache.remember_payload(first, piece.clone(), generation);
         Ok(Some((first, piece)))
     }
 
@@ -493,4 +517,24 @@ pub(crate) fn split_payload(seq: u64, slot: PayloadSlot, raw: &[u8]) -> Result<P
 pub(crate) fn redaction_key(k: &[u8]) -> Result<(u64, u64)> {
     keys::parse_redaction_key(k)
         .ok_or_else(|| StoreError::corrupt("redaction index key", "not 17 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_piece_read_before_its_window_was_rewritten_is_not_remembered() {
+        let cache = PieceCache::default();
+        let old = Arc::new(vec![[Slot::Stored(b"salt and payload".to_vec()), Slot::None]]);
+        // A reader starts; a redaction rewrites the piece and forgets the
+        // cached ones; the reader then offers the piece it read before.
+        let read_in = cache.payload_generation();
+        cache.clear_payloads();
+        cache.remember_payload(0, old.clone(), read_in);
+        assert!(cached(&cache.payloads, 0).is_none());
+        // Read after the rewrite, it is remembered.
+        cache.remember_payload(0, old, cache.payload_generation());
+        assert!(cached(&cache.payloads, 0).is_some());
+    }
 }

@@ -17,11 +17,14 @@ use std::sync::Arc;
 /// rounding of their dozen allocations.
 pub const DECISION_OVERHEAD_BYTES: usize = 1536;
 
-/// What a decisions body of `body_bytes` with at most `lines` decisions holds
-/// at most while it is parsed and prepared: the body itself until parsing ends,
-/// then the parsed decisions and the prepared appends side by side (each about
-/// as large as the decisions' bytes: canonical JSON is never longer than the
-/// JSON it was parsed from), plus a fixed overhead per decision.
+/// What a decisions body of `body_bytes` with at most `lines` decisions is
+/// expected to hold while it is parsed and prepared, reserved before parsing:
+/// the body itself until parsing ends, then the parsed decisions and the
+/// prepared appends side by side (each about as large as the decisions'
+/// bytes), plus a fixed overhead per decision. Canonical JSON is mostly no
+/// longer than its source, but can be (`1e9` is written `1000000000.0`), so
+/// once parsed a request reserves what its decisions really hold
+/// (`parsed_cost`) before it goes on.
 pub fn decisions_cost(body_bytes: usize, lines: usize) -> usize {
     body_bytes
         .saturating_mul(2)

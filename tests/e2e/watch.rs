@@ -117,3 +117,28 @@ fn the_monitor_page_renders_charts_in_headless_chromium() {
     }
     assert!(!dom.contains("<script src"), "no script from elsewhere");
 }
+
+#[test]
+fn cairn_watch_json_keeps_standard_output_json_while_the_daemon_is_away() {
+    // Nothing listens on port 1: every refresh fails and is retried.
+    let mut child = std::process::Command::new(crate::support::bin("cairn"))
+        .args(["watch", "--daemon", "http://127.0.0.1:1", "--json"])
+        .args(["--interval-ms", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("(retrying)"), "{first}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -58,17 +58,26 @@ pub fn restore<B: Backend>(
             }
         }
     }
-    let entries = source.scan(Cf::Bundles, &[], &[0xff; 9]);
-    let payloads = source.scan(Cf::PayloadBundles, &[], &[0xff; 9]);
-    for (e, p) in entries.zip(payloads) {
-        let ((ek, ev), (pk, pv)) = (e?, p?);
+    // Entry and payload pieces are paired by key, not by position: a piece
+    // missing from the bucket on one side must not shift or cut the other
+    // (what is missing, `verify` then names).
+    let mut payloads = source.scan(Cf::PayloadBundles, &[], &[0xff; 9]).peekable();
+    for e in source.scan(Cf::Bundles, &[], &[0xff; 9]) {
+        let (ek, ev) = e?;
+        while let Some(p) = payloads.next_if(|p| p.as_ref().map_or(true, |(pk, _)| *pk <= ek)) {
+            let (pk, pv) = p?;
+            batch.put(Cf::PayloadBundles, pk, pv);
+        }
         let first = cairn_store::keys::parse_seq(&ek).unwrap_or(0);
         batch.put(Cf::Bundles, ek, ev);
-        batch.put(Cf::PayloadBundles, pk, pv);
         if batch.bytes() >= BATCH_BYTES {
             flush(&mut batch, &mut report)?;
             progress(first, size);
         }
+    }
+    for p in payloads {
+        let (pk, pv) = p?;
+        batch.put(Cf::PayloadBundles, pk, pv);
     }
     // Metadata last: a restore that stopped before this is not a ledger.
     batch.put(

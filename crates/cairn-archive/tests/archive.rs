@@ -274,6 +274,41 @@ fn file_damage_in_the_bucket_is_found() {
     damage_in_the_bucket_is_found(&file_url(&d));
 }
 
+/// A restore from a bucket that lost one payload object still restores every
+/// other object, so that what is missing is named by verify (not a later
+/// window silently left out and a tail that does not open).
+#[test]
+fn file_a_restore_pairs_pieces_by_window_when_an_object_is_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let url = file_url(&d);
+    let l = Ledger::create(MemoryBackend::default(), ORIGIN).unwrap();
+    grow(&l, 6, 600, 200);
+    let bucket = Bucket::open(&url).unwrap();
+    archive(&l, &bucket, &mut |_, _| {}).unwrap();
+    bucket.delete("tile/payloads/000").unwrap();
+    let source = BucketBackend::open(Bucket::open(&url).unwrap()).unwrap();
+    let (restored, _) = restore(&source, MemoryBackend::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(restored.size(), 600);
+    assert_eq!(restored.root(), l.root());
+    assert!(restored.payload(599, PayloadSlot::Input).unwrap().is_some());
+    let report = verify(
+        &restored,
+        VerifyOptions {
+            verifier: Some(&signer().verifier()),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    let damaged: Vec<_> = report.damage.iter().map(|d| (d.seq, d.kind)).collect();
+    assert!(!damaged.is_empty());
+    assert!(
+        damaged
+            .iter()
+            .all(|(seq, kind)| *kind == DamageKind::PayloadMissing && seq.is_some_and(|s| s < 256)),
+        "{damaged:?}"
+    );
+}
+
 #[test]
 fn file_another_ledger_is_refused() {
     let d = tempfile::tempdir().unwrap();

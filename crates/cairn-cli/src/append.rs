@@ -60,10 +60,10 @@ const VALIDATE_CHUNK_LINES: usize = 4096;
 type Lines = Vec<(u64, Vec<u8>)>;
 
 /// The next `max` non-blank lines of `reader` (fewer at the end, none after
-/// it), numbered on from `number`.
-fn read_chunk(reader: &mut dyn BufRead, number: &mut u64, max: usize) -> Result<Lines> {
+/// it), numbered on from `number`, reading no line past line `last`.
+fn read_chunk(reader: &mut dyn BufRead, number: &mut u64, max: usize, last: u64) -> Result<Lines> {
     let mut out = Vec::with_capacity(max.min(VALIDATE_CHUNK_LINES));
-    while out.len() < max {
+    while out.len() < max && *number < last {
         let mut buf = Vec::new();
         if reader
             .read_until(b'\n', &mut buf)
@@ -118,7 +118,7 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     let mut reader = source.lines()?;
     let mut number = 0u64;
     loop {
-        let chunk = read_chunk(&mut *reader, &mut number, VALIDATE_CHUNK_LINES)?;
+        let chunk = read_chunk(&mut *reader, &mut number, VALIDATE_CHUNK_LINES, u64::MAX)?;
         if chunk.is_empty() {
             break;
         }
@@ -166,20 +166,33 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     };
     // Each batch is parsed and salted on the pool while the one before it is
     // appended. (Indexing beside them was tried: both cores are already busy,
-    // so it only moved the time.)
-    let batch_lines = args.batch_size as usize;
+    // so it only moved the time.) Only the lines the first pass validated are
+    // read again: a file that grows meanwhile adds nothing.
+    let (batch_lines, validated_lines) = (args.batch_size as usize, number);
     let mut reader = source.lines()?;
     let mut number = 0u64;
-    let mut ready = prepare(&read_chunk(&mut *reader, &mut number, batch_lines)?)?;
+    let mut done = 0u64;
+    let mut ready = prepare(&read_chunk(
+        &mut *reader,
+        &mut number,
+        batch_lines,
+        validated_lines,
+    )?)?;
     while !ready.is_empty() {
-        let chunk = read_chunk(&mut *reader, &mut number, batch_lines)?;
+        let chunk = read_chunk(&mut *reader, &mut number, batch_lines, validated_lines)?;
+        let n = ready.len() as u64;
         let (next, appended) = std::thread::scope(|s| {
             let parsing = s.spawn(|| prepare(&chunk));
             let appended = flush(std::mem::take(&mut ready), &mut out);
             (parsing.join(), appended)
         });
         appended?;
-        ready = next.map_err(|_| anyhow::anyhow!("parsing the input failed unexpectedly"))??;
+        done += n;
+        ready = next
+            .map_err(|_| anyhow::anyhow!("parsing the input failed unexpectedly"))?
+            .with_context(|| {
+                format!("{done} decisions were stored durably before this; the rest were not")
+            })?;
     }
     out.flush()?;
     progress.finish_and_clear();
@@ -203,4 +216,27 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_number_every_line_skip_blank_ones_and_stop_at_the_last_line_given() {
+        let text = b"a\n\n b \nc\nd\ne";
+        let mut reader = io::Cursor::new(&text[..]);
+        let mut number = 0;
+        let first = read_chunk(&mut reader, &mut number, 2, u64::MAX).unwrap();
+        assert_eq!(first, [(1, b"a\n".to_vec()), (3, b" b \n".to_vec())]);
+        // Lines past the fifth (as the first pass saw the input) are not read,
+        // even though the input now holds more.
+        let rest = read_chunk(&mut reader, &mut number, 10, 5).unwrap();
+        assert_eq!(rest, [(4, b"c\n".to_vec()), (5, b"d\n".to_vec())]);
+        assert_eq!(number, 5);
+        assert!(read_chunk(&mut reader, &mut number, 10, 5)
+            .unwrap()
+            .is_empty());
+    }
 }

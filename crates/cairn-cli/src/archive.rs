@@ -149,12 +149,25 @@ pub fn restore(data: Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
         .checkpoint;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     datadir::private_dir(&dir)?;
-    let backend = RocksBackend::create(&dir.join(cairn_store::datadir::DB_DIR))?;
+    // Restored under another name and renamed into place once whole: a
+    // restore that stops half way leaves nothing that looks like a ledger,
+    // and running it again starts over.
+    let building = dir.join("ledger.restoring");
+    if building.exists() {
+        std::fs::remove_dir_all(&building)
+            .with_context(|| format!("removing the unfinished restore {}", building.display()))?;
+    }
+    let backend = RocksBackend::create(&building)?;
     let bar = output::progress(cp.size, "restoring");
     let mut tick = |done: u64, _total: u64| bar.set_position(done);
     let (ledger, report) = cairn_archive::restore(&source, backend, &mut tick)
         .with_context(|| format!("restoring from {}", args.from))?;
     bar.finish_and_clear();
+    drop(ledger);
+    let db = dir.join(cairn_store::datadir::DB_DIR);
+    std::fs::rename(&building, &db)
+        .with_context(|| format!("renaming {} to {}", building.display(), db.display()))?;
+    let ledger = Ledger::open(RocksBackend::open(&db)?)?;
     write_file(
         &dir.join(cairn_store::datadir::VERIFIER_KEY),
         &format!("{verifier}\n"),

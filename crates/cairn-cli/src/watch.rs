@@ -50,7 +50,9 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
                 write!(out, "{}", screen(&args.daemon, v))?;
             }
             (Err(e), _) if args.once => return Err(anyhow::anyhow!("{e:#}")),
-            (Err(e), _) => writeln!(out, "cannot read {url}: {e:#} (retrying)")?,
+            // Standard output stays what `--json` promises: one snapshot per line.
+            (Err(e), true) => eprintln!("cannot read {url}: {e:#} (retrying)"),
+            (Err(e), false) => writeln!(out, "cannot read {url}: {e:#} (retrying)")?,
         }
         out.flush()?;
         drop(out);

@@ -209,7 +209,8 @@ impl<B: Backend> Ledger<B> {
         if seq >= first + piece.len() as u64 {
             return Ok(None);
         }
-        self.cache.remember_payload(first, piece.clone(), generation);
+        self.cache
+            .remember_payload(first, piece.clone(), generation);
         Ok(Some((first, piece)))
     }
 
@@ -526,7 +527,10 @@ mod tests {
     #[test]
     fn a_payload_piece_read_before_its_window_was_rewritten_is_not_remembered() {
         let cache = PieceCache::default();
-        let old = Arc::new(vec![[Slot::Stored(b"salt and payload".to_vec()), Slot::None]]);
+        let old = Arc::new(vec![[
+            Slot::Stored(b"salt and payload".to_vec()),
+            Slot::None,
+        ]]);
         // A reader starts; a redaction rewrites the piece and forgets the
         // cached ones; the reader then offers the piece it read before.
         let read_in = cache.payload_generation();

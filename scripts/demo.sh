@@ -36,7 +36,8 @@ echo "== cairn prove inclusion --seq 42"
 "$bin/cairn" prove inclusion --data "$data" --seq 42
 
 echo "== cairn get --seq 42"
-"$bin/cairn" get --data "$data" --seq 42 | head -n 30
+"$bin/cairn" get --data "$data" --seq 42 >"$work/entry-42.json"
+head -n 30 "$work/entry-42.json"
 
 echo "== cairn verify --checkpoint auditor.checkpoint"
 "$bin/cairn" verify --data "$data" --checkpoint "$work/auditor.checkpoint"

@@ -157,8 +157,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
+            // The reader of standard output went away (`| head`): say nothing
+            // more, and exit as a process stopped by SIGPIPE does (128 + 13),
+            // never 0: the command did not finish, and a verdict it had not
+            // yet given must not read as a pass.
             if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
+                return ExitCode::from(141);
             }
             eprintln!("error: {}", cairn_store::error::chain(err.as_ref()));
             ExitCode::from(2)

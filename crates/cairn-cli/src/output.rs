@@ -35,7 +35,8 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
 }
 
 /// `println!` that returns an error instead of panicking when stdout is closed
-/// (`cairn get | head`), so that `main` can treat a broken pipe as success.
+/// (`cairn get | head`), so that `main` can end quietly on a broken pipe
+/// (exit 141, as a process stopped by SIGPIPE).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;

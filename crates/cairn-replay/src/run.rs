@@ -432,6 +432,9 @@ async fn call(
     }
 }
 
+/// The longest wait between two starts (the rate `--rate` accepts at least).
+pub const PACE_INTERVAL_MAX: Duration = Duration::from_secs(1000);
+
 /// Spaces starts evenly: at most `rate` per second over the whole run.
 struct Pacer {
     interval: Duration,
@@ -440,8 +443,12 @@ struct Pacer {
 
 impl Pacer {
     fn new(rate_per_s: f64) -> Pacer {
+        // At most one decision per `PACE_INTERVAL_MAX`: a smaller rate (too
+        // small for a `Duration`, or for an `Instant` to add) is that one.
         let interval = if rate_per_s > 0.0 {
-            Duration::from_secs_f64(1.0 / rate_per_s)
+            Duration::try_from_secs_f64(1.0 / rate_per_s)
+                .unwrap_or(PACE_INTERVAL_MAX)
+                .min(PACE_INTERVAL_MAX)
         } else {
             Duration::ZERO
         };

@@ -113,7 +113,9 @@ fn print_report(r: &BundleReport, file: &Path) -> Result<()> {
             r.findings_total
         );
         for f in &r.findings {
-            outln!("  {f}");
+            // A finding may quote the bundle (an unknown member's name): its
+            // control characters are shown escaped, never sent to the terminal.
+            outln!("  {}", printable(&f.to_string()));
         }
         if r.findings_total > r.findings.len() as u64 {
             outln!("  ... {} problems in all", r.findings_total);
@@ -248,4 +250,26 @@ fn report_json(r: &BundleReport, file: &Path) -> Value {
         v["entries"] = r.entries.iter().map(proven_json).collect();
     }
     v
+}
+
+/// `text` with its control characters escaped (`\u{1b}`), so that text quoted
+/// from an untrusted file cannot move the cursor or rewrite the line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_of_a_finding_are_escaped() {
+        assert_eq!(
+            super::printable("unknown field `\u{1b}[2K\rVALID: x`"),
+            "unknown field `\\u{1b}[2K\\rVALID: x`"
+        );
+    }
 }

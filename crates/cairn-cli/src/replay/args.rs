@@ -222,8 +222,8 @@ impl RunArgs {
             bail!("--concurrency must be at least 1");
         }
         if let Some(r) = self.rate {
-            if !(r > 0.0 && r.is_finite()) {
-                bail!("--rate must be a positive number of decisions per second");
+            if !(r >= 0.001 && r.is_finite()) {
+                bail!("--rate must be a number of decisions per second, at least 0.001 (one every 1000 s)");
             }
         }
         let template = match &self.template {

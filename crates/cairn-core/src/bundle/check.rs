@@ -105,6 +105,18 @@ fn resolve_key(
 
 /// The checkpoint's body, parsed without looking at the signatures.
 fn read_checkpoint(note: &str, r: &mut BundleReport) -> Option<Checkpoint> {
+    // Before anything is parsed: a body of many lines costs memory per line.
+    if note.len() > crate::checkpoint::MAX_NOTE_BYTES {
+        r.find(
+            Location::Checkpoint,
+            format!(
+                "the checkpoint note is {} bytes, over the {} a signed note may be",
+                note.len(),
+                crate::checkpoint::MAX_NOTE_BYTES
+            ),
+        );
+        return None;
+    }
     let Some(split) = note.rfind("\n\n") else {
         r.find(
             Location::Checkpoint,
@@ -195,6 +207,17 @@ fn decode_entry<'r>(
     let stated_leaf = parse_hash(&e.leaf_hash)
         .map_err(|p| r.find(Location::LeafHash { seq }, p))
         .ok()?;
+    // A tree of at most 2^64 leaves has proofs of at most 64 hashes.
+    if e.proof.len() > 64 {
+        r.find(
+            Location::Proof { seq, hash: None },
+            format!(
+                "the proof holds {} hashes; no inclusion proof holds more than 64",
+                e.proof.len()
+            ),
+        );
+        return None;
+    }
     let mut proof = Vec::with_capacity(e.proof.len());
     for (i, h) in e.proof.iter().enumerate() {
         match parse_hash(h) {

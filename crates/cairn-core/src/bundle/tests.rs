@@ -431,3 +431,34 @@ fn adjacent_entries_whose_chain_does_not_link_are_invalid() {
         "entry seq 2 (entries[1]): prev_hash does not link to the leaf hash of seq 1"
     );
 }
+
+#[test]
+fn an_oversized_checkpoint_or_proof_is_refused_before_it_is_parsed() {
+    let f = fixture(8);
+    let key = f.signer.verifier();
+    let mut v = doc(&f);
+    let note = v["checkpoint"].as_str().unwrap().to_owned();
+    let (body, signatures) = note.split_once("\n\n").unwrap();
+    let padded = format!("{body}\n{}\n{signatures}", "x\n".repeat(600_000));
+    v["checkpoint"] = padded.into();
+    let r = check(&v.to_string(), Some(&key));
+    assert!(!r.valid());
+    assert!(
+        r.findings.iter().any(|f| f.at == Location::Checkpoint
+            && f.problem.contains("over the 1048576 a signed note may be")),
+        "{:#?}",
+        r.findings
+    );
+
+    let mut v = doc(&f);
+    let hash = v["entries"][0]["proof"][0].clone();
+    v["entries"][0]["proof"] = serde_json::Value::Array(vec![hash; 65]);
+    let r = check(&v.to_string(), Some(&key));
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.problem.contains("the proof holds 65 hashes")),
+        "{:#?}",
+        r.findings
+    );
+}

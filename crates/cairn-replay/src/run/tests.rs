@@ -241,3 +241,11 @@ async fn cancelling_reports_the_rest_as_cancelled() {
     assert!(out.iter().all(|o| o.candidate == Reply::Cancelled));
     c.shutdown().await;
 }
+
+#[test]
+fn a_rate_too_small_for_the_clock_paces_at_the_slowest_interval() {
+    assert_eq!(Pacer::new(1e-20).interval, PACE_INTERVAL_MAX);
+    assert_eq!(Pacer::new(f64::MIN_POSITIVE).interval, PACE_INTERVAL_MAX);
+    assert_eq!(Pacer::new(4.0).interval, Duration::from_millis(250));
+    assert_eq!(Pacer::new(0.0).interval, Duration::ZERO);
+}

@@ -122,6 +122,18 @@ pub enum EngineErrorKind {
 }
 
 impl StoreError {
+    /// Whether a read failed for want of the data rather than for its damage:
+    /// an archive out of reach, or the engine failing other than on corrupt
+    /// data. A check that meets one could not check, and must not report
+    /// damage.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::ArchiveUnavailable { .. } => true,
+            StoreError::Backend { kind, .. } => *kind != EngineErrorKind::Corruption,
+            _ => false,
+        }
+    }
+
     /// Whether this is the engine reporting damaged data.
     pub fn is_engine_corruption(&self) -> bool {
         matches!(

@@ -9,7 +9,7 @@ use cairn_core::hash::{leaf_hash, payload_commitment, Hash, ZERO_HASH};
 
 use super::{push_damage, Damage, DamageKind, Erasure};
 use crate::backend::{Backend, Cf, KeyValue};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::ledger::Ledger;
 use crate::pieces::{self, Slot};
@@ -70,6 +70,9 @@ struct Chunk<'l, B: Backend> {
     /// The leaf before the current entry, when known.
     prev: Option<Hash>,
     out: ChunkReport,
+    /// The first read that failed for want of the data, not for its damage
+    /// (an archive that could not be reached): the chunk could not be checked.
+    unread: Option<StoreError>,
 }
 
 /// Check entries `[from, to)` on its own cursors.
@@ -90,8 +93,13 @@ pub(super) fn check_chunk<B: Backend>(
             leaves: Vec::with_capacity((to - from) as usize),
             ..ChunkReport::default()
         },
+        unread: None,
     };
     chunk.entries(from, to)?;
+    // What could not be read is not damage: the chunk was not checked.
+    if let Some(e) = chunk.unread.take() {
+        return Err(e);
+    }
     Ok(chunk.out)
 }
 
@@ -167,20 +175,44 @@ impl<'l, B: Backend> Chunk<'l, B> {
 
     /// The payload piece stored under `first`, if it is there and readable.
     fn payload_piece(&mut self, first: u64) -> Option<Vec<[Slot; 2]>> {
-        let v = self.payloads.take(&keys::seq_key(first)).ok().flatten()?;
+        let read = self.payloads.take(&keys::seq_key(first));
+        let v = self.readable(read)?;
         self.ledger.decode_payload_piece(first, &v).ok()
+    }
+
+    /// Whether entry `by` is a redaction that erased `slot` of `seq` (no when
+    /// that cannot be read: damage, or `unread`).
+    fn erased_by(&mut self, by: u64, seq: u64, slot: PayloadSlot) -> bool {
+        match self.ledger.erases(by, seq, slot) {
+            Ok(erased) => erased,
+            Err(e) => {
+                if e.is_unavailable() {
+                    self.unread.get_or_insert(e);
+                }
+                false
+            }
+        }
+    }
+
+    /// The value a read found; `None` when there is none, or it is damaged,
+    /// or it could not be read (remembered in `unread`).
+    fn readable(&mut self, read: Result<Option<Vec<u8>>>) -> Option<Vec<u8>> {
+        match read {
+            Ok(v) => v,
+            Err(e) if e.is_unavailable() => {
+                self.unread.get_or_insert(e);
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// The leaf the tree's level-0 tile holds for `seq`.
     fn stored_leaf(&mut self, seq: u64) -> Option<Hash> {
         let index = seq / TILE_WIDTH;
         if self.leaf_tile.as_ref().map(|(i, _)| *i) != Some(index) {
-            let tile = self
-                .ledger
-                .backend()
-                .get(Cf::Tiles, &tile_key(0, index))
-                .ok()
-                .flatten();
+            let read = self.ledger.backend().get(Cf::Tiles, &tile_key(0, index));
+            let tile = self.readable(read);
             self.leaf_tile = Some((index, tile));
         }
         let (_, tile) = self.leaf_tile.as_ref()?;
@@ -289,7 +321,7 @@ impl<'l, B: Backend> Chunk<'l, B> {
                     );
                     self.damage(Some(seq), DamageKind::CommitmentMismatch, detail);
                 }
-                Some(Slot::Erased(by)) if self.ledger.erases(*by, seq, slot).unwrap_or(false) => {
+                Some(Slot::Erased(by)) if self.erased_by(*by, seq, slot) => {
                     self.out.erased.push(Erasure { seq, slot, by: *by });
                 }
                 _ => {

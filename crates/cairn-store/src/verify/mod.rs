@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use cairn_core::checkpoint::{open_checkpoint, Checkpoint, NoteVerifier};
 use cairn_core::hash::{Blake3Hasher, Hash, TreeHasher, ZERO_HASH};
-use cairn_core::merkle::{self, TreeEdge};
+use cairn_core::merkle::{self, NodeSource, TreeEdge};
 
 use crate::backend::{Backend, Cf};
 use crate::error::{Result, StoreError};
@@ -511,7 +511,7 @@ impl<B: Backend> Walk<'_, B> {
             if size == 0 {
                 continue;
             }
-            if merkle::root(&Blake3Hasher, &nodes, size).ok() != Some(root) {
+            if root_or_damaged(&nodes, size)? != Some(root) {
                 self.damage(
                     None,
                     DamageKind::Rewritten,
@@ -543,7 +543,7 @@ impl<B: Backend> Walk<'_, B> {
                 .is_ok();
         let root_here = match (&self.edge, cp.size) {
             (_, 0) => Some(Blake3Hasher.empty_root()),
-            _ => merkle::root(&Blake3Hasher, &self.ledger.nodes(), cp.size).ok(),
+            _ => root_or_damaged(&self.ledger.nodes(), cp.size)?,
         };
         if !consistent || root_here != Some(cp.root) {
             self.damage(
@@ -579,6 +579,20 @@ fn the_rest<B: Backend>(ledger: &Ledger<B>) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// The root of the stored tree at `size`; `None` when the nodes are damaged
+/// (the caller reports that), an error when they could not be read (an
+/// archive out of reach): the root could not be checked.
+fn root_or_damaged<S: NodeSource<Error = StoreError>>(
+    nodes: &S,
+    size: u64,
+) -> Result<Option<Hash>> {
+    match merkle::root(&Blake3Hasher, nodes, size) {
+        Ok(root) => Ok(Some(root)),
+        Err(e) if e.is_unavailable() => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -602,6 +616,58 @@ mod tests {
             l.append(chunk.to_vec(), 1).unwrap();
         }
         l
+    }
+
+    /// A ledger whose payload pieces cannot be read, as when the archive
+    /// holding them is out of reach.
+    struct Unreachable(MemoryBackend);
+
+    fn out_of_reach() -> StoreError {
+        StoreError::ArchiveUnavailable {
+            url: "s3://bucket/ledger".into(),
+            seq: 0,
+            reason: "connection refused".into(),
+        }
+    }
+
+    impl Backend for Unreachable {
+        fn write(&self, batch: crate::backend::WriteBatch) -> Result<()> {
+            self.0.write(batch)
+        }
+        fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            match cf {
+                Cf::PayloadBundles => Err(out_of_reach()),
+                _ => self.0.get(cf, key),
+            }
+        }
+        fn scan<'a>(
+            &'a self,
+            cf: Cf,
+            from: &[u8],
+            to: &[u8],
+        ) -> Box<dyn Iterator<Item = Result<crate::backend::KeyValue>> + 'a> {
+            match cf {
+                Cf::PayloadBundles => Box::new(std::iter::once(Err(out_of_reach()))),
+                _ => self.0.scan(cf, from, to),
+            }
+        }
+        fn last_in(
+            &self,
+            cf: Cf,
+            from: &[u8],
+            to: &[u8],
+        ) -> Result<Option<crate::backend::KeyValue>> {
+            self.0.last_in(cf, from, to)
+        }
+    }
+
+    #[test]
+    fn payloads_out_of_reach_are_a_failure_to_check_not_damage() {
+        let l = Ledger::open_unchecked(Unreachable(ledger().into_backend())).unwrap();
+        match verify(&l, VerifyOptions::default()) {
+            Err(e) => assert!(e.is_unavailable(), "{e}"),
+            Ok(r) => panic!("reported as damage: {:?}", r.first_damage()),
+        }
     }
 
     fn first(l: &Ledger<MemoryBackend>) -> (Option<u64>, DamageKind) {

@@ -27,6 +27,9 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     url: String,
+    /// The directory of a `file://` archive, whose writes `put_all` fsyncs
+    /// (the object store only renames a written file into place).
+    local: Option<std::path::PathBuf>,
     /// Taken only when the bucket is dropped.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -98,6 +101,7 @@ impl Bucket {
             url: url.to_owned(),
             source,
         };
+        let mut local = None;
         let (store, prefix): (Arc<dyn ObjectStore>, String) = if let Some(rest) =
             url.strip_prefix("s3://")
         {
@@ -132,6 +136,7 @@ impl Bucket {
                 return Err(bad(&format!("{dir} is not a directory")));
             }
             let fs = LocalFileSystem::new_with_prefix(dir).map_err(setup)?;
+            local = Some(std::path::PathBuf::from(dir));
             (Arc::new(fs), String::new())
         } else {
             return Err(bad(
@@ -148,6 +153,7 @@ impl Bucket {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             url: url.to_owned(),
+            local,
             runtime: Some(runtime),
         })
     }
@@ -212,6 +218,41 @@ impl Bucket {
     /// Write every object, [`PUTS_IN_FLIGHT`] at a time; returns once all are
     /// written, or with the first failure (after its retries).
     pub fn put_all(&self, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let names: Vec<String> = match self.local {
+            Some(_) => objects.iter().map(|(n, _)| n.clone()).collect(),
+            None => Vec::new(),
+        };
+        self.put_unsynced(objects)?;
+        self.sync_local(&names)
+    }
+
+    /// A `file://` archive's written objects and their directories, fsynced:
+    /// an object store's put is durable when it returns, and so must these
+    /// be (the local copies may be dropped next).
+    fn sync_local(&self, names: &[String]) -> Result<()> {
+        let Some(dir) = &self.local else {
+            return Ok(());
+        };
+        let sync = |path: &std::path::Path| {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| ArchiveError::Sync {
+                    path: path.to_owned(),
+                    source,
+                })
+        };
+        let mut dirs = std::collections::BTreeSet::new();
+        for name in names {
+            let file = dir.join(name);
+            sync(&file)?;
+            if let Some(parent) = file.parent() {
+                dirs.insert(parent.to_owned());
+            }
+        }
+        dirs.iter().try_for_each(|d| sync(d))
+    }
+
+    fn put_unsynced(&self, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
         let store = &self.store;
         let jobs = objects.into_iter().map(|(name, bytes)| {
             let path = self.path(&name);

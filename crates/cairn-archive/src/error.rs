@@ -38,6 +38,15 @@ pub enum ArchiveError {
     /// The runtime that drives the object store could not start.
     #[error("starting the object store's I/O threads")]
     Runtime(#[source] std::io::Error),
+    /// A written object of a `file://` archive could not be made durable.
+    #[error("making {path} durable (fsync) failed: {source}")]
+    Sync {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading the ledger failed.
     #[error(transparent)]
     Ledger(#[from] StoreError),

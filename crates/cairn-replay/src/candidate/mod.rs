@@ -151,9 +151,14 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Value, CallFailure> {
     if let Value::Object(m) = &value {
         if m.len() == 1 {
             if let Some(Value::String(e)) = m.get("error") {
+                // Kept per failed decision until the report: the start only.
+                let message = match e.len() > ERROR_MESSAGE_BYTES_MAX {
+                    true => format!("{}... ({} bytes)", preview(e.as_bytes()), e.len()),
+                    false => e.clone(),
+                };
                 return Err(CallFailure::new(
                     FailureKind::CandidateError,
-                    e.clone(),
+                    message,
                     false,
                 ));
             }
@@ -161,6 +166,9 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Value, CallFailure> {
     }
     Ok(value)
 }
+
+/// The longest candidate error message kept whole.
+const ERROR_MESSAGE_BYTES_MAX: usize = 200;
 
 /// The start of some bytes, for messages.
 pub(crate) fn preview(bytes: &[u8]) -> String {
@@ -214,5 +222,14 @@ mod tests {
             parse_answer(b"nope").map_err(|e| e.kind),
             Err(FailureKind::Protocol)
         );
+    }
+
+    #[test]
+    fn a_long_error_answer_is_kept_as_its_start() {
+        let answer = serde_json::to_vec(&json!({"error": "e".repeat(1 << 20)})).expect("JSON");
+        let failure = parse_answer(&answer).expect_err("an error answer");
+        assert_eq!(failure.kind, FailureKind::CandidateError);
+        assert!(failure.message.len() < 300, "{}", failure.message.len());
+        assert!(failure.message.ends_with("... (1048576 bytes)"));
     }
 }

@@ -118,11 +118,40 @@ fn flips(s: &mut String, r: &Report) {
         .filter(|(old, _)| !involved.contains(old))
         .map(|(old, row)| format!("{old} {}", row.get(old.as_str()).copied().unwrap_or(0)))
         .collect();
-    if !involved.is_empty() {
+    if involved.len() > MATRIX_LABELS_MAX {
+        // Free-text labels would make a matrix of millions of cells: the
+        // largest flips instead.
+        top_flips(s, r);
+    } else if !involved.is_empty() {
         matrix(s, r, &involved);
     }
     if !unchanged.is_empty() {
-        let _ = writeln!(s, "  unchanged: {}", unchanged.join(", "));
+        let shown = unchanged.len().min(ROWS_MAX);
+        let _ = write!(s, "  unchanged: {}", unchanged[..shown].join(", "));
+        if unchanged.len() > shown {
+            let _ = write!(s, ", ... and {} more", unchanged.len() - shown);
+        }
+        s.push('\n');
+    }
+}
+
+/// Most labels that take part in changes drawn as a matrix.
+const MATRIX_LABELS_MAX: usize = 12;
+
+/// The `ROWS_MAX` largest flips, one per line.
+fn top_flips(s: &mut String, r: &Report) {
+    let mut flips: Vec<(&String, &String, u64)> = r
+        .flips
+        .iter()
+        .flat_map(|(old, row)| row.iter().map(move |(new, n)| (old, new, *n)))
+        .filter(|(old, new, n)| old != new && *n > 0)
+        .collect();
+    flips.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (a.0, a.1).cmp(&(b.0, b.1))));
+    for (old, new, n) in flips.iter().take(ROWS_MAX) {
+        let _ = writeln!(s, "  {old} -> {new}: {n}");
+    }
+    if flips.len() > ROWS_MAX {
+        let _ = writeln!(s, "  ... and {} more kinds of flip", flips.len() - ROWS_MAX);
     }
 }
 

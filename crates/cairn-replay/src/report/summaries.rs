@@ -138,11 +138,35 @@ impl PathCounts {
 
 /// A label as text: strings as they are, other scalars as JSON.
 fn label_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+    let text = match v {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(short_label(text))
+}
+
+/// The longest label kept as it is.
+const LABEL_BYTES_MAX: usize = 200;
+
+/// A label longer than `LABEL_BYTES_MAX` (free text, not a class), as its
+/// start, its length and a digest of the whole: two labels stay apart
+/// exactly when they differ, and a report holds no megabytes per decision.
+fn short_label(text: String) -> String {
+    if text.len() <= LABEL_BYTES_MAX {
+        return text;
     }
+    let mut end = LABEL_BYTES_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = blake3::hash(text.as_bytes()).to_hex();
+    format!(
+        "{}... ({} bytes, blake3 {})",
+        &text[..end],
+        text.len(),
+        &digest.as_str()[..16]
+    )
 }
 
 pub(super) fn label_pair(record: &Record, output: &Value, path: &PathPattern) -> Option<LabelPair> {

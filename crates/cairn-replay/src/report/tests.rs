@@ -265,3 +265,53 @@ fn entries_examined_during_the_run_give_the_same_report() {
         assert_eq!(got.to_json_bytes(), want.to_json_bytes());
     }
 }
+
+#[test]
+fn free_text_labels_are_summed_up_as_the_largest_flips_not_a_matrix() {
+    let n = 2000u64;
+    let records: Vec<Record> = (0..n)
+        .map(|seq| record(seq, json!({"decision": format!("old-{seq}")})))
+        .collect();
+    let outcomes: Vec<Outcome> = (0..n)
+        .map(|seq| Outcome {
+            seq,
+            candidate: answered(json!({"decision": format!("new-{}", seq % 1000)})),
+            baseline: None,
+        })
+        .collect();
+    let r = analyze(&records, &outcomes, vec![], info(false), &options());
+    let text = crate::render::text::summary(&r);
+    // A matrix of 3,000 labels would be 9 million cells; the summary stays
+    // a page long and names the largest flips.
+    assert!(text.len() < 20_000, "{} bytes", text.len());
+    assert!(text.contains("old-0 -> new-0: 1"), "{text}");
+    assert!(text.contains("... and 1980 more kinds of flip"), "{text}");
+}
+
+#[test]
+fn long_labels_are_kept_short_and_still_compared_whole() {
+    let long = "x".repeat(5000);
+    let records = vec![
+        record(0, json!({"decision": long.clone()})),
+        record(1, json!({"decision": long.clone()})),
+    ];
+    let outcomes = vec![
+        Outcome {
+            seq: 0,
+            candidate: answered(json!({"decision": long.clone()})),
+            baseline: None,
+        },
+        Outcome {
+            seq: 1,
+            candidate: answered(json!({"decision": format!("{long}y")})),
+            baseline: None,
+        },
+    ];
+    let r = analyze(&records, &outcomes, vec![], info(false), &options());
+    assert_eq!((r.label.compared, r.label.changed), (2, 1));
+    for (old, row) in &r.flips {
+        assert!(old.len() < 300, "{} bytes", old.len());
+        assert!(row.keys().all(|new| new.len() < 300));
+        assert!(old.contains("(5000 bytes, blake3 "), "{old}");
+    }
+}

@@ -75,6 +75,13 @@ impl Bucket {
         Bucket::open_with(url, retry(), true)
     }
 
+    /// Open the archive at `url` to read it whole (`cairn verify --source`,
+    /// `cairn restore`): requests retried as for `open`, but a `file://`
+    /// directory that is not there is an error, not created.
+    pub fn open_existing(url: &str) -> Result<Bucket> {
+        Bucket::open_with(url, retry(), false)
+    }
+
     /// Open the archive at `url` for reads that someone waits for (a reader
     /// of dropped windows): a failed request is retried three times within
     /// 10 s, not for minutes as an upload is, and a `file://` directory that

@@ -88,6 +88,14 @@ pub fn level_hashes(size: u64, level: u8) -> u64 {
     }
 }
 
+/// The width of tile `(level, index)` of a tree of `size` leaves, if the
+/// tree has that tile (what [`tiles`] lists for it, without listing them all).
+pub fn tile_width(size: u64, level: u8, index: u64) -> Option<u64> {
+    let n = level_hashes(size, level);
+    let first = index.checked_mul(TILE_WIDTH)?;
+    (first < n).then(|| (n - first).min(TILE_WIDTH))
+}
+
 /// Tiles of a tree of `size` leaves: `(level, index, width)`, level by level.
 pub fn tiles(size: u64) -> Vec<(u8, u64, u64)> {
     let mut out = Vec::new();
@@ -165,5 +173,21 @@ mod tests {
         // full; level 2 holds the one complete subtree of height 16.
         assert_eq!(partial_names(65536), vec!["tile/2/000.p/1"]);
         assert!(tiles(0).is_empty());
+    }
+
+    #[test]
+    fn a_tiles_width_is_what_the_list_of_tiles_says() {
+        for size in [0, 1, 255, 256, 257, 65_535, 65_536, 70_000, 16_777_217] {
+            let listed = tiles(size);
+            for &(level, index, width) in &listed {
+                assert_eq!(tile_width(size, level, index), Some(width), "{size}");
+            }
+            let levels = listed.iter().map(|t| t.0).max().map_or(0, |l| l + 1);
+            for level in 0..=levels {
+                let count = listed.iter().filter(|t| t.0 == level).count() as u64;
+                assert_eq!(tile_width(size, level, count), None, "{size} {level}");
+            }
+        }
+        assert_eq!(tile_width(u64::MAX, 0, u64::MAX), None);
     }
 }

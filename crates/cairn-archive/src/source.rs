@@ -201,10 +201,7 @@ impl BucketBackend {
         else {
             return Ok(None);
         };
-        let Some((_, _, width)) = layout::tiles(self.size())
-            .into_iter()
-            .find(|(l, i, _)| *l == level && *i == index)
-        else {
+        let Some(width) = layout::tile_width(self.size(), level, index) else {
             return Ok(None);
         };
         let got = self.fetch(&layout::tile(level, index, width))?;

@@ -338,3 +338,14 @@ fn s3_damage_in_the_bucket_is_found() {
 fn s3_another_ledger_is_refused() {
     another_ledger_is_refused(&s3_url("other"));
 }
+
+/// Reading an archive that is not there creates nothing and says so.
+#[test]
+fn file_a_source_that_is_not_there_is_an_error_and_not_created() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("typo");
+    let url = format!("file://{}", missing.display());
+    let err = Bucket::open_existing(&url).unwrap_err();
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+    assert!(!missing.exists());
+}

@@ -52,7 +52,7 @@ pub struct RestoreArgs {
 
 /// A ledger over the archive at `url`, for reading and checking.
 pub fn open_source(url: &str) -> Result<Ledger<BucketBackend>> {
-    let bucket = Bucket::open(url)?;
+    let bucket = Bucket::open_existing(url)?;
     let source =
         BucketBackend::open(bucket).with_context(|| format!("opening the archive {url}"))?;
     Ok(source.into_ledger()?)
@@ -139,7 +139,7 @@ pub fn restore(data: Option<PathBuf>, args: RestoreArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let source = BucketBackend::open(Bucket::open(&args.from)?)
+    let source = BucketBackend::open(Bucket::open_existing(&args.from)?)
         .with_context(|| format!("opening the archive {}", args.from))?;
     let note = source
         .get_note()

@@ -12,7 +12,7 @@ use cairn_store::backend::{Backend, Cf, KeyValue, WriteBatch};
 use cairn_store::error::EngineErrorKind;
 use cairn_store::keys::{self, meta};
 use cairn_store::pieces::BUNDLE_ENTRIES;
-use cairn_store::tiles::tile_key;
+use cairn_store::tiles::{tile_key, TILE_WIDTH};
 use cairn_store::{Ledger, StoreError};
 
 use crate::bucket::Bucket;
@@ -299,14 +299,38 @@ impl Backend for BucketBackend {
     }
 
     fn last_in(&self, cf: Cf, from: &[u8], to: &[u8]) -> cairn_store::Result<Option<KeyValue>> {
-        let Some(k) = self.keys_in(cf, from, to).pop() else {
+        let last = match cf {
+            // Computed, not listed: the size comes from the checkpoint
+            // object, which is checked only later, and may be anything.
+            Cf::Bundles | Cf::PayloadBundles => {
+                let (lo, hi) = (seq_bound(from), seq_bound(to));
+                let end = hi
+                    .div_ceil(BUNDLE_ENTRIES)
+                    .min(self.size().div_ceil(BUNDLE_ENTRIES));
+                end.checked_sub(1)
+                    .filter(|&n| n >= lo.div_ceil(BUNDLE_ENTRIES))
+                    .map(|n| keys::seq_key(n * BUNDLE_ENTRIES).to_vec())
+                    .filter(|k| k.as_slice() >= from && k.as_slice() < to)
+            }
+            _ => self.keys_in(cf, from, to).pop(),
+        };
+        let Some(k) = last else {
             return Ok(None);
         };
         Ok(self.get(cf, &k)?.map(|v| (k, v)))
     }
 
     fn read_all(&self, cf: Cf) -> cairn_store::Result<u64> {
-        // Every object is read and checked by the walk itself; here only count.
-        Ok(self.keys_in(cf, &[], &[0xff; 32]).len() as u64)
+        // Every object is read and checked by the walk itself; here only
+        // count, without listing (the size may be forged).
+        let size = self.size();
+        Ok(match cf {
+            Cf::Bundles | Cf::PayloadBundles => size.div_ceil(BUNDLE_ENTRIES),
+            Cf::Tiles => (0..=u8::MAX)
+                .map(|level| layout::level_hashes(size, level).div_ceil(TILE_WIDTH))
+                .take_while(|&n| n > 0)
+                .sum(),
+            _ => self.keys_in(cf, &[], &[0xff; 32]).len() as u64,
+        })
     }
 }

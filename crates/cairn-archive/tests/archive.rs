@@ -349,3 +349,32 @@ fn file_a_source_that_is_not_there_is_an_error_and_not_created() {
     assert!(err.to_string().contains("is not a directory"), "{err}");
     assert!(!missing.exists());
 }
+
+/// A checkpoint object claiming an enormous size (signed, even) is read as
+/// damage in bounded time and memory: nothing lists every window or tile
+/// that size would have.
+#[test]
+fn file_a_checkpoint_object_claiming_a_huge_size_is_damage_not_an_endless_check() {
+    let d = tempfile::tempdir().unwrap();
+    let url = file_url(&d);
+    let l = Ledger::create(MemoryBackend::default(), ORIGIN).unwrap();
+    grow(&l, 6, 600, 200);
+    let bucket = Bucket::open(&url).unwrap();
+    archive(&l, &bucket, &mut |_, _| {}).unwrap();
+    let forged = Checkpoint {
+        origin: ORIGIN.into(),
+        size: 1 << 50,
+        root: l.root(),
+        extensions: vec![],
+    };
+    bucket
+        .put("checkpoint", signer().sign_checkpoint(&forged).into_bytes())
+        .unwrap();
+    let report = verify_source(&url, &signer().verifier());
+    assert!(!report.intact());
+    assert!(
+        report.damage.iter().any(|d| d.kind == DamageKind::Missing),
+        "{:?}",
+        report.first_damage()
+    );
+}

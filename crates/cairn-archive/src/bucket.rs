@@ -248,12 +248,16 @@ impl Bucket {
                     source,
                 })
         };
+        // Every directory between a file and the archive's own, which a put
+        // may have made: each holds the name of the one below it.
         let mut dirs = std::collections::BTreeSet::new();
         for name in names {
             let file = dir.join(name);
             sync(&file)?;
-            if let Some(parent) = file.parent() {
-                dirs.insert(parent.to_owned());
+            let mut at = file.parent();
+            while let Some(d) = at.filter(|d| d.starts_with(dir)) {
+                dirs.insert(d.to_owned());
+                at = d.parent();
             }
         }
         dirs.iter().try_for_each(|d| sync(d))

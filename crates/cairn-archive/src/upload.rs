@@ -303,6 +303,18 @@ impl<B: Backend> Run<'_, B> {
             return Err(missing().into());
         }
         records.truncate(width as usize);
+        let raw_len: usize = records.iter().map(Record::raw_len).sum();
+        if raw_len > cairn_store::codec::VALUE_BYTES_MAX {
+            // One object per window: a window this large (decisions of about a
+            // megabyte each) would be an object no reader takes. It is not
+            // archived, so its local copy is never dropped.
+            return Err(StoreError::Invalid(format!(
+                "the window at {start} holds {raw_len} raw bytes, over the {} one archive \
+                 object may hold; it stays in the local ledger only",
+                cairn_store::codec::VALUE_BYTES_MAX
+            ))
+            .into());
+        }
         let raw = match cf {
             Cf::Bundles => {
                 pieces::encode_entries(records.iter().map(|r| r.entry.as_slice()), records.len())

@@ -196,6 +196,13 @@ pub fn run(data: Option<PathBuf>, args: AppendArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     progress.finish_and_clear();
+    if done != good {
+        // The input lost lines between the passes (a file cut short).
+        anyhow::bail!(
+            "the input changed while appending: {good} decisions were validated but only {done} \
+             were read again and stored durably"
+        );
+    }
     let stored_at = started.elapsed();
     // The indexes are derived data, built after the appends (queries read any
     // unindexed tail directly, so this only makes them fast).

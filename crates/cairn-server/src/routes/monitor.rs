@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::append::{discard, unauthorized};
+use super::append::{discard, unauthorized, DRAIN_BYTES_MAX};
 use super::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::monitor::state::{Breaker, Version};
@@ -137,19 +137,21 @@ pub async fn pin(
 ) -> Result<Response, ApiError> {
     // The token first: nothing is read for a caller that may not pin.
     if let Err(e) = operator(&app, &headers, &format!("pin the reference of {stream:?}")) {
-        discard(body, &headers, PIN_BODY_BYTES_MAX).await;
+        discard(body, &headers, DRAIN_BYTES_MAX).await;
         return Err(e);
     }
     let body = axum::body::to_bytes(body, PIN_BODY_BYTES_MAX)
         .await
         .map_err(|e| {
-            ApiError::new(
-                ErrorCode::BodyTooLarge,
-                format!(
-                    "could not read the body ({e}); a pin is a small JSON object of at most \
-                     {PIN_BODY_BYTES_MAX} bytes"
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            match too_large {
+                true => ApiError::new(
+                    ErrorCode::BodyTooLarge,
+                    format!("a pin is a small JSON object of at most {PIN_BODY_BYTES_MAX} bytes"),
                 ),
-            )
+                false => ApiError::new(ErrorCode::BadRequest, format!("reading the body: {e}")),
+            }
         })?;
     let pin: PinBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(

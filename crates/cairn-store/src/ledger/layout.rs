@@ -284,7 +284,7 @@ impl<B: Backend> Ledger<B> {
 /// Where consecutive `records` are cut into pieces: each piece holds at most
 /// `SEAL_BYTES_MAX` raw bytes, or a single record (which `Ledger::append`
 /// keeps far below the largest value a piece may be).
-fn cuts(records: &[&Record]) -> Vec<std::ops::Range<usize>> {
+pub(super) fn cuts(records: &[&Record]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, r) in records.iter().enumerate() {

@@ -11,7 +11,7 @@ use cairn_core::entry::{Entry, EntryBody, PayloadSlot, RedactionV1};
 use cairn_core::hash::{leaf_hash, Blake3Hasher};
 use rayon::prelude::*;
 
-use super::layout::{Early, Job};
+use super::layout::{cuts, Early, Job};
 use super::salt::{key_of, pack, Packed, Plan};
 use super::{Append, Head, Ledger, OpenWindow, Receipt, State};
 use crate::backend::{Backend, Cf, WriteBatch};
@@ -520,14 +520,21 @@ fn adopt(state: &mut State, st: Staged) {
         let mut records = st.records;
         let tail = records.split_off(fresh);
         let key = key_of(&st.keys, window);
+        // Every piece this commit wrote in the window: one, or several where
+        // its records were too large for one (`layout::cuts`).
+        let first = st.committed.max(window);
+        let pieces: Vec<u64> = cuts(&tail.iter().collect::<Vec<_>>())
+            .into_iter()
+            .map(|cut| first + cut.start as u64)
+            .collect();
         if st.committed > window {
-            state.open.fragments.push(st.committed);
+            state.open.fragments.extend(pieces);
             state.open.records.extend(tail);
             state.open.key = key;
         } else {
             state.open = OpenWindow {
                 start: window,
-                fragments: vec![window],
+                fragments: pieces,
                 records: tail,
                 key,
             };

@@ -222,6 +222,13 @@ impl<B: Backend> Walk<'_, B> {
             .backend()
             .last_in(Cf::Bundles, &[], &[0xff; 9])?;
         let Some((k, v)) = last else {
+            if size > 0 {
+                self.damage(
+                    None,
+                    DamageKind::Missing,
+                    format!("the recorded size is {size}, but the entry bundle that should end the ledger is not there: the last entries are gone, or the size was raised"),
+                );
+            }
             return Ok(0);
         };
         let Some(first) = keys::parse_seq(&k) else {

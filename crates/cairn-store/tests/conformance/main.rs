@@ -511,6 +511,10 @@ macro_rules! conformance {
                 super::damaged_metadata_and_keys_are_reported_never_endless_or_fatal::<$harness>();
             }
             #[test]
+            fn a_cut_window_whose_large_payloads_were_erased_is_sealed_whole() {
+                super::a_cut_window_whose_large_payloads_were_erased_is_sealed_whole::<$harness>();
+            }
+            #[test]
             fn large_decisions_are_cut_into_pieces_and_stay_readable() {
                 super::large_decisions_are_cut_into_pieces_and_stay_readable::<$harness>();
             }

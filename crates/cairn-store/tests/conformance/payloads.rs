@@ -229,3 +229,37 @@ pub(super) fn a_decision_over_the_payload_limit_is_refused_and_nothing_appended<
     );
     assert_eq!(l.size(), 3);
 }
+
+pub(super) fn a_cut_window_whose_large_payloads_were_erased_is_sealed_whole<H: Harness>() {
+    let h = H::new();
+    let l = Ledger::create(h.create(), "t").unwrap();
+    l.append(decisions(3, 10), 1).unwrap();
+    // 40 MB of decisions in the open window: written as more than one piece.
+    let big: Vec<Append> = (0..40).map(|i| large(i, 1_000_000)).collect();
+    l.append(big, 2).unwrap();
+    assert!(pieces_of(&l, Cf::Bundles, 0).len() > 2);
+    // Their payloads erased, the window is small enough to seal; filling it
+    // seals it whole, and no piece of the cut is left beside the seal.
+    let erase: Vec<Append> = (10..50)
+        .map(|seq| {
+            Append::Redaction(RedactionV1 {
+                target_seq: seq,
+                slots: vec![PayloadSlot::Input],
+                reason: "too large".into(),
+                actor: "ops".into(),
+            })
+        })
+        .collect();
+    l.append(erase, 3).unwrap();
+    l.append(decisions(4, 256 - 90), 4).unwrap();
+    assert_eq!(l.size(), 256);
+    assert_eq!(pieces_of(&l, Cf::Bundles, 0), [0]);
+    assert_eq!(pieces_of(&l, Cf::PayloadBundles, 0), [0]);
+    for seq in [0, 10, 45, 49, 50, 120, 255] {
+        assert_eq!(l.entry(seq).unwrap().seq, seq);
+    }
+    assert!(l.payload(30, PayloadSlot::Input).unwrap().is_none());
+    assert!(l.payload(30, PayloadSlot::Output).unwrap().is_some());
+    let report = verify_all(&l);
+    assert!(report.intact(), "{:?}", report.damage);
+}

@@ -67,6 +67,9 @@ pub fn restore<B: Backend>(
         while let Some(p) = payloads.next_if(|p| p.as_ref().map_or(true, |(pk, _)| *pk <= ek)) {
             let (pk, pv) = p?;
             batch.put(Cf::PayloadBundles, pk, pv);
+            if batch.bytes() >= BATCH_BYTES {
+                flush(&mut batch, &mut report)?;
+            }
         }
         let first = cairn_store::keys::parse_seq(&ek).unwrap_or(0);
         batch.put(Cf::Bundles, ek, ev);
@@ -78,6 +81,9 @@ pub fn restore<B: Backend>(
     for p in payloads {
         let (pk, pv) = p?;
         batch.put(Cf::PayloadBundles, pk, pv);
+        if batch.bytes() >= BATCH_BYTES {
+            flush(&mut batch, &mut report)?;
+        }
     }
     // Metadata last: a restore that stopped before this is not a ledger.
     batch.put(

@@ -344,9 +344,15 @@ pub(super) async fn read_body_within(
             discard(body, headers, DRAIN_BYTES_MAX).await;
             return Err(too_large(total));
         }
-        if !held.grow_to(total) {
-            discard(body, headers, max - total).await;
-            return Err(queue_full(app));
+        // The buffer grows by doubling (at most to `max`): what it will hold
+        // is counted before it grows, not only the bytes in it.
+        if total > buf.capacity() {
+            let room = total.max(buf.capacity().saturating_mul(2)).min(max);
+            if !held.grow_to(room) {
+                discard(body, headers, max - total).await;
+                return Err(queue_full(app));
+            }
+            buf.reserve_exact(room - buf.len());
         }
         buf.extend_from_slice(data);
     }

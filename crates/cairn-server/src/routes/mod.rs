@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -189,10 +189,10 @@ async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Res
     let response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            let e = timed_out(
-                app.limits.request_timeout_ms,
-                arrived.load(Ordering::Acquire),
-            );
+            // A read's body, if one was sent at all, is not what it waits for.
+            let reads = method == Method::GET || method == Method::HEAD;
+            let arrived = reads || arrived.load(Ordering::Acquire);
+            let e = timed_out(app.limits.request_timeout_ms, arrived, !reads);
             match otlp {
                 Some(encoding) => wire::failure(encoding, e),
                 None => e.into_response(),
@@ -215,7 +215,7 @@ async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Res
 /// Why a request ran out of time: its body had not all arrived (the client's
 /// doing, 408, nothing stored), or it had and the daemon was too slow (503:
 /// an append may still be stored).
-fn timed_out(limit_ms: u64, body_arrived: bool) -> ApiError {
+fn timed_out(limit_ms: u64, body_arrived: bool, writes: bool) -> ApiError {
     if !body_arrived {
         return ApiError::new(
             ErrorCode::RequestTimeout,
@@ -225,13 +225,16 @@ fn timed_out(limit_ms: u64, body_arrived: bool) -> ApiError {
             ),
         );
     }
+    let what = match writes {
+        true => {
+            "an append may still be stored: retry it with the same idempotency_key (a \
+                 decision without one may then be stored twice)"
+        }
+        false => "retry it",
+    };
     ApiError::new(
         ErrorCode::ServerTimeout,
-        format!(
-            "the daemon did not answer within request_timeout_ms ({limit_ms} ms); an append \
-             may still be stored: retry it with the same idempotency_key (a decision without \
-             one may then be stored twice)"
-        ),
+        format!("the daemon did not answer within request_timeout_ms ({limit_ms} ms); {what}"),
     )
     .retry_after(1)
 }
@@ -272,5 +275,27 @@ impl HttpBody for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_the_clients_only_while_its_body_is_arriving() {
+        let slow_body = timed_out(200, false, true);
+        assert_eq!(slow_body.code(), ErrorCode::RequestTimeout);
+        let slow_append = timed_out(200, true, true);
+        assert_eq!(slow_append.code(), ErrorCode::ServerTimeout);
+        assert!(slow_append.message().contains("same idempotency_key"));
+        assert_eq!(slow_append.retry_after_s(), Some(1));
+        let slow_read = timed_out(200, true, false);
+        assert_eq!(slow_read.code(), ErrorCode::ServerTimeout);
+        assert!(
+            !slow_read.message().contains("append"),
+            "{}",
+            slow_read.message()
+        );
     }
 }

@@ -274,6 +274,16 @@ fn file_damage_in_the_bucket_is_found() {
     damage_in_the_bucket_is_found(&file_url(&d));
 }
 
+/// A ledger of 600 decisions (two full windows and part of a third),
+/// checkpointed as it grew, and archived whole at `url`.
+fn archived_600(url: &str) -> (Ledger<MemoryBackend>, Bucket) {
+    let l = Ledger::create(MemoryBackend::default(), ORIGIN).unwrap();
+    grow(&l, 6, 600, 200);
+    let bucket = Bucket::open(url).unwrap();
+    archive(&l, &bucket, &mut |_, _| {}).unwrap();
+    (l, bucket)
+}
+
 /// A restore from a bucket that lost one payload object still restores every
 /// other object, so that what is missing is named by verify (not a later
 /// window silently left out and a tail that does not open).
@@ -281,10 +291,7 @@ fn file_damage_in_the_bucket_is_found() {
 fn file_a_restore_pairs_pieces_by_window_when_an_object_is_missing() {
     let d = tempfile::tempdir().unwrap();
     let url = file_url(&d);
-    let l = Ledger::create(MemoryBackend::default(), ORIGIN).unwrap();
-    grow(&l, 6, 600, 200);
-    let bucket = Bucket::open(&url).unwrap();
-    archive(&l, &bucket, &mut |_, _| {}).unwrap();
+    let (l, bucket) = archived_600(&url);
     bucket.delete("tile/payloads/000").unwrap();
     let source = BucketBackend::open(Bucket::open(&url).unwrap()).unwrap();
     let (restored, _) = restore(&source, MemoryBackend::default(), &mut |_, _| {}).unwrap();
@@ -357,10 +364,7 @@ fn file_a_source_that_is_not_there_is_an_error_and_not_created() {
 fn file_a_checkpoint_object_claiming_a_huge_size_is_damage_not_an_endless_check() {
     let d = tempfile::tempdir().unwrap();
     let url = file_url(&d);
-    let l = Ledger::create(MemoryBackend::default(), ORIGIN).unwrap();
-    grow(&l, 6, 600, 200);
-    let bucket = Bucket::open(&url).unwrap();
-    archive(&l, &bucket, &mut |_, _| {}).unwrap();
+    let (l, bucket) = archived_600(&url);
     let forged = Checkpoint {
         origin: ORIGIN.into(),
         size: 1 << 50,

@@ -126,8 +126,10 @@ impl<'l, B: Backend> Chunk<'l, B> {
                 Err(e) => return Err(e),
             };
             let Some(first) = keys::parse_seq(&k) else {
-                let key: String = k.iter().map(|b| format!("{b:02x}")).collect();
-                let detail = format!("an entry bundle's key ({key}) is not a seq");
+                let detail = format!(
+                    "an entry bundle's key ({}) is not a seq",
+                    super::key_hex(&k)
+                );
                 self.damage(Some(expected), DamageKind::Unreadable, detail);
                 continue;
             };

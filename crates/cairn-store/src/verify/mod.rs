@@ -235,10 +235,7 @@ impl<B: Backend> Walk<'_, B> {
             self.damage(
                 None,
                 DamageKind::Unreadable,
-                format!(
-                    "the last entry bundle's key ({}) is not a seq",
-                    k.iter().map(|b| format!("{b:02x}")).collect::<String>()
-                ),
+                format!("the last entry bundle's key ({}) is not a seq", key_hex(&k)),
             );
             return Ok(size);
         };
@@ -584,6 +581,11 @@ fn the_rest<B: Backend>(ledger: &Ledger<B>) -> Result<Vec<String>> {
         }
     }
     Ok(found)
+}
+
+/// A key as lower-case hex, for damage that names it.
+pub(super) fn key_hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The root of the stored tree at `size`; `None` when the nodes are damaged
